@@ -1,0 +1,283 @@
+#include "runtime/textproto.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "accord/v1/options.pb.h"
+#include "runtime/crypto.h"
+
+namespace accord {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+using google::protobuf::TextFormat;
+
+constexpr uint32_t kDefaultMaxString = 4096;
+constexpr uint32_t kDefaultMaxRepeated = 1000;
+constexpr size_t kMaxErrors = 20;
+
+// Collects parse errors as "file:line:col: message". The text-format parser
+// reports a bad value at the token after it, so for unknown enum and field
+// names the position is moved back to the offending word.
+class Collector : public google::protobuf::io::ErrorCollector {
+ public:
+  Collector(std::string name, absl::string_view text) : name_(std::move(name)), text_(text) {}
+  void AddError(int line, int column, const std::string& message) override {
+    RelocateToWord(message, &line, &column);
+    errors_.push_back(absl::StrCat(name_, ":", line + 1, ":", column + 1, ": ", message));
+  }
+  void AddWarning(int line, int column, const std::string& message) override {
+    AddError(line, column, message);
+  }
+  const std::vector<std::string>& errors() const { return errors_; }
+
+ private:
+  void RelocateToWord(const std::string& message, int* line, int* column) const {
+    const size_t open = message.find('"');
+    if (open == std::string::npos) return;
+    const size_t close = message.find('"', open + 1);
+    if (close == std::string::npos) return;
+    const std::string word = message.substr(open + 1, close - open - 1);
+    if (word.empty()) return;
+    // Offset of the reported position.
+    size_t offset = 0;
+    for (int l = 0; l < *line && offset < text_.size(); ++l) {
+      const size_t nl = text_.find('\n', offset);
+      if (nl == absl::string_view::npos) return;
+      offset = nl + 1;
+    }
+    offset = std::min(text_.size(), offset + static_cast<size_t>(*column));
+    const size_t at = text_.substr(0, offset).rfind(word);
+    if (at == absl::string_view::npos) return;
+    int l = 0;
+    size_t line_start = 0;
+    for (size_t i = 0; i < at; ++i) {
+      if (text_[i] == '\n') {
+        ++l;
+        line_start = i + 1;
+      }
+    }
+    *line = l;
+    *column = static_cast<int>(at - line_start);
+  }
+
+  std::string name_;
+  absl::string_view text_;
+  std::vector<std::string> errors_;
+};
+
+// Walks a message and collects errors. `where` locates the message in a text
+// file (line/column of its opening, 0-based) when a ParseInfoTree exists.
+class Validator {
+ public:
+  explicit Validator(std::string name) : name_(std::move(name)) {}
+
+  void Check(const Message& msg, const std::string& path,
+             const TextFormat::ParseInfoTree* tree, int line, int col) {
+    const Descriptor* d = msg.GetDescriptor();
+    const Reflection* r = msg.GetReflection();
+    for (int i = 0; i < d->field_count(); ++i) {
+      if (errors_.size() >= kMaxErrors) return;
+      const FieldDescriptor* f = d->field(i);
+      const accord::v1::FieldRules& rules = f->options().GetExtension(accord::v1::field);
+      const std::string fpath = path.empty() ? f->name() : absl::StrCat(path, ".", f->name());
+      if (f->is_repeated()) {
+        const int n = r->FieldSize(msg, f);
+        if (rules.required() && n == 0) {
+          Add(tree, nullptr, -1, line, col, fpath, "is required");
+          continue;
+        }
+        const uint32_t max = rules.max_len() ? rules.max_len() : kDefaultMaxRepeated;
+        if (static_cast<uint32_t>(n) > max) {
+          Add(tree, f, 0, line, col, fpath, absl::StrCat("has ", n, " elements; at most ", max));
+          continue;
+        }
+        for (int j = 0; j < n; ++j) {
+          CheckElement(msg, f, j, absl::StrCat(fpath, "[", j, "]"), rules, tree, line, col);
+        }
+        continue;
+      }
+      const bool present = f->has_presence() ? r->HasField(msg, f) : HasNonDefault(msg, f);
+      if (!present) {
+        if (rules.required()) Add(tree, nullptr, -1, line, col, fpath, "is required");
+        // A singular enum without presence holds 0: UNSPECIFIED is an error.
+        if (!rules.required() && f->type() == FieldDescriptor::TYPE_ENUM &&
+            !f->containing_oneof() && !rules.allow_unspecified()) {
+          Add(tree, nullptr, -1, line, col, fpath,
+              absl::StrCat("must be set (", f->enum_type()->value(0)->name(),
+                           " is not a valid value)"));
+        }
+        continue;
+      }
+      CheckElement(msg, f, -1, fpath, rules, tree, line, col);
+    }
+  }
+
+  const std::vector<std::string>& errors() const { return errors_; }
+
+ private:
+  static bool HasNonDefault(const Message& msg, const FieldDescriptor* f) {
+    const Reflection* r = msg.GetReflection();
+    switch (f->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_STRING:
+        return !r->GetString(msg, f).empty();
+      case FieldDescriptor::CPPTYPE_ENUM:
+        return r->GetEnumValue(msg, f) != 0;
+      case FieldDescriptor::CPPTYPE_BOOL:
+        return r->GetBool(msg, f);
+      case FieldDescriptor::CPPTYPE_INT32:
+        return r->GetInt32(msg, f) != 0;
+      case FieldDescriptor::CPPTYPE_INT64:
+        return r->GetInt64(msg, f) != 0;
+      case FieldDescriptor::CPPTYPE_UINT32:
+        return r->GetUInt32(msg, f) != 0;
+      case FieldDescriptor::CPPTYPE_UINT64:
+        return r->GetUInt64(msg, f) != 0;
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+        return r->GetDouble(msg, f) != 0;
+      case FieldDescriptor::CPPTYPE_FLOAT:
+        return r->GetFloat(msg, f) != 0;
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        return r->HasField(msg, f);
+    }
+    return false;
+  }
+
+  void CheckElement(const Message& msg, const FieldDescriptor* f, int index,
+                    const std::string& fpath, const accord::v1::FieldRules& rules,
+                    const TextFormat::ParseInfoTree* tree, int line, int col) {
+    const Reflection* r = msg.GetReflection();
+    const bool rep = index >= 0;
+    switch (f->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_STRING: {
+        if (f->is_map()) break;
+        std::string scratch;
+        const std::string& v = rep ? r->GetRepeatedStringReference(msg, f, index, &scratch)
+                                   : r->GetStringReference(msg, f, &scratch);
+        // On a repeated field max_len bounds the count; elements get the default.
+        const uint32_t limit =
+            (!f->is_repeated() && rules.max_len()) ? rules.max_len() : kDefaultMaxString;
+        if (v.size() > limit) {
+          Add(tree, f, rep ? index : -1, line, col, fpath,
+              absl::StrCat("is ", v.size(), " bytes long; at most ", limit));
+        } else if (rules.required() && v.empty()) {
+          Add(tree, f, rep ? index : -1, line, col, fpath, "must not be empty");
+        }
+        break;
+      }
+      case FieldDescriptor::CPPTYPE_ENUM: {
+        const int v = rep ? r->GetRepeatedEnumValue(msg, f, index) : r->GetEnumValue(msg, f);
+        if (f->enum_type()->FindValueByNumber(v) == nullptr) {
+          Add(tree, f, rep ? index : -1, line, col, fpath,
+              absl::StrCat("has unknown value ", v, " for ", f->enum_type()->full_name()));
+        } else if (v == 0 && !rules.allow_unspecified()) {
+          Add(tree, f, rep ? index : -1, line, col, fpath,
+              absl::StrCat("must not be ", f->enum_type()->value(0)->name()));
+        }
+        break;
+      }
+      case FieldDescriptor::CPPTYPE_MESSAGE: {
+        if (f->is_map()) {
+          // Map entries: check key/value string lengths.
+          const Message& entry = r->GetRepeatedMessage(msg, f, index);
+          Check(entry, fpath, nullptr, line, col);
+          break;
+        }
+        const Message& sub = rep ? r->GetRepeatedMessage(msg, f, index) : r->GetMessage(msg, f);
+        const TextFormat::ParseInfoTree* subtree =
+            tree ? tree->GetTreeForNested(f, rep ? index : -1) : nullptr;
+        int sl = line, sc = col;
+        if (tree) {
+          const auto loc = tree->GetLocation(f, rep ? index : -1);
+          if (loc.line >= 0) {
+            sl = loc.line;
+            sc = loc.column;
+          }
+        }
+        Check(sub, fpath, subtree, sl, sc);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  // Records an error at the field's own location when it appears in the file,
+  // else at the enclosing message's.
+  void Add(const TextFormat::ParseInfoTree* tree, const FieldDescriptor* f, int index, int line,
+           int col, const std::string& fpath, const std::string& what) {
+    if (errors_.size() >= kMaxErrors) return;
+    if (tree && f) {
+      const auto loc = tree->GetLocation(f, index);
+      if (loc.line >= 0) {
+        line = loc.line;
+        col = loc.column;
+      }
+    }
+    if (name_.empty()) {
+      errors_.push_back(absl::StrCat("field ", fpath, " ", what));
+    } else {
+      errors_.push_back(
+          absl::StrCat(name_, ":", line + 1, ":", col + 1, ": field ", fpath, " ", what));
+    }
+  }
+
+  std::string name_;
+  std::vector<std::string> errors_;
+};
+
+absl::Status Join(const std::vector<std::string>& errors) {
+  return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+}
+
+}  // namespace
+
+absl::Status ParseTextProto(absl::string_view text, const std::string& name, Message* msg) {
+  TextFormat::Parser parser;
+  Collector collector(name, text);
+  parser.RecordErrorsTo(&collector);
+  TextFormat::ParseInfoTree tree;
+  parser.WriteLocationsTo(&tree);
+  msg->Clear();
+  if (!parser.ParseFromString(std::string(text), msg)) {
+    if (collector.errors().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(name, ": not valid text format"));
+    }
+    return Join(collector.errors());
+  }
+  Validator v(name);
+  v.Check(*msg, "", &tree, 0, 0);
+  if (!v.errors().empty()) return Join(v.errors());
+  return absl::OkStatus();
+}
+
+absl::Status LoadTextProto(const std::string& path, Message* msg) {
+  auto text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  return ParseTextProto(*text, path, msg);
+}
+
+absl::Status ValidateMessage(const Message& msg) {
+  Validator v("");
+  v.Check(msg, "", nullptr, 0, 0);
+  if (!v.errors().empty()) return Join(v.errors());
+  return absl::OkStatus();
+}
+
+std::string ResolvePath(const std::string& relative_to, const std::string& path) {
+  if (path.empty() || path[0] == '/') return path;
+  const size_t slash = relative_to.rfind('/');
+  if (slash == std::string::npos) return path;
+  return relative_to.substr(0, slash + 1) + path;
+}
+
+}  // namespace accord
