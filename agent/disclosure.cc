@@ -1,0 +1,272 @@
+#include "agent/disclosure.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
+#include "policy/fields.h"
+#include "policy/minimise.h"
+
+namespace accord::agent {
+namespace {
+
+using accord::v1::DataCategory;
+using accord::v1::DiscloseResponse;
+
+DiscloseResponse Refused(std::string detail) {
+  DiscloseResponse r;
+  r.set_status(accord::v1::HOLDER_STATUS_REFUSED);
+  r.set_detail(std::move(detail));
+  return r;
+}
+
+void Withhold(DiscloseResponse* r, std::string what, std::string reason) {
+  auto* w = r->add_withheld();
+  w->set_what(std::move(what));
+  w->set_reason(std::move(reason));
+}
+
+std::string DecisionName(const accord::v1::Decision& d) {
+  return absl::StrCat("agreement ", d.agreement_id(), " v", d.agreement_version(), " rule ",
+                      d.rule_id());
+}
+
+// Strength of a token kind for matching: a stronger kind decides.
+int Strength(accord::v1::TokenKind k) {
+  switch (k) {
+    case accord::v1::TOKEN_KIND_NHS_NUMBER:
+      return 3;
+    case accord::v1::TOKEN_KIND_NAME_DOB:
+      return 2;
+    case accord::v1::TOKEN_KIND_DOB_POSTCODE:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+}  // namespace
+
+Discloser::Discloser(std::string self_org, std::shared_ptr<const PartnershipDirectory> partnership,
+                     AgentStore* store, const policy::Engine* policy, std::string pseudonym_key,
+                     const Clock* clock)
+    : self_org_(std::move(self_org)),
+      partnership_(std::move(partnership)),
+      store_(store),
+      policy_(policy),
+      pseudonym_key_(std::move(pseudonym_key)),
+      clock_(clock) {}
+
+bool Discloser::ConsentCovers(const accord::v1::ConsentRecord& consent,
+                              const accord::v1::Organisation& requester,
+                              const std::string& purpose, DataCategory category, absl::Time now) {
+  if (FromProtoTime(consent.given_at()) > now) return false;
+  if (consent.has_withdrawn_at() && FromProtoTime(consent.withdrawn_at()) <= now) return false;
+  if (consent.has_expires_at() && FromProtoTime(consent.expires_at()) <= now) return false;
+  bool to_requester = false;
+  for (const auto& o : consent.granted_to_orgs()) to_requester |= o == requester.id();
+  for (int k : consent.granted_to_kinds()) to_requester |= k == requester.kind();
+  if (!to_requester) return false;
+  bool for_purpose = false;
+  for (const auto& p : consent.purposes()) for_purpose |= p == purpose;
+  if (!for_purpose) return false;
+  for (int c : consent.categories()) {
+    if (c == category) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<int64_t> Discloser::Match(const accord::v1::DiscloseRequest& request) const {
+  // Use the strongest kind of token supplied; several subjects behind it is
+  // ambiguous and releases nothing.
+  int best = 0;
+  for (const auto& t : request.subjects()) best = std::max(best, Strength(t.kind()));
+  std::set<int64_t> ids;
+  for (const auto& t : request.subjects()) {
+    if (Strength(t.kind()) != best) continue;
+    auto found = store_->FindByToken(t);
+    if (!found.ok()) return found.status();
+    ids.insert(found->begin(), found->end());
+  }
+  if (ids.empty()) return absl::NotFoundError("no subject matches these tokens");
+  if (ids.size() > 1) {
+    return absl::FailedPreconditionError(
+        "these tokens match more than one person here; supply a stronger identifier "
+        "(name and date of birth, or NHS number)");
+  }
+  return *ids.begin();
+}
+
+DiscloseResponse Discloser::Disclose(const accord::v1::DiscloseRequest& request) const {
+  const absl::Time now = clock_->Now();
+  const auto* requester = partnership_->FindOrg(request.requester_org());
+  if (requester == nullptr) {
+    return Refused(absl::StrCat("requester '", request.requester_org(),
+                                "' is not a member of this partnership"));
+  }
+
+  // Defence in depth: this holder's own copy of the agreements must agree.
+  accord::v1::DecisionRequest dreq;
+  dreq.set_requester_org(request.requester_org());
+  dreq.set_holder_org(self_org_);
+  dreq.set_action(accord::v1::ACTION_QUERY);
+  dreq.set_purpose(request.purpose());
+  *dreq.mutable_fields() = request.fields();
+  *dreq.mutable_categories() = request.categories();
+  dreq.set_involvement_only(request.mode() == accord::v1::QUERY_MODE_INVOLVEMENT);
+  if (request.has_no_consent()) *dreq.mutable_no_consent() = request.no_consent();
+  *dreq.mutable_at() = ToProtoTime(now);
+  const accord::v1::Decision mine = policy_->DecideProto(dreq);
+  if (mine.verdict() != accord::v1::VERDICT_ALLOW) {
+    return Refused(absl::StrCat("this holder's copy of the agreements does not allow it: ",
+                                mine.explanation()));
+  }
+  if (!policy::SameDecision(mine, request.decision())) {
+    return Refused(absl::StrCat("the gateway's decision (", DecisionName(request.decision()),
+                                ") differs from this holder's (", DecisionName(mine), ")"));
+  }
+
+  auto subject_id = Match(request);
+  if (!subject_id.ok()) {
+    if (subject_id.status().code() == absl::StatusCode::kNotFound) {
+      DiscloseResponse r;
+      r.set_status(accord::v1::HOLDER_STATUS_NO_MATCH);
+      return r;
+    }
+    return Refused(std::string(subject_id.status().message()));
+  }
+
+  const bool consent_needed = mine.consent() == accord::v1::CONSENT_REQUIREMENT_REQUIRED;
+  std::vector<accord::v1::ConsentRecord> consents;
+  if (consent_needed) {
+    auto c = store_->ConsentsOf(*subject_id);
+    if (!c.ok()) return Refused("consent records could not be read");
+    consents = std::move(*c);
+  }
+  auto covered = [&](DataCategory category) {
+    if (!consent_needed) return true;
+    for (const auto& c : consents) {
+      if (ConsentCovers(c, *requester, request.purpose(), category, now)) return true;
+    }
+    return false;
+  };
+
+  DiscloseResponse response;
+  response.set_consent_set_aside(mine.consent() == accord::v1::CONSENT_REQUIREMENT_SET_ASIDE);
+
+  if (request.mode() == accord::v1::QUERY_MODE_INVOLVEMENT) {
+    if (!covered(accord::v1::DATA_CATEGORY_ENGAGEMENT)) {
+      return Refused(absl::StrCat("the person has not consented to ", requester->id(),
+                                  " learning of this service's involvement for '",
+                                  request.purpose(), "'"));
+    }
+    auto engagements = store_->EngagementsOf(*subject_id);
+    if (!engagements.ok()) return Refused("engagements could not be read");
+    const auto* self = partnership_->FindOrg(self_org_);
+    for (const auto& e : *engagements) {
+      if (e.has_ended_at() && FromProtoTime(e.ended_at()) <= now) continue;
+      auto* inv = response.add_involvement();
+      const auto* service = partnership_->FindService(self_org_, e.service());
+      inv->set_service(service ? service->name() : e.service());
+      *inv->mutable_since() = e.started_at();
+      const accord::v1::PointOfContact* poc =
+          service && service->has_contact() ? &service->contact() : (self ? &self->contact() : nullptr);
+      if (poc) {
+        inv->set_contact_name(poc->name());
+        inv->set_contact_role(poc->role());
+        inv->set_contact_phone(poc->phone());
+        inv->set_contact_email(poc->email());
+      }
+    }
+    if (response.involvement_size() == 0 && self != nullptr) {
+      auto* inv = response.add_involvement();
+      inv->set_contact_name(self->contact().name());
+      inv->set_contact_role(self->contact().role());
+      inv->set_contact_phone(self->contact().phone());
+      inv->set_contact_email(self->contact().email());
+    }
+    response.set_status(accord::v1::HOLDER_STATUS_ANSWERED);
+    return response;
+  }
+
+  auto view = store_->LoadSubject(*subject_id, /*with_records=*/true);
+  if (!view.ok()) return Refused("the subject's records could not be read");
+  if (consent_needed) {
+    bool any = false;
+    for (const auto& c : consents) {
+      any |= FromProtoTime(c.given_at()) <= now &&
+             !(c.has_withdrawn_at() && FromProtoTime(c.withdrawn_at()) <= now) &&
+             !(c.has_expires_at() && FromProtoTime(c.expires_at()) <= now);
+    }
+    if (!any) {
+      return Refused("the person has no current consent here (none given, withdrawn or expired)");
+    }
+  }
+
+  const policy::MinimiseContext mctx{now, request.requester_org(), pseudonym_key_};
+  const std::string rule = DecisionName(mine);
+  std::set<std::string> planned_fields;
+  std::set<int> planned_categories;
+  for (const auto& release : mine.plan().releases()) {
+    if (release.has_field()) {
+      const std::string& name = release.field();
+      planned_fields.insert(name);
+      const policy::FieldSpec* spec = policy::FindField(name);
+      auto it = view->subject.fields().find(name);
+      if (spec == nullptr || it == view->subject.fields().end() || it->second.empty()) continue;
+      if (!covered(spec->category)) {
+        Withhold(&response, name,
+                 absl::StrCat("no current consent covers ", accord::v1::DataCategory_Name(spec->category)));
+        continue;
+      }
+      auto out = policy::ApplyTransform(release.transform(), *spec, it->second, mctx);
+      if (!out.ok()) {
+        Withhold(&response, name, std::string(out.status().message()));
+        continue;
+      }
+      if (release.transform() != accord::v1::TRANSFORM_DROP) {
+        (*response.mutable_fields())[name] = std::move(*out);
+      }
+    } else {
+      const DataCategory category = release.category();
+      planned_categories.insert(category);
+      if (release.transform() == accord::v1::TRANSFORM_DROP) continue;
+      if (!covered(category)) {
+        Withhold(&response, accord::v1::DataCategory_Name(category),
+                 "no current consent covers this category");
+        continue;
+      }
+      for (const auto& rec : view->records) {
+        if (rec.category() != category) continue;
+        auto* d = response.add_records();
+        auto ref = policy::Pseudonym(rec.local_id(), mctx);
+        d->set_ref(ref);
+        d->set_category(category);
+        d->set_provenance(rec.provenance());
+        d->set_service(rec.service());
+        d->set_author_role(rec.author_role());
+        d->set_text(rec.text());
+        if (rec.has_recorded_at()) {
+          const absl::CivilDay day =
+              absl::ToCivilDay(FromProtoTime(rec.recorded_at()), absl::UTCTimeZone());
+          d->set_recorded(release.transform() == accord::v1::TRANSFORM_DATE_TO_YEAR
+                              ? absl::StrCat(day.year())
+                              : absl::FormatCivilTime(day));
+        }
+      }
+    }
+  }
+  for (const auto& f : request.fields()) {
+    if (!planned_fields.count(f)) Withhold(&response, f, absl::StrCat("not released by ", rule));
+  }
+  for (int c : request.categories()) {
+    if (!planned_categories.count(c)) {
+      Withhold(&response, accord::v1::DataCategory_Name(static_cast<DataCategory>(c)),
+               absl::StrCat("not released by ", rule));
+    }
+  }
+  response.set_status(accord::v1::HOLDER_STATUS_ANSWERED);
+  return response;
+}
+
+}  // namespace accord::agent

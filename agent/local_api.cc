@@ -1,0 +1,153 @@
+#include "agent/local_api.h"
+
+#include "absl/strings/str_cat.h"
+#include "policy/fields.h"
+#include "runtime/textproto.h"
+
+namespace accord::agent {
+
+LocalApi::LocalApi(std::string self_org, std::string partnership_id, AgentStore* store,
+                   const linkage::LinkageKey* linkage_key, const Clock* clock)
+    : self_org_(std::move(self_org)),
+      partnership_id_(std::move(partnership_id)),
+      store_(store),
+      linkage_key_(linkage_key),
+      clock_(clock) {}
+
+absl::Status LocalApi::Authorise(const absl::StatusOr<Principal>& caller) const {
+  if (!caller.ok()) return caller.status();
+  if (caller->kind != PrincipalKind::kOrg || caller->name != self_org_) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        caller->uri, " may not use the local API of ", self_org_, "'s agent; only ",
+        SpiffeId(partnership_id_, PrincipalKind::kOrg, self_org_), " may"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<accord::v1::SubjectToken>> LocalApi::TokensFor(
+    const accord::v1::Subject& subject) const {
+  for (const auto& [name, value] : subject.fields()) {
+    if (policy::FindField(name) == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("field subject.fields: '", name, "' is not in the field catalogue"));
+    }
+  }
+  linkage::IdentifierSet ids;
+  auto get = [&](const char* name) -> std::optional<std::string> {
+    auto it = subject.fields().find(name);
+    if (it == subject.fields().end() || it->second.empty()) return std::nullopt;
+    return it->second;
+  };
+  ids.given_name = get("given_name");
+  ids.family_name = get("family_name");
+  ids.date_of_birth = get("date_of_birth");
+  ids.postcode = get("postcode");
+  ids.nhs_number = get("nhs_number");
+  return linkage::DeriveTokens(*linkage_key_, ids);
+}
+
+absl::StatusOr<accord::v1::UpsertSubjectResponse> LocalApi::UpsertSubject(
+    const accord::v1::UpsertSubjectRequest& request) {
+  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  auto tokens = TokensFor(request.subject());
+  if (!tokens.ok()) return tokens.status();
+  if (tokens->empty()) {
+    return absl::InvalidArgumentError(
+        "field subject.fields: no token can be derived; give names and date_of_birth, "
+        "nhs_number, or date_of_birth and postcode");
+  }
+  accord::v1::UpsertSubjectResponse response;
+  auto s = store_->Write([&](AgentStore::Writer& w) -> absl::Status {
+    auto created = w.UpsertSubject(request.subject(), *tokens);
+    if (!created.ok()) return created.status();
+    response.set_created(*created);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  for (auto& t : *tokens) *response.add_tokens() = std::move(t);
+  return response;
+}
+
+absl::StatusOr<accord::v1::UpsertRecordResponse> LocalApi::UpsertRecord(
+    const accord::v1::UpsertRecordRequest& request) {
+  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  accord::v1::UpsertRecordResponse response;
+  auto s = store_->Write([&](AgentStore::Writer& w) -> absl::Status {
+    auto created = w.UpsertRecord(request.record());
+    if (!created.ok()) return created.status();
+    response.set_created(*created);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<accord::v1::RecordConsentResponse> LocalApi::RecordConsent(
+    const accord::v1::RecordConsentRequest& request) {
+  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  const auto& c = request.consent();
+  if (c.granted_to_orgs_size() == 0 && c.granted_to_kinds_size() == 0) {
+    return absl::InvalidArgumentError(
+        "field consent.granted_to_orgs: consent must name at least one organisation or kind");
+  }
+  if (c.has_expires_at() && FromProtoTime(c.expires_at()) <= FromProtoTime(c.given_at())) {
+    return absl::InvalidArgumentError("field consent.expires_at must be after given_at");
+  }
+  accord::v1::RecordConsentResponse response;
+  auto s = store_->Write([&](AgentStore::Writer& w) -> absl::Status {
+    auto id = w.RecordConsent(c);
+    if (!id.ok()) return id.status();
+    response.set_consent_id(*id);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<accord::v1::WithdrawConsentResponse> LocalApi::WithdrawConsent(
+    const accord::v1::WithdrawConsentRequest& request) {
+  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  const absl::Time at =
+      request.has_withdrawn_at() ? FromProtoTime(request.withdrawn_at()) : clock_->Now();
+  auto s = store_->Write([&](AgentStore::Writer& w) {
+    return w.WithdrawConsent(request.consent_id(), at, request.recorded_by());
+  });
+  if (!s.ok()) return s;
+  return accord::v1::WithdrawConsentResponse();
+}
+
+absl::StatusOr<accord::v1::ListConsentsResponse> LocalApi::ListConsents(
+    const accord::v1::ListConsentsRequest& request) {
+  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  auto consents = store_->Consents(request.subject_local_id());
+  if (!consents.ok()) return consents.status();
+  accord::v1::ListConsentsResponse response;
+  for (auto& c : *consents) *response.add_consents() = std::move(c);
+  return response;
+}
+
+absl::StatusOr<accord::v1::RecordEngagementResponse> LocalApi::RecordEngagement(
+    const accord::v1::RecordEngagementRequest& request) {
+  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  accord::v1::RecordEngagementResponse response;
+  auto s = store_->Write([&](AgentStore::Writer& w) -> absl::Status {
+    auto id = w.RecordEngagement(request.engagement());
+    if (!id.ok()) return id.status();
+    response.set_engagement_id(*id);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<accord::v1::SubjectTokensResponse> LocalApi::SubjectTokens(
+    const accord::v1::SubjectTokensRequest& request) {
+  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  auto tokens = store_->TokensOf(request.subject_local_id());
+  if (!tokens.ok()) return tokens.status();
+  accord::v1::SubjectTokensResponse response;
+  for (auto& t : *tokens) *response.add_tokens() = std::move(t);
+  return response;
+}
+
+}  // namespace accord::agent

@@ -1,0 +1,59 @@
+// The agent's local API logic: what the partner's own systems do with their
+// agent (ingest subjects, records, consent and engagements; read tokens).
+// Only the partner's own organisation identity may call it. Every write is a
+// single transaction: a refused request leaves nothing half-written.
+// Thread-safe.
+#ifndef ACCORD_AGENT_LOCAL_API_H_
+#define ACCORD_AGENT_LOCAL_API_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "accord/v1/agent.pb.h"
+#include "agent/store.h"
+#include "linkage/tokens.h"
+#include "runtime/clock.h"
+#include "runtime/identity.h"
+
+namespace accord::agent {
+
+class LocalApi {
+ public:
+  LocalApi(std::string self_org, std::string partnership_id, AgentStore* store,
+           const linkage::LinkageKey* linkage_key, const Clock* clock);
+
+  // OK only for spiffe://<partnership>/org/<self_org>.
+  absl::Status Authorise(const absl::StatusOr<Principal>& caller) const;
+
+  absl::StatusOr<accord::v1::UpsertSubjectResponse> UpsertSubject(
+      const accord::v1::UpsertSubjectRequest& request);
+  absl::StatusOr<accord::v1::UpsertRecordResponse> UpsertRecord(
+      const accord::v1::UpsertRecordRequest& request);
+  absl::StatusOr<accord::v1::RecordConsentResponse> RecordConsent(
+      const accord::v1::RecordConsentRequest& request);
+  absl::StatusOr<accord::v1::WithdrawConsentResponse> WithdrawConsent(
+      const accord::v1::WithdrawConsentRequest& request);
+  absl::StatusOr<accord::v1::ListConsentsResponse> ListConsents(
+      const accord::v1::ListConsentsRequest& request);
+  absl::StatusOr<accord::v1::RecordEngagementResponse> RecordEngagement(
+      const accord::v1::RecordEngagementRequest& request);
+  absl::StatusOr<accord::v1::SubjectTokensResponse> SubjectTokens(
+      const accord::v1::SubjectTokensRequest& request);
+
+  // The tokens of a subject's identifiers; InvalidArgument names a malformed
+  // field (never its value).
+  absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensFor(
+      const accord::v1::Subject& subject) const;
+
+ private:
+  const std::string self_org_;
+  const std::string partnership_id_;
+  AgentStore* store_;
+  const linkage::LinkageKey* linkage_key_;
+  const Clock* clock_;
+};
+
+}  // namespace accord::agent
+
+#endif  // ACCORD_AGENT_LOCAL_API_H_

@@ -1,0 +1,69 @@
+// The agent's gRPC services: thin callback-API adapters. The Holder API
+// accepts only the gateway's identity; the local API only the partner's own
+// organisation identity. Handlers do the (short, local) work inline on the
+// callback thread and finish at once.
+#ifndef ACCORD_AGENT_SERVICE_H_
+#define ACCORD_AGENT_SERVICE_H_
+
+#include <string>
+
+#include "accord/v1/agent.grpc.pb.h"
+#include "agent/disclosure.h"
+#include "agent/local_api.h"
+
+namespace accord::agent {
+
+class HolderService final : public accord::v1::Holder::CallbackService {
+ public:
+  HolderService(std::string partnership_id, const Discloser* discloser)
+      : partnership_id_(std::move(partnership_id)), discloser_(discloser) {}
+
+  grpc::ServerUnaryReactor* Disclose(grpc::CallbackServerContext* ctx,
+                                     const accord::v1::DiscloseRequest* request,
+                                     accord::v1::DiscloseResponse* response) override;
+
+ private:
+  absl::Status AuthoriseGateway(grpc::CallbackServerContext* ctx) const;
+  const std::string partnership_id_;
+  const Discloser* discloser_;
+};
+
+class LocalService final : public accord::v1::AgentLocal::CallbackService {
+ public:
+  LocalService(std::string partnership_id, LocalApi* api)
+      : partnership_id_(std::move(partnership_id)), api_(api) {}
+
+  grpc::ServerUnaryReactor* UpsertSubject(grpc::CallbackServerContext* ctx,
+                                          const accord::v1::UpsertSubjectRequest* request,
+                                          accord::v1::UpsertSubjectResponse* response) override;
+  grpc::ServerUnaryReactor* UpsertRecord(grpc::CallbackServerContext* ctx,
+                                         const accord::v1::UpsertRecordRequest* request,
+                                         accord::v1::UpsertRecordResponse* response) override;
+  grpc::ServerUnaryReactor* RecordConsent(grpc::CallbackServerContext* ctx,
+                                          const accord::v1::RecordConsentRequest* request,
+                                          accord::v1::RecordConsentResponse* response) override;
+  grpc::ServerUnaryReactor* WithdrawConsent(grpc::CallbackServerContext* ctx,
+                                            const accord::v1::WithdrawConsentRequest* request,
+                                            accord::v1::WithdrawConsentResponse* response) override;
+  grpc::ServerUnaryReactor* ListConsents(grpc::CallbackServerContext* ctx,
+                                         const accord::v1::ListConsentsRequest* request,
+                                         accord::v1::ListConsentsResponse* response) override;
+  grpc::ServerUnaryReactor* RecordEngagement(
+      grpc::CallbackServerContext* ctx, const accord::v1::RecordEngagementRequest* request,
+      accord::v1::RecordEngagementResponse* response) override;
+  grpc::ServerUnaryReactor* SubjectTokens(grpc::CallbackServerContext* ctx,
+                                          const accord::v1::SubjectTokensRequest* request,
+                                          accord::v1::SubjectTokensResponse* response) override;
+
+ private:
+  // Authorises, runs `fn(request)` and finishes the reactor with its result.
+  template <typename Req, typename Resp, typename Fn>
+  grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* ctx, const Req* request,
+                                   Resp* response, Fn fn);
+  const std::string partnership_id_;
+  LocalApi* api_;
+};
+
+}  // namespace accord::agent
+
+#endif  // ACCORD_AGENT_SERVICE_H_

@@ -1,0 +1,95 @@
+// The agent's store: the partner's subjects, their tokens, records, consent
+// records and engagements, in SQLite (WAL).
+//
+// Tokens are derived by the caller (the agent's linkage key never reaches the
+// store's callers over the wire). Consent history is append-only: withdrawal
+// stamps `withdrawn_at` and records an event; nothing is overwritten or
+// deleted. Every write is one transaction, so a failed write leaves nothing
+// half-written. Thread-safe: writes are serialised on one connection, reads
+// use a pool of read-only connections so disclosures never wait for writes.
+#ifndef ACCORD_AGENT_STORE_H_
+#define ACCORD_AGENT_STORE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "accord/v1/agent.pb.h"
+#include "accord/v1/records.pb.h"
+#include "runtime/sqlite.h"
+
+namespace accord::agent {
+
+// A subject found by token, with what the agent holds about them.
+struct SubjectView {
+  int64_t id = 0;
+  accord::v1::Subject subject;
+  std::vector<accord::v1::Record> records;
+};
+
+class AgentStore {
+ public:
+  // Write operations, valid only inside Write(); see there.
+  class Writer {
+   public:
+    // Inserts or replaces a subject's fields and tokens. Returns true if new.
+    absl::StatusOr<bool> UpsertSubject(const accord::v1::Subject& subject,
+                                       const std::vector<accord::v1::SubjectToken>& tokens);
+    // Inserts or replaces a record; the subject must exist.
+    absl::StatusOr<bool> UpsertRecord(const accord::v1::Record& record);
+    // Stores a new consent record (history is kept); returns its id.
+    absl::StatusOr<std::string> RecordConsent(accord::v1::ConsentRecord consent);
+    absl::Status WithdrawConsent(const std::string& consent_id, absl::Time at,
+                                 const std::string& recorded_by);
+    absl::StatusOr<std::string> RecordEngagement(const accord::v1::Engagement& engagement);
+    // Runs `body` in a savepoint: on error everything it wrote is undone and
+    // the enclosing transaction carries on (one bad import row).
+    absl::Status Savepoint(const std::function<absl::Status()>& body);
+
+   private:
+    friend class AgentStore;
+    explicit Writer(sqlite::Database& db) : db_(db) {}
+    absl::StatusOr<int64_t> SubjectId(const std::string& local_id);
+    sqlite::Database& db_;
+  };
+
+  static absl::StatusOr<std::unique_ptr<AgentStore>> Open(const std::string& path);
+  ~AgentStore();
+
+  // Runs `body` in one write transaction; commits if it returns OK, else rolls
+  // back. Writers are serialised.
+  absl::Status Write(const std::function<absl::Status(Writer&)>& body);
+
+  // Reads.
+  // Subject ids matching a token (several when people share, e.g., a date of
+  // birth and postcode).
+  absl::StatusOr<std::vector<int64_t>> FindByToken(const accord::v1::SubjectToken& token);
+  absl::StatusOr<SubjectView> LoadSubject(int64_t id, bool with_records);
+  absl::StatusOr<std::vector<accord::v1::ConsentRecord>> ConsentsOf(int64_t subject_id);
+  absl::StatusOr<std::vector<accord::v1::ConsentRecord>> Consents(
+      const std::string& subject_local_id);
+  absl::StatusOr<std::vector<accord::v1::Engagement>> EngagementsOf(int64_t subject_id);
+  absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensOf(const std::string& local_id);
+  absl::StatusOr<int64_t> SubjectCount();
+
+ private:
+  class Reader;
+  AgentStore(std::unique_ptr<sqlite::Database> writer, std::string path);
+  absl::StatusOr<std::unique_ptr<sqlite::Database>> AcquireReader();
+  void ReleaseReader(std::unique_ptr<sqlite::Database> db);
+
+  const std::string path_;
+  absl::Mutex write_mu_;
+  std::unique_ptr<sqlite::Database> writer_ ABSL_GUARDED_BY(write_mu_);
+  absl::Mutex pool_mu_;
+  std::vector<std::unique_ptr<sqlite::Database>> readers_ ABSL_GUARDED_BY(pool_mu_);
+};
+
+}  // namespace accord::agent
+
+#endif  // ACCORD_AGENT_STORE_H_

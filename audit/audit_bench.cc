@@ -1,0 +1,226 @@
+// Audit log benchmarks: durable appends with group commit, verification of a
+// 1,000,000-entry export, and inclusion proofs in a 10,000,000-entry log.
+// Each prints a `BENCH <name> <value> <unit>` line for docs/AUDIT.md. The
+// large inputs are built once and cached under ACCORD_AUDIT_BENCH_DIR.
+#include <benchmark/benchmark.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "audit/entry.h"
+#include "audit/export_format.h"
+#include "audit/hash_store.h"
+#include "audit/merkle.h"
+#include "audit/sqlite_audit_log.h"
+#include "audit/tree_head.h"
+#include "audit/verify.h"
+#include "runtime/clock.h"
+#include "runtime/sqlite.h"
+
+namespace accord::audit {
+namespace {
+
+std::string BenchDir() {
+  const std::string dir = ACCORD_AUDIT_BENCH_DIR;
+  mkdir(dir.c_str(), 0700);
+  return dir;
+}
+
+std::shared_ptr<const TreeHeadSigner> BenchSigner() {
+  auto pem = TreeHeadKeyPemFromSeed(std::string(32, '\x42'));
+  return std::shared_ptr<const TreeHeadSigner>(
+      std::move(*TreeHeadSigner::FromPrivateKeyPem(*pem)));
+}
+
+accord::v1::AuditEntry BenchEntry(uint64_t i) {
+  accord::v1::AuditEntry e;
+  e.set_request_id(absl::StrCat("req-", i));
+  e.set_caller("spiffe://bench/org/police-north");
+  e.set_caller_org(i % 3 ? "police-north" : "council-childrens");
+  e.mutable_actor()->set_user_id(absl::StrCat("pc", i % 97));
+  e.mutable_actor()->set_role("officer");
+  e.set_method("Query");
+  e.set_action(accord::v1::ACTION_QUERY);
+  e.set_purpose("safeguarding");
+  e.set_agreement_id("isa-north-1");
+  e.set_agreement_version(3);
+  e.set_rule_id("police-query");
+  e.set_holder("womens-centre");
+  auto* t = e.add_subjects();
+  t->set_kind(accord::v1::TOKEN_KIND_NAME_DOB);
+  t->set_value(HexEncode(Sha256(absl::StrCat("subject ", i % 5000))));
+  e.add_fields_released("dob");
+  e.add_fields_released("postcode_district");
+  e.set_record_count(2);
+  e.set_decision(accord::v1::AUDIT_DECISION_ALLOW);
+  return e;
+}
+
+// 64 appenders, each waiting for durability before its next append (as a
+// gRPC reactor waits before releasing data).
+void BM_DurableAppends(benchmark::State& state) {
+  constexpr int kAppenders = 64;
+  constexpr int kPerAppender = 800;
+  for (auto _ : state) {
+    const std::string path = absl::StrCat(BenchDir(), "/append.db");
+    for (const char* s : {"", "-wal", "-shm"}) std::remove((path + s).c_str());
+    SystemClock clock;
+    SqliteAuditLogOptions o;
+    o.db_path = path;
+    o.signer = BenchSigner();
+    o.clock = &clock;
+    auto log = *OpenSqliteAuditLog(o);
+    const absl::Time start = absl::Now();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kAppenders; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kPerAppender; ++i) {
+          if (!log->AppendAndWait(BenchEntry(t * kPerAppender + i)).ok())
+            std::abort();
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+    const double per_s = kAppenders * kPerAppender / secs;
+    state.counters["entries_per_s"] = per_s;
+    std::printf("BENCH audit_append_per_s %.0f entries/s\n", per_s);
+  }
+}
+BENCHMARK(BM_DurableAppends)
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kSecond);
+
+// Writes a 1,000,000-entry export (and the public key) once.
+std::string MillionEntryExport(std::string* public_pem) {
+  const std::string path = absl::StrCat(BenchDir(), "/export_1m_v1.jsonl");
+  auto signer = BenchSigner();
+  *public_pem = signer->public_key_pem();
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && st.st_size > 0) return path;
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  constexpr uint64_t kEntries = 1000000;
+  const std::string header = ExportHeaderLine({0, kEntries, {}});
+  std::fwrite(header.data(), 1, header.size(), f);
+  CompactRange range;
+  const absl::Time t0 = absl::FromUnixSeconds(1714550000);
+  for (uint64_t i = 0; i < kEntries; ++i) {
+    accord::v1::AuditEntry e = BenchEntry(i);
+    e.set_seq(i);
+    *e.mutable_time() = ToProtoTime(t0 + absl::Microseconds(1237 * i));
+    const std::string leaf = EncodeLeaf(e);
+    range.Append(LeafHash(leaf));
+    const std::string line = JsonLine(e, leaf);
+    std::fwrite(line.data(), 1, line.size(), f);
+  }
+  const std::string head =
+      TreeHeadLine(*signer->Sign(kEntries, range.Root(), t0));
+  std::fwrite(head.data(), 1, head.size(), f);
+  std::fclose(f);
+  std::rename(tmp.c_str(), path.c_str());
+  return path;
+}
+
+void BM_VerifyMillionEntryExport(benchmark::State& state) {
+  std::string pem;
+  const std::string path = MillionEntryExport(&pem);
+  auto verifier = *TreeHeadVerifier::FromPublicKeyPem(pem);
+  for (auto _ : state) {
+    const absl::Time start = absl::Now();
+    auto summary = VerifyJsonlExportFile(path, *verifier);
+    const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+    if (!summary.ok() || summary->to_seq != 1000000) std::abort();
+    state.counters["seconds"] = secs;
+    std::printf("BENCH audit_verify_1m_s %.2f s\n", secs);
+  }
+}
+BENCHMARK(BM_VerifyMillionEntryExport)
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kSecond);
+
+// The hash store of a 10,000,000-entry log, written directly in batches.
+std::string TenMillionLeafStore(uint64_t size) {
+  const std::string path = absl::StrCat(BenchDir(), "/tiles_10m_h4.db");
+  {
+    auto db = sqlite::Database::Open(path);
+    if (db.ok() && (*db)->Exec(kMerkleTilesSchema).ok() == false) {
+      auto reader = *TileReader::Create(**db);
+      if (CompactRange::Load(size, *reader).ok()) return path;  // cached
+    }
+  }
+  for (const char* s : {"", "-wal", "-shm"}) std::remove((path + s).c_str());
+  sqlite::Database::Options fast;
+  fast.synchronous_full = false;
+  auto db = *sqlite::Database::Open(path, fast);
+  if (!db->Exec(kMerkleTilesSchema).ok()) std::abort();
+  auto writer = *TileWriter::Create(*db);
+  CompactRange range;
+  for (uint64_t i = 0; i < size; ++i) {
+    char leaf[16];
+    std::memcpy(leaf, &i, 8);
+    std::memcpy(leaf + 8, &i, 8);
+    range.Append(
+        LeafHash(absl::string_view(leaf, 16)),
+        [&](int l, uint64_t x, const Hash& h) { writer->Add(l, x, h); });
+    if ((i + 1) % (1 << 18) == 0 || i + 1 == size) {
+      if (!db->Exec("BEGIN").ok() || !writer->Flush().ok() ||
+          !db->Exec("COMMIT").ok()) {
+        std::abort();
+      }
+    }
+  }
+  return path;
+}
+
+void BM_InclusionProofTenMillion(benchmark::State& state) {
+  constexpr uint64_t kSize = 10000000;
+  const std::string path = TenMillionLeafStore(kSize);
+  auto db = *sqlite::Database::Open(path);
+  auto reader = *TileReader::Create(*db);
+  const Hash root = CompactRange::Load(kSize, *reader)->Root();
+  std::mt19937_64 rng(7);
+  constexpr int kProofs = 2000;
+  for (auto _ : state) {
+    const absl::Time start = absl::Now();
+    for (int i = 0; i < kProofs; ++i) {
+      reader->ClearCache();  // every proof reads its tiles afresh
+      auto proof = MakeInclusionProof(*reader, rng() % kSize, kSize);
+      if (!proof.ok()) std::abort();
+      benchmark::DoNotOptimize(proof);
+    }
+    const double us = absl::ToDoubleMicroseconds(absl::Now() - start) / kProofs;
+    // Check one proof end to end.
+    const uint64_t leaf = 1234567;
+    reader->ClearCache();
+    auto proof = *MakeInclusionProof(*reader, leaf, kSize);
+    char bytes[16];
+    std::memcpy(bytes, &leaf, 8);
+    std::memcpy(bytes + 8, &leaf, 8);
+    if (!VerifyInclusion(LeafHash(absl::string_view(bytes, 16)), leaf, kSize,
+                         proof, root)
+             .ok()) {
+      std::abort();
+    }
+    state.counters["us_per_proof"] = us;
+    std::printf("BENCH audit_inclusion_proof_us %.1f us\n", us);
+  }
+}
+BENCHMARK(BM_InclusionProofTenMillion)
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kSecond);
+
+}  // namespace
+}  // namespace accord::audit
+
+BENCHMARK_MAIN();

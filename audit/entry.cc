@@ -1,0 +1,568 @@
+#include "audit/entry.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <cstdint>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "audit/json.h"
+#include "runtime/clock.h"
+
+namespace accord::audit {
+namespace {
+
+using accord::v1::Actor;
+using accord::v1::AuditEntry;
+
+std::string SerializeDeterministic(const AuditEntry& entry) {
+  std::string out;
+  out.push_back(kLeafVersion);
+  {
+    google::protobuf::io::StringOutputStream sos(&out);
+    google::protobuf::io::CodedOutputStream cos(&sos);
+    cos.SetSerializationDeterministic(true);
+    entry.SerializeToCodedStream(&cos);
+  }
+  return out;
+}
+
+template <typename NameFn>
+void AppendEnum(std::string* out, int value, NameFn name) {
+  const std::string& n = name(value);
+  if (n.empty()) {
+    absl::StrAppend(out, value);
+  } else {
+    AppendJsonString(out, n);
+  }
+}
+
+void AppendActor(std::string* out, bool present, const Actor& a) {
+  if (!present) {
+    out->append("null");
+    return;
+  }
+  out->append("{\"user_id\":");
+  AppendJsonString(out, a.user_id());
+  out->append(",\"role\":");
+  AppendJsonString(out, a.role());
+  out->push_back('}');
+}
+
+template <typename Enum>
+absl::Status ParseEnum(JsonCursor& c, bool (*parse)(const std::string&, Enum*),
+                       Enum* out) {
+  if (c.AtString()) {
+    std::string name;
+    if (auto s = c.String(&name); !s.ok()) return s;
+    if (!parse(name, out))
+      return c.Error(absl::StrCat("unknown enum value ", name));
+    return absl::OkStatus();
+  }
+  uint64_t v;
+  if (auto s = c.Uint(&v); !s.ok()) return s;
+  if (v > INT32_MAX) return c.Error("enum value out of range");
+  *out = static_cast<Enum>(v);
+  return absl::OkStatus();
+}
+
+absl::Status ParseActor(JsonCursor& c, Actor* a, bool* present) {
+  if (c.Null()) {
+    *present = false;
+    return absl::OkStatus();
+  }
+  *present = true;
+  return c.Object([&](absl::string_view key) -> absl::Status {
+    if (key == "user_id") return c.String(a->mutable_user_id());
+    if (key == "role") return c.String(a->mutable_role());
+    return c.Error(absl::StrCat("unknown actor field ", key));
+  });
+}
+
+absl::Status ParseU32(JsonCursor& c, uint32_t* out) {
+  uint64_t v;
+  if (auto s = c.Uint(&v); !s.ok()) return s;
+  if (v > UINT32_MAX) return c.Error("value out of range");
+  *out = static_cast<uint32_t>(v);
+  return absl::OkStatus();
+}
+
+enum Key {
+  kSeq,
+  kTime,
+  kRequestId,
+  kCaller,
+  kCallerOrg,
+  kActor,
+  kMethod,
+  kAction,
+  kPurpose,
+  kLawfulBasis,
+  kAgreementId,
+  kAgreementVersion,
+  kRuleId,
+  kHolder,
+  kSubjects,
+  kFieldsReleased,
+  kRecordCount,
+  kDecision,
+  kDenyReason,
+  kNoConsentJustification,
+  kNoConsentApprover,
+  kFlagForReview,
+  kReviewsSeq,
+  kReviewNote,
+  kReferralId,
+  kDetail,
+  kLeaf,
+  kNumKeys
+};
+
+const absl::flat_hash_map<absl::string_view, Key>& KeyIndex() {
+  static const auto* index = new absl::flat_hash_map<absl::string_view, Key>{
+      {"seq", kSeq},
+      {"time", kTime},
+      {"request_id", kRequestId},
+      {"caller", kCaller},
+      {"caller_org", kCallerOrg},
+      {"actor", kActor},
+      {"method", kMethod},
+      {"action", kAction},
+      {"purpose", kPurpose},
+      {"lawful_basis", kLawfulBasis},
+      {"agreement_id", kAgreementId},
+      {"agreement_version", kAgreementVersion},
+      {"rule_id", kRuleId},
+      {"holder", kHolder},
+      {"subjects", kSubjects},
+      {"fields_released", kFieldsReleased},
+      {"record_count", kRecordCount},
+      {"decision", kDecision},
+      {"deny_reason", kDenyReason},
+      {"no_consent_justification", kNoConsentJustification},
+      {"no_consent_approver", kNoConsentApprover},
+      {"flag_for_review", kFlagForReview},
+      {"reviews_seq", kReviewsSeq},
+      {"review_note", kReviewNote},
+      {"referral_id", kReferralId},
+      {"detail", kDetail},
+      {"leaf", kLeaf},
+  };
+  return *index;
+}
+
+// CSV cell: quoted when it holds a separator, quote or line break; a leading
+// apostrophe defuses spreadsheet formulas in free text.
+void AppendCsvCell(std::string* out, absl::string_view v, bool text = true) {
+  std::string cell;
+  if (text && !v.empty() &&
+      (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@' ||
+       v[0] == '\t' || v[0] == '\r')) {
+    cell = absl::StrCat("'", v);
+    v = cell;
+  }
+  if (v.find_first_of(",\"\r\n") == absl::string_view::npos) {
+    out->append(v.data(), v.size());
+    return;
+  }
+  out->push_back('"');
+  for (char c : v) {
+    if (c == '"') out->push_back('"');
+    out->push_back(c);
+  }
+  out->push_back('"');
+}
+
+std::string SubjectsText(const AuditEntry& e) {
+  std::vector<std::string> parts;
+  for (const auto& s : e.subjects()) {
+    parts.push_back(
+        absl::StrCat(accord::v1::TokenKind_Name(s.kind()), ":", s.value()));
+  }
+  return absl::StrJoin(parts, ";");
+}
+
+}  // namespace
+
+std::string EncodeLeaf(const AuditEntry& entry) {
+  return SerializeDeterministic(entry);
+}
+
+absl::StatusOr<AuditEntry> DecodeLeaf(absl::string_view leaf) {
+  if (leaf.empty() || leaf[0] != kLeafVersion) {
+    return absl::InvalidArgumentError("leaf has an unknown encoding version");
+  }
+  AuditEntry entry;
+  if (!entry.ParseFromArray(leaf.data() + 1,
+                            static_cast<int>(leaf.size() - 1))) {
+    return absl::InvalidArgumentError("leaf is not an AuditEntry");
+  }
+  if (EncodeLeaf(entry) != leaf) {
+    return absl::InvalidArgumentError("leaf is not canonically encoded");
+  }
+  return entry;
+}
+
+std::string FormatTimestamp(const google::protobuf::Timestamp& ts) {
+  return absl::StrCat(absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*S",
+                                       FromProtoTime(ts), absl::UTCTimeZone()),
+                      "Z");
+}
+
+absl::StatusOr<google::protobuf::Timestamp> ParseTimestamp(
+    absl::string_view text) {
+  absl::Time t;
+  std::string err;
+  if (text.empty() || text.back() != 'Z' ||
+      !absl::ParseTime("%Y-%m-%d%ET%H:%M:%E*S", text.substr(0, text.size() - 1),
+                       absl::UTCTimeZone(), &t, &err)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "time must be RFC 3339 UTC (…Z)", err.empty() ? "" : ": ", err));
+  }
+  return ToProtoTime(t);
+}
+
+std::string JsonLine(const AuditEntry& e, absl::string_view leaf) {
+  std::string out;
+  out.reserve(512 + leaf.size() * 4 / 3);
+  absl::StrAppend(&out, "{\"seq\":", e.seq(), ",\"time\":");
+  if (e.has_time()) {
+    AppendJsonString(&out, FormatTimestamp(e.time()));
+  } else {
+    out.append("null");
+  }
+  out.append(",\"request_id\":");
+  AppendJsonString(&out, e.request_id());
+  out.append(",\"caller\":");
+  AppendJsonString(&out, e.caller());
+  out.append(",\"caller_org\":");
+  AppendJsonString(&out, e.caller_org());
+  out.append(",\"actor\":");
+  AppendActor(&out, e.has_actor(), e.actor());
+  out.append(",\"method\":");
+  AppendJsonString(&out, e.method());
+  out.append(",\"action\":");
+  AppendEnum(&out, e.action(), [](int v) -> const std::string& {
+    return accord::v1::Action_Name(static_cast<accord::v1::Action>(v));
+  });
+  out.append(",\"purpose\":");
+  AppendJsonString(&out, e.purpose());
+  out.append(",\"lawful_basis\":");
+  AppendEnum(&out, e.lawful_basis(), [](int v) -> const std::string& {
+    return accord::v1::LawfulBasis_Name(
+        static_cast<accord::v1::LawfulBasis>(v));
+  });
+  out.append(",\"agreement_id\":");
+  AppendJsonString(&out, e.agreement_id());
+  absl::StrAppend(&out, ",\"agreement_version\":", e.agreement_version(),
+                  ",\"rule_id\":");
+  AppendJsonString(&out, e.rule_id());
+  out.append(",\"holder\":");
+  AppendJsonString(&out, e.holder());
+  out.append(",\"subjects\":[");
+  for (int i = 0; i < e.subjects_size(); ++i) {
+    if (i) out.push_back(',');
+    out.append("{\"kind\":");
+    AppendEnum(&out, e.subjects(i).kind(), [](int v) -> const std::string& {
+      return accord::v1::TokenKind_Name(static_cast<accord::v1::TokenKind>(v));
+    });
+    out.append(",\"value\":");
+    AppendJsonString(&out, e.subjects(i).value());
+    out.push_back('}');
+  }
+  out.append("],\"fields_released\":[");
+  for (int i = 0; i < e.fields_released_size(); ++i) {
+    if (i) out.push_back(',');
+    AppendJsonString(&out, e.fields_released(i));
+  }
+  absl::StrAppend(&out, "],\"record_count\":", e.record_count(),
+                  ",\"decision\":");
+  AppendEnum(&out, e.decision(), [](int v) -> const std::string& {
+    return accord::v1::AuditDecision_Name(
+        static_cast<accord::v1::AuditDecision>(v));
+  });
+  out.append(",\"deny_reason\":");
+  AppendJsonString(&out, e.deny_reason());
+  out.append(",\"no_consent_justification\":");
+  AppendJsonString(&out, e.no_consent_justification());
+  out.append(",\"no_consent_approver\":");
+  AppendActor(&out, e.has_no_consent_approver(), e.no_consent_approver());
+  absl::StrAppend(
+      &out, ",\"flag_for_review\":", e.flag_for_review() ? "true" : "false",
+      ",\"reviews_seq\":", e.reviews_seq(), ",\"review_note\":");
+  AppendJsonString(&out, e.review_note());
+  out.append(",\"referral_id\":");
+  AppendJsonString(&out, e.referral_id());
+  out.append(",\"detail\":");
+  AppendJsonString(&out, e.detail());
+  out.append(",\"leaf\":\"");
+  out.append(absl::Base64Escape(leaf));
+  out.append("\"}\n");
+  return out;
+}
+
+absl::StatusOr<JsonRow> ParseJsonLine(absl::string_view line) {
+  JsonRow row;
+  AuditEntry& e = row.entry;
+  JsonCursor c(line);
+  uint32_t seen = 0;
+  bool have_leaf = false;
+  std::string scratch;
+  auto status = c.Object([&](absl::string_view key) -> absl::Status {
+    const auto& index = KeyIndex();
+    auto it = index.find(key);
+    if (it == index.end())
+      return c.Error(absl::StrCat("unknown field \"", key, "\""));
+    const uint32_t bit = uint32_t{1} << it->second;
+    if (seen & bit)
+      return c.Error(absl::StrCat("field \"", key, "\" repeated"));
+    seen |= bit;
+    switch (it->second) {
+      case kSeq: {
+        uint64_t v;
+        if (auto s = c.Uint(&v); !s.ok()) return s;
+        e.set_seq(v);
+        return absl::OkStatus();
+      }
+      case kTime: {
+        if (c.Null()) return absl::OkStatus();
+        if (auto s = c.String(&scratch); !s.ok()) return s;
+        auto ts = ParseTimestamp(scratch);
+        if (!ts.ok()) return c.Error(ts.status().message());
+        *e.mutable_time() = *ts;
+        return absl::OkStatus();
+      }
+      case kRequestId:
+        return c.String(e.mutable_request_id());
+      case kCaller:
+        return c.String(e.mutable_caller());
+      case kCallerOrg:
+        return c.String(e.mutable_caller_org());
+      case kActor: {
+        Actor a;
+        bool present;
+        if (auto s = ParseActor(c, &a, &present); !s.ok()) return s;
+        if (present) *e.mutable_actor() = std::move(a);
+        return absl::OkStatus();
+      }
+      case kMethod:
+        return c.String(e.mutable_method());
+      case kAction: {
+        accord::v1::Action v = {};
+        if (auto s = ParseEnum(c, &accord::v1::Action_Parse, &v); !s.ok())
+          return s;
+        e.set_action(v);
+        return absl::OkStatus();
+      }
+      case kPurpose:
+        return c.String(e.mutable_purpose());
+      case kLawfulBasis: {
+        accord::v1::LawfulBasis v = {};
+        if (auto s = ParseEnum(c, &accord::v1::LawfulBasis_Parse, &v); !s.ok())
+          return s;
+        e.set_lawful_basis(v);
+        return absl::OkStatus();
+      }
+      case kAgreementId:
+        return c.String(e.mutable_agreement_id());
+      case kAgreementVersion: {
+        uint32_t v;
+        if (auto s = ParseU32(c, &v); !s.ok()) return s;
+        e.set_agreement_version(v);
+        return absl::OkStatus();
+      }
+      case kRuleId:
+        return c.String(e.mutable_rule_id());
+      case kHolder:
+        return c.String(e.mutable_holder());
+      case kSubjects:
+        return c.Array([&]() -> absl::Status {
+          auto* t = e.add_subjects();
+          return c.Object([&](absl::string_view k) -> absl::Status {
+            if (k == "kind") {
+              accord::v1::TokenKind v = {};
+              if (auto s = ParseEnum(c, &accord::v1::TokenKind_Parse, &v);
+                  !s.ok())
+                return s;
+              t->set_kind(v);
+              return absl::OkStatus();
+            }
+            if (k == "value") return c.String(t->mutable_value());
+            return c.Error(absl::StrCat("unknown subject field ", k));
+          });
+        });
+      case kFieldsReleased:
+        return c.Array([&] { return c.String(e.add_fields_released()); });
+      case kRecordCount: {
+        uint32_t v;
+        if (auto s = ParseU32(c, &v); !s.ok()) return s;
+        e.set_record_count(v);
+        return absl::OkStatus();
+      }
+      case kDecision: {
+        accord::v1::AuditDecision v = {};
+        if (auto s = ParseEnum(c, &accord::v1::AuditDecision_Parse, &v);
+            !s.ok())
+          return s;
+        e.set_decision(v);
+        return absl::OkStatus();
+      }
+      case kDenyReason:
+        return c.String(e.mutable_deny_reason());
+      case kNoConsentJustification:
+        return c.String(e.mutable_no_consent_justification());
+      case kNoConsentApprover: {
+        Actor a;
+        bool present;
+        if (auto s = ParseActor(c, &a, &present); !s.ok()) return s;
+        if (present) *e.mutable_no_consent_approver() = std::move(a);
+        return absl::OkStatus();
+      }
+      case kFlagForReview: {
+        bool b;
+        if (auto s = c.Bool(&b); !s.ok()) return s;
+        e.set_flag_for_review(b);
+        return absl::OkStatus();
+      }
+      case kReviewsSeq: {
+        uint64_t v;
+        if (auto s = c.Uint(&v); !s.ok()) return s;
+        e.set_reviews_seq(v);
+        return absl::OkStatus();
+      }
+      case kReviewNote:
+        return c.String(e.mutable_review_note());
+      case kReferralId:
+        return c.String(e.mutable_referral_id());
+      case kDetail:
+        return c.String(e.mutable_detail());
+      case kLeaf: {
+        if (auto s = c.String(&scratch); !s.ok()) return s;
+        if (!absl::Base64Unescape(scratch, &row.leaf))
+          return c.Error("leaf is not base64");
+        have_leaf = true;
+        return absl::OkStatus();
+      }
+      case kNumKeys:
+        break;
+    }
+    return c.Error("unreachable");
+  });
+  if (!status.ok()) return status;
+  if (auto s = c.End(); !s.ok()) return s;
+  if (!have_leaf) return absl::InvalidArgumentError("row has no \"leaf\"");
+  if (!(seen & (uint32_t{1} << kSeq)))
+    return absl::InvalidArgumentError("row has no \"seq\"");
+  return row;
+}
+
+std::vector<std::string> DifferingFields(const AuditEntry& a,
+                                         const AuditEntry& b) {
+  std::vector<std::string> out;
+  const auto* desc = AuditEntry::descriptor();
+  for (int i = 0; i < desc->field_count(); ++i) {
+    const auto* f = desc->field(i);
+    AuditEntry ca = a, cb = b, fa, fb;
+    ca.GetReflection()->SwapFields(&ca, &fa, {f});
+    cb.GetReflection()->SwapFields(&cb, &fb, {f});
+    if (EncodeLeaf(fa) != EncodeLeaf(fb)) out.push_back(f->name());
+  }
+  return out;
+}
+
+std::string CsvHeader() {
+  return "seq,time,request_id,caller,caller_org,user_id,role,method,action,"
+         "purpose,"
+         "lawful_basis,agreement_id,agreement_version,rule_id,holder,subjects,"
+         "fields_released,record_count,decision,deny_reason,no_consent_"
+         "justification,"
+         "no_consent_approver_user_id,no_consent_approver_role,flag_for_review,"
+         "reviews_seq,"
+         "review_note,referral_id,detail,leaf\r\n";
+}
+
+std::string CsvLine(const AuditEntry& e, absl::string_view leaf) {
+  std::string out;
+  auto cell = [&](absl::string_view v, bool text = true) {
+    if (!out.empty()) out.push_back(',');
+    AppendCsvCell(&out, v, text);
+  };
+  cell(absl::StrCat(e.seq()), false);
+  cell(e.has_time() ? FormatTimestamp(e.time()) : "", false);
+  cell(e.request_id());
+  cell(e.caller());
+  cell(e.caller_org());
+  cell(e.actor().user_id());
+  cell(e.actor().role());
+  cell(e.method());
+  cell(accord::v1::Action_Name(e.action()), false);
+  cell(e.purpose());
+  cell(accord::v1::LawfulBasis_Name(e.lawful_basis()), false);
+  cell(e.agreement_id());
+  cell(absl::StrCat(e.agreement_version()), false);
+  cell(e.rule_id());
+  cell(e.holder());
+  cell(SubjectsText(e));
+  cell(absl::StrJoin(e.fields_released(), ";"));
+  cell(absl::StrCat(e.record_count()), false);
+  cell(accord::v1::AuditDecision_Name(e.decision()), false);
+  cell(e.deny_reason());
+  cell(e.no_consent_justification());
+  cell(e.no_consent_approver().user_id());
+  cell(e.no_consent_approver().role());
+  cell(e.flag_for_review() ? "true" : "false", false);
+  cell(absl::StrCat(e.reviews_seq()), false);
+  cell(e.review_note());
+  cell(e.referral_id());
+  cell(e.detail());
+  cell(absl::Base64Escape(leaf), false);
+  out.append("\r\n");
+  return out;
+}
+
+std::string SubjectAccessReport(absl::Span<const AuditEntry> entries) {
+  std::string out;
+  absl::StrAppend(
+      &out, "Audit entries mentioning the subject: ", entries.size(), "\n");
+  for (const AuditEntry& e : entries) {
+    absl::StrAppend(&out, "\n#", e.seq(), " ", FormatTimestamp(e.time()), ": ",
+                    e.caller_org().empty() ? e.caller() : e.caller_org());
+    if (!e.actor().user_id().empty()) {
+      absl::StrAppend(&out, " (user ", e.actor().user_id(),
+                      e.actor().role().empty() ? "" : ", role ",
+                      e.actor().role(), ")");
+    }
+    absl::StrAppend(&out, " ", e.method(), " for purpose \"", e.purpose(),
+                    "\": ", accord::v1::AuditDecision_Name(e.decision()),
+                    ".\n");
+    if (!e.agreement_id().empty()) {
+      absl::StrAppend(
+          &out, "  Agreement ", e.agreement_id(), " v", e.agreement_version(),
+          e.rule_id().empty() ? "" : ", rule ", e.rule_id(), ", lawful basis ",
+          accord::v1::LawfulBasis_Name(e.lawful_basis()), ".\n");
+    }
+    if (!e.holder().empty())
+      absl::StrAppend(&out, "  Holder: ", e.holder(), ".\n");
+    if (e.fields_released_size() > 0 || e.record_count() > 0) {
+      absl::StrAppend(
+          &out, "  Released fields: ", absl::StrJoin(e.fields_released(), ", "),
+          "; records: ", e.record_count(), ".\n");
+    }
+    if (!e.deny_reason().empty())
+      absl::StrAppend(&out, "  Refused: ", e.deny_reason(), ".\n");
+    if (!e.no_consent_justification().empty()) {
+      absl::StrAppend(
+          &out, "  Shared without consent: ", e.no_consent_justification(),
+          "; approved by ", e.no_consent_approver().user_id(), ".\n");
+    }
+    if (!e.referral_id().empty())
+      absl::StrAppend(&out, "  Referral ", e.referral_id(), ".\n");
+  }
+  return out;
+}
+
+}  // namespace accord::audit

@@ -1,0 +1,49 @@
+// AuditLog on SQLite (WAL, synchronous=FULL): the embedded default for a
+// single gateway.
+//
+// One writer thread owns the write connection. Appends queue up; the writer
+// takes everything queued (up to max_batch, waiting at most max_delay for
+// companions) and commits it in ONE transaction — entries, subject tokens and
+// Merkle tiles together — then fires the callbacks, so concurrent requests
+// share fsyncs (group commit). The writer signs a tree head at least every
+// tree_head_interval while entries arrive. Its only in-memory tree state is
+// the compact range, reloaded from the tiles on restart.
+//
+// Queries and proofs use a separate read connection; each export opens its
+// own. Thread-safe.
+#ifndef ACCORD_AUDIT_SQLITE_AUDIT_LOG_H_
+#define ACCORD_AUDIT_SQLITE_AUDIT_LOG_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "audit/audit_log.h"
+#include "audit/tree_head.h"
+#include "runtime/clock.h"
+
+namespace accord::audit {
+
+struct SqliteAuditLogOptions {
+  std::string db_path;
+  // The tree head signing key: `signer` when set, else loaded from
+  // `signing_key_file` (PEM Ed25519, not readable by group or others).
+  std::shared_ptr<const TreeHeadSigner> signer;
+  std::string signing_key_file;
+  const Clock* clock = nullptr;  // required; outlives the log
+  absl::Duration max_delay = absl::Milliseconds(2);
+  size_t max_batch = 1024;
+  absl::Duration tree_head_interval = absl::Seconds(1);
+};
+
+// Opens (creating if needed) the log, reloads its compact range and latest
+// tree head, checks the stored root against the latest tree head, and starts
+// the writer. The log flushes queued appends when destroyed.
+absl::StatusOr<std::unique_ptr<AuditLog>> OpenSqliteAuditLog(
+    const SqliteAuditLogOptions& options);
+
+}  // namespace accord::audit
+
+#endif  // ACCORD_AUDIT_SQLITE_AUDIT_LOG_H_

@@ -1,0 +1,439 @@
+#include "audit/verify.h"
+
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "audit/entry.h"
+#include "audit/export_format.h"
+#include "audit/json.h"
+#include "audit/merkle.h"
+
+namespace accord::audit {
+namespace {
+
+using accord::v1::SignedTreeHead;
+
+class StringLines final : public LineSource {
+ public:
+  explicit StringLines(absl::string_view text) : text_(text) {}
+  absl::StatusOr<bool> Next(absl::string_view* line) override {
+    if (pos_ >= text_.size()) return false;
+    const size_t nl = text_.find('\n', pos_);
+    const size_t end = nl == absl::string_view::npos ? text_.size() : nl;
+    *line = text_.substr(pos_, end - pos_);
+    pos_ = end + 1;
+    return true;
+  }
+
+ private:
+  absl::string_view text_;
+  size_t pos_ = 0;
+};
+
+class FileLines final : public LineSource {
+ public:
+  static constexpr size_t kChunk = 1 << 20;
+  FileLines(FILE* f, std::string path) : f_(f), path_(std::move(path)) {
+    buf_.reserve(2 * kChunk);
+  }
+  ~FileLines() override { std::fclose(f_); }
+
+  absl::StatusOr<bool> Next(absl::string_view* line) override {
+    while (true) {
+      const char* begin = buf_.data() + pos_;
+      const size_t avail = buf_.size() - pos_;
+      const void* nl = std::memchr(begin, '\n', avail);
+      if (nl != nullptr) {
+        const size_t len = static_cast<const char*>(nl) - begin;
+        *line = absl::string_view(begin, len);
+        pos_ += len + 1;
+        return true;
+      }
+      if (eof_) {
+        if (avail == 0) return false;
+        *line = absl::string_view(begin, avail);
+        pos_ = buf_.size();
+        return true;
+      }
+      if (avail > kChunk) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path_, ": a line is longer than 1 MiB"));
+      }
+      buf_.erase(0, pos_);
+      pos_ = 0;
+      const size_t old = buf_.size();
+      buf_.resize(old + kChunk);
+      const size_t n = std::fread(buf_.data() + old, 1, kChunk, f_);
+      buf_.resize(old + n);
+      if (n < kChunk) {
+        if (std::ferror(f_))
+          return absl::DataLossError(absl::StrCat(path_, ": read error"));
+        eof_ = true;
+      }
+    }
+  }
+
+ private:
+  FILE* f_;
+  std::string path_;
+  std::string buf_;
+  size_t pos_ = 0;
+  bool eof_ = false;
+};
+
+absl::Status LineError(uint64_t line_no, const absl::Status& s) {
+  return absl::DataLossError(absl::StrCat("line ", line_no, ": ", s.message()));
+}
+
+// Reads on after a forward jump to tell a reordering from a gap.
+std::string DescribeJump(LineSource& lines, uint64_t line_no, uint64_t expected,
+                         uint64_t got, uint64_t from_seq) {
+  absl::string_view line;
+  uint64_t n = line_no;
+  while (true) {
+    auto more = lines.Next(&line);
+    if (!more.ok() || !*more) break;
+    ++n;
+    if (IsTreeHeadLine(line)) break;
+    auto row = ParseJsonLine(line);
+    if (row.ok() && row->entry.seq() == expected) {
+      return absl::StrCat("entries out of order at line ", line_no, ": entry ",
+                          got, " comes before entry ", expected, " (line ", n,
+                          ")");
+    }
+  }
+  if (expected == from_seq) {
+    return absl::StrCat("entry ", expected,
+                        " missing: the export starts at entry ", got);
+  }
+  return absl::StrCat("entry ", expected, " missing: sequence jumps from ",
+                      expected - 1, " to ", got);
+}
+
+absl::Status CheckRowLeaf(const JsonRow& row) {
+  if (EncodeLeaf(row.entry) == row.leaf) return absl::OkStatus();
+  const uint64_t seq = row.entry.seq();
+  auto leaf_entry = DecodeLeaf(row.leaf);
+  if (!leaf_entry.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("entry ", seq, ": leaf is not a valid audit entry (",
+                     leaf_entry.status().message(), ")"));
+  }
+  const std::vector<std::string> fields =
+      DifferingFields(row.entry, *leaf_entry);
+  return absl::DataLossError(
+      absl::StrCat("entry ", seq, ": leaf does not match its fields",
+                   fields.empty() ? "" : " (", absl::StrJoin(fields, ", "),
+                   fields.empty() ? "" : ")"));
+}
+
+absl::Status ParsePath(JsonCursor& c, std::vector<Hash>* path) {
+  std::string s;
+  return c.Array([&]() -> absl::Status {
+    if (path->size() >= 64) return c.Error("proof path longer than 64 hashes");
+    if (auto e = c.String(&s); !e.ok()) return e;
+    auto h = HashFromHex(s);
+    if (!h.ok()) return c.Error(h.status().message());
+    path->push_back(*h);
+    return absl::OkStatus();
+  });
+}
+
+std::vector<Hash> PathOf(
+    const google::protobuf::RepeatedPtrField<std::string>& path,
+    absl::Status* status) {
+  std::vector<Hash> out;
+  for (const std::string& p : path) {
+    auto h = HashFromBytes(p);
+    if (!h.ok()) {
+      *status =
+          absl::InvalidArgumentError("proof path: every hash must be 32 bytes");
+      return {};
+    }
+    out.push_back(*h);
+  }
+  return out;
+}
+
+void AppendPath(std::string* out,
+                const google::protobuf::RepeatedPtrField<std::string>& path) {
+  out->push_back('[');
+  for (int i = 0; i < path.size(); ++i) {
+    if (i) out->push_back(',');
+    absl::StrAppend(out, "\"", HexEncode(path[i]), "\"");
+  }
+  out->push_back(']');
+}
+
+}  // namespace
+
+std::unique_ptr<LineSource> LinesFromString(absl::string_view text) {
+  return std::make_unique<StringLines>(text);
+}
+
+absl::StatusOr<std::unique_ptr<LineSource>> LinesFromFile(
+    const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr)
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  return std::unique_ptr<LineSource>(new FileLines(f, path));
+}
+
+absl::StatusOr<ExportSummary> VerifyJsonlExport(LineSource& lines,
+                                                const TreeHeadVerifier& key) {
+  absl::string_view line;
+  uint64_t line_no = 1;
+  auto more = lines.Next(&line);
+  if (!more.ok()) return more.status();
+  if (!*more) return absl::DataLossError("export is empty");
+  auto header = ParseExportHeaderLine(line);
+  if (!header.ok()) {
+    return LineError(1, absl::InvalidArgumentError(
+                            absl::StrCat("not an Accord audit export header: ",
+                                         header.status().message())));
+  }
+  auto range = CompactRange::FromNodes(header->from_seq, header->prefix);
+  if (!range.ok()) return LineError(1, range.status());
+
+  uint64_t expected = header->from_seq;
+  absl::StatusOr<SignedTreeHead> head = absl::DataLossError("");
+  bool have_head = false;
+  while (true) {
+    more = lines.Next(&line);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    ++line_no;
+    if (IsTreeHeadLine(line)) {
+      head = ParseTreeHeadLine(line);
+      if (!head.ok()) return LineError(line_no, head.status());
+      have_head = true;
+      break;
+    }
+    auto row = ParseJsonLine(line);
+    if (!row.ok()) {
+      return absl::DataLossError(absl::StrCat("line ", line_no, " (entry ",
+                                              expected,
+                                              "?): ", row.status().message()));
+    }
+    const uint64_t seq = row->entry.seq();
+    if (seq != expected) {
+      if (seq < expected) {
+        return absl::DataLossError(absl::StrCat(
+            "entries out of order at line ", line_no, ": entry ", seq,
+            seq + 1 == expected
+                ? " is repeated"
+                : absl::StrCat(" comes after entry ", expected - 1)));
+      }
+      return absl::DataLossError(
+          DescribeJump(lines, line_no, expected, seq, header->from_seq));
+    }
+    if (auto s = CheckRowLeaf(*row); !s.ok()) return s;
+    range->Append(LeafHash(row->leaf));
+    ++expected;
+  }
+  if (!have_head) {
+    return absl::DataLossError(absl::StrCat(
+        "export has no signed tree head (truncated after line ", line_no, ")"));
+  }
+  while (true) {
+    more = lines.Next(&line);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    ++line_no;
+    if (!line.empty())
+      return LineError(line_no,
+                       absl::DataLossError("data after the tree head"));
+  }
+  if (head->tree_size() > expected) {
+    return absl::DataLossError(absl::StrCat(
+        "entry ", expected, " missing: the export ends at entry ", expected - 1,
+        " but the tree head covers ", head->tree_size(), " entries"));
+  }
+  if (head->tree_size() < expected) {
+    return absl::DataLossError(absl::StrCat(
+        "the export holds entries up to ", expected - 1,
+        " but the tree head covers only ", head->tree_size(), " entries"));
+  }
+  if (auto s = key.Verify(*head); !s.ok()) return s;
+  if (AsBytes(range->Root()) != head->root_hash()) {
+    return absl::DataLossError(absl::StrCat(
+        "root mismatch: export does not match the signed tree head of size ",
+        head->tree_size()));
+  }
+  if (header->to_seq != expected) {
+    return LineError(1, absl::DataLossError(absl::StrCat(
+                            "header promises entries up to ", header->to_seq,
+                            " but the export ends at ", expected)));
+  }
+  ExportSummary out;
+  out.from_seq = header->from_seq;
+  out.to_seq = expected;
+  out.tree_head = *std::move(head);
+  return out;
+}
+
+absl::StatusOr<ExportSummary> VerifyJsonlExportFile(
+    const std::string& path, const TreeHeadVerifier& key) {
+  auto lines = LinesFromFile(path);
+  if (!lines.ok()) return lines.status();
+  auto out = VerifyJsonlExport(**lines, key);
+  if (!out.ok()) {
+    return absl::Status(out.status().code(),
+                        absl::StrCat(path, ": ", out.status().message()));
+  }
+  return out;
+}
+
+absl::Status VerifyInclusionProof(const accord::v1::InclusionProof& proof,
+                                  absl::string_view leaf,
+                                  const SignedTreeHead& head,
+                                  const TreeHeadVerifier& key) {
+  if (auto s = key.Verify(head); !s.ok()) return s;
+  if (proof.tree_size() != head.tree_size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("inclusion proof is for tree size ", proof.tree_size(),
+                     ", the tree head for ", head.tree_size()));
+  }
+  absl::Status status;
+  std::vector<Hash> path = PathOf(proof.path(), &status);
+  if (!status.ok()) return status;
+  auto root = RootOf(head);
+  if (!root.ok()) return root.status();
+  return VerifyInclusion(LeafHash(leaf), proof.leaf_index(), proof.tree_size(),
+                         path, *root);
+}
+
+absl::Status VerifyConsistencyProof(const accord::v1::ConsistencyProof& proof,
+                                    const SignedTreeHead& first,
+                                    const SignedTreeHead& second,
+                                    const TreeHeadVerifier& key) {
+  if (auto s = key.Verify(first); !s.ok()) return s;
+  if (auto s = key.Verify(second); !s.ok()) return s;
+  if (proof.first_size() != first.tree_size() ||
+      proof.second_size() != second.tree_size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("consistency proof is between sizes ", proof.first_size(),
+                     " and ", proof.second_size(), ", the tree heads are for ",
+                     first.tree_size(), " and ", second.tree_size()));
+  }
+  absl::Status status;
+  std::vector<Hash> path = PathOf(proof.path(), &status);
+  if (!status.ok()) return status;
+  auto r1 = RootOf(first);
+  if (!r1.ok()) return r1.status();
+  auto r2 = RootOf(second);
+  if (!r2.ok()) return r2.status();
+  return VerifyConsistency(proof.first_size(), proof.second_size(), *r1, *r2,
+                           path);
+}
+
+std::string InclusionProofBundle(const accord::v1::InclusionProof& proof,
+                                 absl::string_view leaf,
+                                 const SignedTreeHead& head) {
+  std::string out =
+      absl::StrCat("{\"inclusion_proof\":{\"leaf_index\":", proof.leaf_index(),
+                   ",\"tree_size\":", proof.tree_size(), ",\"path\":");
+  AppendPath(&out, proof.path());
+  absl::StrAppend(&out, "},\"leaf\":\"", absl::Base64Escape(leaf),
+                  "\",\"tree_head\":");
+  AppendTreeHeadJson(&out, head);
+  out.append("}\n");
+  return out;
+}
+
+std::string ConsistencyProofBundle(const accord::v1::ConsistencyProof& proof,
+                                   const SignedTreeHead& first,
+                                   const SignedTreeHead& second) {
+  std::string out = absl::StrCat(
+      "{\"consistency_proof\":{\"first_size\":", proof.first_size(),
+      ",\"second_size\":", proof.second_size(), ",\"path\":");
+  AppendPath(&out, proof.path());
+  out.append("},\"first_tree_head\":");
+  AppendTreeHeadJson(&out, first);
+  out.append(",\"second_tree_head\":");
+  AppendTreeHeadJson(&out, second);
+  out.append("}\n");
+  return out;
+}
+
+absl::Status VerifyProofBundle(absl::string_view json,
+                               const TreeHeadVerifier& key) {
+  JsonCursor c(json);
+  bool inclusion = false, consistency = false, have_leaf = false;
+  uint64_t a = 0, b = 0;
+  std::vector<Hash> path;
+  std::string leaf, s;
+  std::optional<SignedTreeHead> head, first, second;
+  auto proof_member = [&](absl::string_view k, const char* ka,
+                          const char* kb) -> absl::Status {
+    if (k == ka) return c.Uint(&a);
+    if (k == kb) return c.Uint(&b);
+    if (k == "path") return ParsePath(c, &path);
+    return c.Error(absl::StrCat("unknown proof field \"", k, "\""));
+  };
+  auto take_head = [&](std::optional<SignedTreeHead>* out) -> absl::Status {
+    auto h = ParseTreeHeadJson(c);
+    if (!h.ok()) return h.status();
+    *out = *std::move(h);
+    return absl::OkStatus();
+  };
+  auto st = c.Object([&](absl::string_view key_name) -> absl::Status {
+    if (key_name == "inclusion_proof") {
+      inclusion = true;
+      return c.Object([&](absl::string_view k) {
+        return proof_member(k, "leaf_index", "tree_size");
+      });
+    }
+    if (key_name == "consistency_proof") {
+      consistency = true;
+      return c.Object([&](absl::string_view k) {
+        return proof_member(k, "first_size", "second_size");
+      });
+    }
+    if (key_name == "leaf") {
+      if (auto e = c.String(&s); !e.ok()) return e;
+      if (!absl::Base64Unescape(s, &leaf)) return c.Error("leaf is not base64");
+      have_leaf = true;
+      return absl::OkStatus();
+    }
+    if (key_name == "tree_head") return take_head(&head);
+    if (key_name == "first_tree_head") return take_head(&first);
+    if (key_name == "second_tree_head") return take_head(&second);
+    return c.Error(absl::StrCat("unknown field \"", key_name, "\""));
+  });
+  if (!st.ok()) return st;
+  if (auto e = c.End(); !e.ok()) return e;
+  if (inclusion == consistency) {
+    return absl::InvalidArgumentError(
+        "a proof bundle holds exactly one of inclusion_proof and "
+        "consistency_proof");
+  }
+  if (inclusion) {
+    if (!have_leaf || !head.has_value()) {
+      return absl::InvalidArgumentError(
+          "an inclusion proof bundle needs leaf and tree_head");
+    }
+    accord::v1::InclusionProof p;
+    p.set_leaf_index(a);
+    p.set_tree_size(b);
+    for (const Hash& h : path) p.add_path(std::string(AsBytes(h)));
+    return VerifyInclusionProof(p, leaf, *head, key);
+  }
+  if (!first.has_value() || !second.has_value()) {
+    return absl::InvalidArgumentError(
+        "a consistency proof bundle needs first_tree_head and "
+        "second_tree_head");
+  }
+  accord::v1::ConsistencyProof p;
+  p.set_first_size(a);
+  p.set_second_size(b);
+  for (const Hash& h : path) p.add_path(std::string(AsBytes(h)));
+  return VerifyConsistencyProof(p, *first, *second, key);
+}
+
+}  // namespace accord::audit

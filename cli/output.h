@@ -1,0 +1,35 @@
+// How accordctl shows things to people: readable answers, audit entries,
+// errors, and JSON for scripts.
+#ifndef ACCORD_CLI_OUTPUT_H_
+#define ACCORD_CLI_OUTPUT_H_
+
+#include <google/protobuf/message.h>
+#include <google/protobuf/timestamp.pb.h>
+
+#include <ostream>
+#include <string>
+
+#include "absl/status/status.h"
+#include "accord/v1/audit.pb.h"
+#include "accord/v1/common.pb.h"
+#include "accord/v1/gateway.pb.h"
+
+namespace accord::cli {
+
+int UsageError(std::ostream& err, const absl::Status& status, const char* usage);
+int Failure(std::ostream& err, const absl::Status& status);
+
+void PrintJson(std::ostream& out, const google::protobuf::Message& msg);
+void PrintQueryResponse(std::ostream& out, const accord::v1::QueryResponse& response);
+void PrintAuditEntry(std::ostream& out, const accord::v1::AuditEntry& entry);
+
+std::string FormatDate(const google::protobuf::Timestamp& ts);
+std::string FormatTime(const google::protobuf::Timestamp& ts);
+// "name-dob:<hex>", the form --token accepts.
+std::string TokenFlag(const accord::v1::SubjectToken& token);
+// An enum value's name without its type prefix, lower-case: "HOLDER_STATUS_NO_MATCH" -> "no match".
+std::string Readable(const std::string& enum_name, const std::string& prefix);
+
+}  // namespace accord::cli
+
+#endif  // ACCORD_CLI_OUTPUT_H_

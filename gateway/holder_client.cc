@@ -1,0 +1,65 @@
+#include "gateway/holder_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/identity.h"
+#include "runtime/tls.h"
+
+namespace accord::gateway {
+namespace {
+
+class GrpcHolderClients final : public HolderClients {
+ public:
+  void Disclose(const std::string& holder_org, const accord::v1::DiscloseRequest& request,
+                absl::Duration deadline, DiscloseDone done) override {
+    auto it = stubs_.find(holder_org);
+    if (it == stubs_.end()) {
+      done(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("no agent address for ", holder_org)),
+           {});
+      return;
+    }
+    // The call's state lives until its callback runs.
+    struct Call {
+      grpc::ClientContext ctx;
+      accord::v1::DiscloseRequest request;
+      accord::v1::DiscloseResponse response;
+      DiscloseDone done;
+    };
+    auto* call = new Call;
+    call->done = std::move(done);
+    call->request = request;
+    call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    it->second->async()->Disclose(&call->ctx, &call->request, &call->response,
+                                  [call](grpc::Status status) {
+                                    call->done(std::move(status), std::move(call->response));
+                                    delete call;
+                                  });
+  }
+
+  bool Knows(const std::string& holder_org) const override {
+    return stubs_.count(holder_org) > 0;
+  }
+
+  std::map<std::string, std::unique_ptr<accord::v1::Holder::Stub>> stubs_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<HolderClients>> MakeHolderClients(
+    const accord::v1::Partnership& partnership, const accord::v1::TlsFiles& tls) {
+  auto clients = std::make_unique<GrpcHolderClients>();
+  for (const auto& org : partnership.organisations()) {
+    if (org.agent_address().empty()) continue;
+    auto creds = MakeChannelCredentials(
+        tls, SpiffeId(partnership.id(), PrincipalKind::kAgent, org.id()));
+    if (!creds.ok()) return creds.status();
+    auto channel =
+        grpc::CreateCustomChannel(org.agent_address(), *creds, DefaultChannelArguments());
+    clients->stubs_[org.id()] = accord::v1::Holder::NewStub(channel);
+  }
+  return clients;
+}
+
+}  // namespace accord::gateway

@@ -1,0 +1,39 @@
+// Channels from the gateway to each partner's agent (the Holder API).
+//
+// One channel per holder, verified to present spiffe://<p>/agent/<org>, so a
+// misrouted address can never receive a disclosure request. Calls are
+// asynchronous (gRPC callback API) with a per-call deadline. Thread-safe.
+#ifndef ACCORD_GATEWAY_HOLDER_CLIENT_H_
+#define ACCORD_GATEWAY_HOLDER_CLIENT_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "accord/v1/agent.grpc.pb.h"
+#include "accord/v1/config.pb.h"
+
+namespace accord::gateway {
+
+class HolderClients {
+ public:
+  using DiscloseDone = std::function<void(grpc::Status, accord::v1::DiscloseResponse)>;
+
+  virtual ~HolderClients() = default;
+  // Calls `holder_org`'s agent. `done` runs exactly once, on a gRPC thread.
+  virtual void Disclose(const std::string& holder_org, const accord::v1::DiscloseRequest& request,
+                        absl::Duration deadline, DiscloseDone done) = 0;
+  virtual bool Knows(const std::string& holder_org) const = 0;
+};
+
+// Builds clients for every organisation of the partnership that has an
+// agent_address.
+absl::StatusOr<std::unique_ptr<HolderClients>> MakeHolderClients(
+    const accord::v1::Partnership& partnership, const accord::v1::TlsFiles& tls);
+
+}  // namespace accord::gateway
+
+#endif  // ACCORD_GATEWAY_HOLDER_CLIENT_H_

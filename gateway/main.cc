@@ -1,0 +1,120 @@
+// accord-gateway: the partnership's gateway. Authenticates every caller by
+// certificate, enforces the information-sharing agreements, routes queries to
+// holders and records every decision in the tamper-evident audit log.
+//
+//   accord-gateway --config /etc/accord/gateway.textproto
+
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "accord/v1/config.pb.h"
+#include "audit/sqlite_audit_log.h"
+#include "gateway/auditor_service.h"
+#include "gateway/gateway.h"
+#include "gateway/holder_client.h"
+#include "gateway/service.h"
+#include "policy/policy.h"
+#include "runtime/clock.h"
+#include "runtime/partnership.h"
+#include "runtime/server.h"
+#include "runtime/textproto.h"
+#include "runtime/tls.h"
+
+namespace {
+
+constexpr char kProgram[] = "accord-gateway";
+
+int Run(const std::string& config_path) {
+  using namespace accord;
+  accord::v1::GatewayConfig config;
+  if (auto s = LoadTextProto(config_path, &config); !s.ok()) return StartupFailure(kProgram, s);
+  auto path = [&](const std::string& p) { return ResolvePath(config_path, p); };
+
+  auto partnership = PartnershipDirectory::Load(path(config.partnership_file()));
+  if (!partnership.ok()) return StartupFailure(kProgram, partnership.status());
+  std::vector<std::string> agreement_files;
+  for (const auto& f : config.agreement_files()) agreement_files.push_back(path(f));
+
+  SystemClock clock;
+  auto policy = policy::Engine::Create(path(config.partnership_file()), agreement_files, &clock);
+  if (!policy.ok()) return StartupFailure(kProgram, policy.status());
+
+  audit::SqliteAuditLogOptions audit_options;
+  audit_options.db_path = path(config.audit_db());
+  audit_options.signing_key_file = path(config.audit_signing_key_file());
+  audit_options.clock = &clock;
+  if (config.has_group_commit()) {
+    if (config.group_commit().has_max_delay()) {
+      audit_options.max_delay =
+          absl::Seconds(config.group_commit().max_delay().seconds()) +
+          absl::Nanoseconds(config.group_commit().max_delay().nanos());
+    }
+    if (config.group_commit().max_batch() > 0) {
+      audit_options.max_batch = config.group_commit().max_batch();
+    }
+  }
+  auto audit_log = audit::OpenSqliteAuditLog(audit_options);
+  if (!audit_log.ok()) return StartupFailure(kProgram, audit_log.status());
+
+  const accord::v1::TlsFiles tls = ResolveTlsFiles(config_path, config.tls());
+  auto holders = gateway::MakeHolderClients((*partnership)->proto(), tls);
+  if (!holders.ok()) return StartupFailure(kProgram, holders.status());
+  auto creds = MakeServerCredentials(tls);
+  if (!creds.ok()) return StartupFailure(kProgram, creds.status());
+
+  gateway::GatewayOptions options;
+  if (config.has_holder_deadline()) {
+    options.holder_deadline = absl::Seconds(config.holder_deadline().seconds()) +
+                              absl::Nanoseconds(config.holder_deadline().nanos());
+  }
+  gateway::Gateway gateway(*partnership, policy->get(), audit_log->get(), holders->get(), &clock,
+                           options);
+  gateway::GatewayService gateway_service(&gateway);
+  gateway::AuditorService auditor_service(&gateway, audit_log->get());
+  auto server =
+      StartServer(config.listen_address(), *creds, {&gateway_service, &auditor_service});
+  if (!server.ok()) return StartupFailure(kProgram, server.status());
+  std::printf("%s: serving %s on port %d\n", kProgram, (*partnership)->id().c_str(),
+              server->port);
+  std::fflush(stdout);
+
+  absl::Notification stopping;
+  std::thread reloader([&] {
+    while (!stopping.WaitForNotificationWithTimeout(absl::Seconds(2))) {
+      if (auto s = (*policy)->ReloadIfChanged(); !s.ok()) {
+        std::fprintf(stderr, "%s: agreements not reloaded, previous policy stays: %s\n", kProgram,
+                     std::string(s.status().message()).c_str());
+      }
+    }
+  });
+
+  WaitForShutdownSignal();
+  stopping.Notify();
+  reloader.join();
+  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  std::printf("%s: stopped\n", kProgram);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  accord::BlockShutdownSignals();
+  std::string config;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+      config = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: %s --config GATEWAY.textproto\n", kProgram);
+      return 2;
+    }
+  }
+  if (config.empty()) {
+    std::fprintf(stderr, "usage: %s --config GATEWAY.textproto\n", kProgram);
+    return 2;
+  }
+  return Run(config);
+}

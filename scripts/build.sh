@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Configures and builds Accord into build/ (programs in build/bin/).
+#   scripts/build.sh [extra cmake args...]
+# ACCORD_BUILD_TARGETS="a b" builds only those targets.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+targets=()
+for t in ${ACCORD_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+echo "build: compiling (log in build/build.log)"
+if ! cmake --build build -j"$(nproc)" "${targets[@]}" >build/build.log 2>&1; then
+  grep -E "error|Error|undefined reference" -A4 build/build.log | head -150
+  echo "build: FAILED" >&2
+  exit 1
+fi

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The Northdale example partnership, end to end on loopback with SQLite:
+# sets up what is missing, builds, creates the partnership's PKI and keys,
+# starts the gateway and seven agents, loads synthetic records, runs sample
+# queries through the gateway, shows the audit log, and stops everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+ACCORD_BUILD_TARGETS="accord-gateway accord-agent accordctl" scripts/build.sh
+bin="$root/build/bin"
+run="$root/.demo"
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# A fresh run directory laid out as the example configs expect.
+rm -rf "$run/state" "$run/logs"
+mkdir -p "$run/state" "$run/logs" "$run/keys"
+chmod 700 "$run" "$run/keys"
+cp deploy/examples/partnership.textproto "$run/"
+rm -rf "$run/agreements" && cp -r deploy/examples/agreements "$run/agreements"
+cp deploy/examples/config/*.textproto "$run/"
+deploy/pki/make-pki.sh --partnership "$run/partnership.textproto" --out "$run/pki" >"$run/logs/pki.log"
+orgs=(womens-centre rape-crisis refuge law-centre employment police childrens-services)
+newkey() { [[ -f "$1" ]] || { openssl rand -hex 32 >"$1"; chmod 600 "$1"; }; }
+newkey "$run/keys/linkage.key"
+for org in "${orgs[@]}"; do newkey "$run/keys/pseudonym-$org.key"; done
+
+pids=()
+stop_all() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop_all EXIT
+
+wait_for() {  # wait_for LOG TEXT
+  for _ in $(seq 1 200); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "demo: timed out waiting for '$2' in $1:" >&2
+  cat "$1" >&2
+  exit 1
+}
+
+say "Starting the gateway and seven agents on 127.0.0.1"
+"$bin/accord-gateway" --config "$run/gateway.textproto" >"$run/logs/gateway.log" 2>&1 &
+pids+=($!)
+wait_for "$run/logs/gateway.log" "serving"
+cat "$run/logs/gateway.log"
+for org in "${orgs[@]}"; do
+  "$bin/accord-agent" --config "$run/agent-$org.textproto" >"$run/logs/agent-$org.log" 2>&1 &
+  pids+=($!)
+done
+for org in "${orgs[@]}"; do
+  wait_for "$run/logs/agent-$org.log" "local API on port"
+  cat "$run/logs/agent-$org.log"
+done
+
+export ACCORD_PKI="$run/pki" ACCORD_GATEWAY=127.0.0.1:17443
+ctl() { "$bin/accordctl" "$@"; }
+agent_port() { grep -o 'local_listen_address: "[^"]*"' "$run/agent-$1.textproto" | cut -d'"' -f2; }
+
+say "Each partner's own system loads its (synthetic) records into its agent"
+for org in rape-crisis womens-centre refuge employment; do
+  printf '%-14s ' "$org:"
+  ctl agent load "deploy/examples/data/$org.textproto" --as "org-$org" --agent "$(agent_port "$org")"
+done
+
+say "The register of agreements in force"
+ctl agreements --as org-police
+
+say "Police: which partners are working with Zoë Ashworth-Hale, and whom do we contact?"
+echo "(the police system derives tokens locally; her name never reaches the gateway)"
+ctl query --as org-police --user pc-4471 --role public-protection-officer \
+  --purpose safeguarding --involvement --linkage-key "$run/keys/linkage.key" \
+  --given-name "Zoe" --family-name "Ashworth Hale" --dob 14/05/1991
+
+say "Police: her risk information, which she consented to share with the police"
+ctl query --as org-police --user pc-4471 --role public-protection-officer \
+  --purpose safeguarding --category RISK --field date_of_birth,postcode,phone,ethnicity \
+  --linkage-key "$run/keys/linkage.key" \
+  --given-name "Zoë" --family-name "Ashworth-Hale" --dob 1991-05-14
+
+say "Police: risk of serious harm to Precious Mbeki-Lund, without consent (approved, justified)"
+ctl query --as org-police --user ds-1182 --role detective-sergeant \
+  --purpose safeguarding --category RISK --field date_of_birth,postcode \
+  --no-consent RISK_OF_SERIOUS_HARM --reason WOULD_PREJUDICE_PROTECTION \
+  --justification "Ex-partner on bail, threats escalating; need current risk to plan protection" \
+  --approver insp-0042:duty-inspector --not-told "telling her now could alert the ex-partner" \
+  --linkage-key "$run/keys/linkage.key" \
+  --given-name "Precious" --family-name "Mbeki-Lund" --dob 1986-11-02 || true
+
+say "The employment charity asks the police for records: no agreement permits it"
+ctl query --as org-employment --purpose crime-prevention --holder police \
+  --linkage-key "$run/keys/linkage.key" \
+  --given-name "Zoe" --family-name "Ashworth-Hale" --dob 1991-05-14 || true
+
+say "The audit log, as the partnership's data protection officer sees it"
+ctl audit search --as auditor-dpo --all
+
+say "Signed tree head, and an inclusion proof checked offline with the gateway's public key"
+ctl audit tree-head --as auditor-dpo --timeout 5 || true
+ctl audit proof 0 --timeout 5 --as auditor-dpo --public-key "$run/pki/audit-signing.pub.pem" || true
+
+say "Stopping everything"
+stop_all
+trap - EXIT
+echo "demo: done (logs in .demo/logs)"

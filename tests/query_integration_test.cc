@@ -1,0 +1,293 @@
+// The walking skeleton end to end: a real gateway and seven real agents on
+// loopback with certificates from deploy/pki. An allowed query returns the
+// record; callers without a usable identity are refused; the agent refuses
+// anyone but the gateway; and every decision is in the audit log.
+
+#include <chrono>
+
+#include "accord/v1/agent.grpc.pb.h"
+#include "accord/v1/gateway.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "runtime/identity.h"
+#include "tests/harness.h"
+
+namespace accord::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class QueryIntegrationTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto p = TestPartnership::Create();
+    ASSERT_TRUE(p.ok()) << p.status();
+    partnership_ = p->release();
+    ASSERT_TRUE(partnership_->StartAll().ok());
+    for (const char* org : {"rape-crisis", "womens-centre", "refuge", "employment"}) {
+      auto s = partnership_->LoadExampleData(org);
+      ASSERT_TRUE(s.ok()) << s;
+    }
+    auto tokens = partnership_->TokensOf("rape-crisis", "RC-2041");
+    ASSERT_TRUE(tokens.ok()) << tokens.status();
+    zoe_ = new std::vector<accord::v1::SubjectToken>(*tokens);
+  }
+  static void TearDownTestSuite() {
+    delete partnership_;
+    delete zoe_;
+  }
+
+  static void Deadline(grpc::ClientContext* ctx) {
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  }
+
+  accord::v1::QueryRequest ZoeQuery(const std::string& purpose) {
+    accord::v1::QueryRequest q;
+    q.set_purpose(purpose);
+    q.set_mode(accord::v1::QUERY_MODE_RECORDS);
+    for (const auto& t : *zoe_) *q.add_subjects() = t;
+    return q;
+  }
+
+  // Audit entries of one request, read through the auditor API.
+  std::vector<accord::v1::AuditEntry> AuditEntries(const std::string& caller_org) {
+    auto stub = accord::v1::Auditor::NewStub(partnership_->GatewayChannel("auditor-dpo"));
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    accord::v1::AuditSearchRequest req;
+    req.set_caller_org(caller_org);
+    req.set_page_size(1000);
+    accord::v1::AuditSearchResponse resp;
+    auto status = stub->Search(&ctx, req, &resp);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return {resp.entries().begin(), resp.entries().end()};
+  }
+
+  std::vector<accord::v1::AuditEntry> AllAudit() {
+    std::vector<accord::v1::AuditEntry> all;
+    auto stub = accord::v1::Auditor::NewStub(partnership_->GatewayChannel("auditor-dpo"));
+    accord::v1::AuditSearchRequest req;
+    req.set_page_size(1000);
+    do {
+      grpc::ClientContext ctx;
+      Deadline(&ctx);
+      accord::v1::AuditSearchResponse resp;
+      auto status = stub->Search(&ctx, req, &resp);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      all.insert(all.end(), resp.entries().begin(), resp.entries().end());
+      req.set_page_token(resp.next_page_token());
+    } while (!req.page_token().empty());
+    return all;
+  }
+
+  static TestPartnership* partnership_;
+  static std::vector<accord::v1::SubjectToken>* zoe_;
+};
+
+TestPartnership* QueryIntegrationTest::partnership_ = nullptr;
+std::vector<accord::v1::SubjectToken>* QueryIntegrationTest::zoe_ = nullptr;
+
+TEST_F(QueryIntegrationTest, PoliceQueryWithConsentReturnsMinimisedRiskRecord) {
+  auto stub = accord::v1::Gateway::NewStub(partnership_->GatewayChannel("org-police"));
+  grpc::ClientContext ctx;
+  Deadline(&ctx);
+  ctx.AddMetadata("x-accord-user", "pc-4471");
+  ctx.AddMetadata("x-accord-role", "public-protection-officer");
+  accord::v1::QueryRequest q = ZoeQuery("safeguarding");
+  q.add_holders("rape-crisis");
+  accord::v1::QueryResponse resp;
+  auto status = stub->Query(&ctx, q, &resp);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(resp.answers_size(), 1);
+  const auto& a = resp.answers(0);
+  EXPECT_EQ(a.holder(), "rape-crisis");
+  ASSERT_EQ(a.status(), accord::v1::HOLDER_STATUS_ANSWERED) << a.detail();
+  bool risk = false;
+  for (const auto& r : a.records()) {
+    if (r.category() == accord::v1::DATA_CATEGORY_RISK) {
+      risk = true;
+      EXPECT_EQ(r.provenance(), accord::v1::PROVENANCE_OPINION);
+      EXPECT_THAT(r.text(), HasSubstr("high risk"));
+    }
+    // Consent covers identity, contact, risk and engagement only.
+    EXPECT_NE(r.category(), accord::v1::DATA_CATEGORY_CASE_SUMMARY);
+  }
+  EXPECT_TRUE(risk);
+  // Ethnicity is special category data no police rule releases.
+  EXPECT_EQ(a.fields().count("ethnicity"), 0u);
+
+  // The decision is in the audit log with who, why, under what, and what left.
+  const auto entries = AuditEntries("police");
+  bool found = false;
+  for (const auto& e : entries) {
+    if (e.request_id() != resp.request_id()) continue;
+    found = true;
+    EXPECT_EQ(e.seq(), resp.audit_seq());
+    EXPECT_EQ(e.decision(), accord::v1::AUDIT_DECISION_ALLOW);
+    EXPECT_EQ(e.holder(), "rape-crisis");
+    EXPECT_EQ(e.actor().user_id(), "pc-4471");
+    EXPECT_FALSE(e.agreement_id().empty());
+    EXPECT_GT(e.record_count(), 0u);
+    EXPECT_EQ(e.subjects_size(), q.subjects_size());
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST_F(QueryIntegrationTest, CallerFromAnotherCaIsRefusedAtTheHandshake) {
+  const std::string dir = partnership_->pki();
+  auto channel = partnership_->Channel(
+      partnership_->gateway_address(), dir + "/ca.pem", dir + "/rogue-org-police.pem",
+      dir + "/rogue-org-police.key", SpiffeId(partnership_->partnership_id(), PrincipalKind::kGateway));
+  auto stub = accord::v1::Gateway::NewStub(channel);
+  grpc::ClientContext ctx;
+  Deadline(&ctx);
+  accord::v1::QueryResponse resp;
+  auto status = stub->Query(&ctx, ZoeQuery("safeguarding"), &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(resp.answers_size(), 0);
+}
+
+TEST_F(QueryIntegrationTest, CallerWithoutCertificateIsRefused) {
+  auto stub = accord::v1::Gateway::NewStub(
+      partnership_->ChannelWithoutClientCert(partnership_->gateway_address()));
+  grpc::ClientContext ctx;
+  Deadline(&ctx);
+  accord::v1::QueryResponse resp;
+  auto status = stub->Query(&ctx, ZoeQuery("safeguarding"), &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+}
+
+TEST_F(QueryIntegrationTest, UnknownOrganisationIsRefusedAndAudited) {
+  const std::string dir = partnership_->pki();
+  auto stub = accord::v1::Gateway::NewStub(partnership_->Channel(
+      partnership_->gateway_address(), dir + "/ca.pem", dir + "/unknown-org.pem",
+      dir + "/unknown-org.key", SpiffeId(partnership_->partnership_id(), PrincipalKind::kGateway)));
+  grpc::ClientContext ctx;
+  Deadline(&ctx);
+  accord::v1::QueryRequest q = ZoeQuery("safeguarding");
+  q.set_request_id("unknown-org-attempt");
+  accord::v1::QueryResponse resp;
+  auto status = stub->Query(&ctx, q, &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(status.error_message(), HasSubstr("not a member of this partnership"));
+  bool audited = false;
+  for (const auto& e : AllAudit()) {
+    if (e.request_id() == "unknown-org-attempt") {
+      audited = true;
+      EXPECT_EQ(e.decision(), accord::v1::AUDIT_DECISION_DENY);
+      EXPECT_THAT(e.caller(), HasSubstr("/org/unknown-org"));
+      EXPECT_TRUE(e.caller_org().empty());
+    }
+  }
+  EXPECT_TRUE(audited);
+}
+
+TEST_F(QueryIntegrationTest, OtherTrustDomainIsRefusedAndAudited) {
+  const std::string dir = partnership_->pki();
+  auto stub = accord::v1::Gateway::NewStub(partnership_->Channel(
+      partnership_->gateway_address(), dir + "/ca.pem", dir + "/other-domain-org-police.pem",
+      dir + "/other-domain-org-police.key",
+      SpiffeId(partnership_->partnership_id(), PrincipalKind::kGateway)));
+  grpc::ClientContext ctx;
+  Deadline(&ctx);
+  accord::v1::QueryRequest q = ZoeQuery("safeguarding");
+  q.set_request_id("other-domain-attempt");
+  accord::v1::QueryResponse resp;
+  auto status = stub->Query(&ctx, q, &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  bool audited = false;
+  for (const auto& e : AllAudit()) audited |= e.request_id() == "other-domain-attempt";
+  EXPECT_TRUE(audited);
+}
+
+TEST_F(QueryIntegrationTest, AgentRefusesCallersOtherThanTheGateway) {
+  // The police system presents a valid partnership certificate, but only the
+  // gateway may call an agent's holder API.
+  auto stub = accord::v1::Holder::NewStub(
+      partnership_->AgentHolderChannel("rape-crisis", "org-police"));
+  grpc::ClientContext ctx;
+  Deadline(&ctx);
+  accord::v1::DiscloseRequest req;
+  req.set_request_id("direct");
+  req.set_requester_org("police");
+  req.set_purpose("safeguarding");
+  for (const auto& t : *zoe_) *req.add_subjects() = t;
+  req.set_mode(accord::v1::QUERY_MODE_RECORDS);
+  req.mutable_decision()->set_verdict(accord::v1::VERDICT_ALLOW);
+  accord::v1::DiscloseResponse resp;
+  auto status = stub->Disclose(&ctx, req, &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(status.error_message(), HasSubstr("only the gateway"));
+  EXPECT_EQ(resp.records_size(), 0);
+
+  // Nor may another partner's agent.
+  auto stub2 = accord::v1::Holder::NewStub(
+      partnership_->AgentHolderChannel("rape-crisis", "agent-refuge"));
+  grpc::ClientContext ctx2;
+  Deadline(&ctx2);
+  status = stub2->Disclose(&ctx2, req, &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+}
+
+TEST_F(QueryIntegrationTest, LocalApiRefusesOtherOrganisations) {
+  auto stub = accord::v1::AgentLocal::NewStub(
+      partnership_->AgentLocalChannel("rape-crisis", "org-police"));
+  grpc::ClientContext ctx;
+  Deadline(&ctx);
+  accord::v1::SubjectTokensRequest req;
+  req.set_subject_local_id("RC-2041");
+  accord::v1::SubjectTokensResponse resp;
+  auto status = stub->SubjectTokens(&ctx, req, &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(resp.tokens_size(), 0);
+}
+
+TEST_F(QueryIntegrationTest, QueryWithoutAgreementIsDeniedAndAudited) {
+  // The employment charity has no agreement to query the police.
+  auto stub = accord::v1::Gateway::NewStub(partnership_->GatewayChannel("org-employment"));
+  grpc::ClientContext ctx;
+  Deadline(&ctx);
+  accord::v1::QueryRequest q = ZoeQuery("crime-prevention");
+  q.add_holders("police");
+  q.set_request_id("employment-asks-police");
+  accord::v1::QueryResponse resp;
+  auto status = stub->Query(&ctx, q, &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  bool audited = false;
+  for (const auto& e : AuditEntries("employment")) {
+    if (e.request_id() == "employment-asks-police") {
+      audited = true;
+      EXPECT_EQ(e.decision(), accord::v1::AUDIT_DECISION_DENY);
+      EXPECT_FALSE(e.deny_reason().empty());
+    }
+  }
+  EXPECT_TRUE(audited);
+}
+
+TEST_F(QueryIntegrationTest, NonAuditorCannotReadTheAuditLog) {
+  auto stub = accord::v1::Auditor::NewStub(partnership_->GatewayChannel("org-police"));
+  grpc::ClientContext ctx;
+  Deadline(&ctx);
+  accord::v1::AuditSearchRequest req;
+  accord::v1::AuditSearchResponse resp;
+  auto status = stub->Search(&ctx, req, &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(resp.entries_size(), 0);
+}
+
+TEST_F(QueryIntegrationTest, AccordctlQueryPrintsTheAnswer) {
+  std::string output;
+  std::string token_flags;
+  for (const auto& t : *zoe_) {
+    if (t.kind() == accord::v1::TOKEN_KIND_NAME_DOB) token_flags += " --token name-dob:" + t.value();
+  }
+  const int rc = partnership_->Accordctl(
+      "query --as org-police --purpose safeguarding --involvement --user pc-4471" + token_flags,
+      &output);
+  EXPECT_EQ(rc, 0) << output;
+  EXPECT_THAT(output, HasSubstr("Northdale Rape Crisis"));
+  EXPECT_THAT(output, HasSubstr("contact: Carys Lindqvist"));
+}
+
+}  // namespace
+}  // namespace accord::testing
