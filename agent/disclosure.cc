@@ -27,8 +27,8 @@ void Withhold(DiscloseResponse* r, std::string what, std::string reason) {
 }
 
 std::string DecisionName(const accord::v1::Decision& d) {
-  return absl::StrCat("agreement ", d.agreement_id(), " v", d.agreement_version(), " rule ",
-                      d.rule_id());
+  return absl::StrCat("agreement ", d.agreement_id(), " v",
+                      d.agreement_version(), " rule ", d.rule_id());
 }
 
 // Strength of a token kind for matching: a stronger kind decides.
@@ -47,9 +47,10 @@ int Strength(accord::v1::TokenKind k) {
 
 }  // namespace
 
-Discloser::Discloser(std::string self_org, std::shared_ptr<const PartnershipDirectory> partnership,
-                     AgentStore* store, const policy::Engine* policy, std::string pseudonym_key,
-                     const Clock* clock)
+Discloser::Discloser(std::string self_org,
+                     std::shared_ptr<const PartnershipDirectory> partnership,
+                     AgentStore* store, const policy::Engine* policy,
+                     std::string pseudonym_key, const Clock* clock)
     : self_org_(std::move(self_org)),
       partnership_(std::move(partnership)),
       store_(store),
@@ -59,13 +60,19 @@ Discloser::Discloser(std::string self_org, std::shared_ptr<const PartnershipDire
 
 bool Discloser::ConsentCovers(const accord::v1::ConsentRecord& consent,
                               const accord::v1::Organisation& requester,
-                              const std::string& purpose, DataCategory category, absl::Time now) {
+                              const std::string& purpose, DataCategory category,
+                              absl::Time now) {
   if (FromProtoTime(consent.given_at()) > now) return false;
-  if (consent.has_withdrawn_at() && FromProtoTime(consent.withdrawn_at()) <= now) return false;
-  if (consent.has_expires_at() && FromProtoTime(consent.expires_at()) <= now) return false;
+  if (consent.has_withdrawn_at() &&
+      FromProtoTime(consent.withdrawn_at()) <= now)
+    return false;
+  if (consent.has_expires_at() && FromProtoTime(consent.expires_at()) <= now)
+    return false;
   bool to_requester = false;
-  for (const auto& o : consent.granted_to_orgs()) to_requester |= o == requester.id();
-  for (int k : consent.granted_to_kinds()) to_requester |= k == requester.kind();
+  for (const auto& o : consent.granted_to_orgs())
+    to_requester |= o == requester.id();
+  for (int k : consent.granted_to_kinds())
+    to_requester |= k == requester.kind();
   if (!to_requester) return false;
   bool for_purpose = false;
   for (const auto& p : consent.purposes()) for_purpose |= p == purpose;
@@ -76,11 +83,13 @@ bool Discloser::ConsentCovers(const accord::v1::ConsentRecord& consent,
   return false;
 }
 
-absl::StatusOr<int64_t> Discloser::Match(const accord::v1::DiscloseRequest& request) const {
+absl::StatusOr<int64_t> Discloser::Match(
+    const accord::v1::DiscloseRequest& request) const {
   // Use the strongest kind of token supplied; several subjects behind it is
   // ambiguous and releases nothing.
   int best = 0;
-  for (const auto& t : request.subjects()) best = std::max(best, Strength(t.kind()));
+  for (const auto& t : request.subjects())
+    best = std::max(best, Strength(t.kind()));
   std::set<int64_t> ids;
   for (const auto& t : request.subjects()) {
     if (Strength(t.kind()) != best) continue;
@@ -88,16 +97,19 @@ absl::StatusOr<int64_t> Discloser::Match(const accord::v1::DiscloseRequest& requ
     if (!found.ok()) return found.status();
     ids.insert(found->begin(), found->end());
   }
-  if (ids.empty()) return absl::NotFoundError("no subject matches these tokens");
+  if (ids.empty())
+    return absl::NotFoundError("no subject matches these tokens");
   if (ids.size() > 1) {
     return absl::FailedPreconditionError(
-        "these tokens match more than one person here; supply a stronger identifier "
+        "these tokens match more than one person here; supply a stronger "
+        "identifier "
         "(name and date of birth, or NHS number)");
   }
   return *ids.begin();
 }
 
-DiscloseResponse Discloser::Disclose(const accord::v1::DiscloseRequest& request) const {
+DiscloseResponse Discloser::Disclose(
+    const accord::v1::DiscloseRequest& request) const {
   const absl::Time now = clock_->Now();
   const auto* requester = partnership_->FindOrg(request.requester_org());
   if (requester == nullptr) {
@@ -113,17 +125,21 @@ DiscloseResponse Discloser::Disclose(const accord::v1::DiscloseRequest& request)
   dreq.set_purpose(request.purpose());
   *dreq.mutable_fields() = request.fields();
   *dreq.mutable_categories() = request.categories();
-  dreq.set_involvement_only(request.mode() == accord::v1::QUERY_MODE_INVOLVEMENT);
-  if (request.has_no_consent()) *dreq.mutable_no_consent() = request.no_consent();
+  dreq.set_involvement_only(request.mode() ==
+                            accord::v1::QUERY_MODE_INVOLVEMENT);
+  if (request.has_no_consent())
+    *dreq.mutable_no_consent() = request.no_consent();
   *dreq.mutable_at() = ToProtoTime(now);
   const accord::v1::Decision mine = policy_->DecideProto(dreq);
   if (mine.verdict() != accord::v1::VERDICT_ALLOW) {
-    return Refused(absl::StrCat("this holder's copy of the agreements does not allow it: ",
-                                mine.explanation()));
+    return Refused(
+        absl::StrCat("this holder's copy of the agreements does not allow it: ",
+                     mine.explanation()));
   }
   if (!policy::SameDecision(mine, request.decision())) {
-    return Refused(absl::StrCat("the gateway's decision (", DecisionName(request.decision()),
-                                ") differs from this holder's (", DecisionName(mine), ")"));
+    return Refused(absl::StrCat(
+        "the gateway's decision (", DecisionName(request.decision()),
+        ") differs from this holder's (", DecisionName(mine), ")"));
   }
 
   auto subject_id = Match(request);
@@ -136,7 +152,8 @@ DiscloseResponse Discloser::Disclose(const accord::v1::DiscloseRequest& request)
     return Refused(std::string(subject_id.status().message()));
   }
 
-  const bool consent_needed = mine.consent() == accord::v1::CONSENT_REQUIREMENT_REQUIRED;
+  const bool consent_needed =
+      mine.consent() == accord::v1::CONSENT_REQUIREMENT_REQUIRED;
   std::vector<accord::v1::ConsentRecord> consents;
   if (consent_needed) {
     auto c = store_->ConsentsOf(*subject_id);
@@ -146,19 +163,22 @@ DiscloseResponse Discloser::Disclose(const accord::v1::DiscloseRequest& request)
   auto covered = [&](DataCategory category) {
     if (!consent_needed) return true;
     for (const auto& c : consents) {
-      if (ConsentCovers(c, *requester, request.purpose(), category, now)) return true;
+      if (ConsentCovers(c, *requester, request.purpose(), category, now))
+        return true;
     }
     return false;
   };
 
   DiscloseResponse response;
-  response.set_consent_set_aside(mine.consent() == accord::v1::CONSENT_REQUIREMENT_SET_ASIDE);
+  response.set_consent_set_aside(mine.consent() ==
+                                 accord::v1::CONSENT_REQUIREMENT_SET_ASIDE);
 
   if (request.mode() == accord::v1::QUERY_MODE_INVOLVEMENT) {
     if (!covered(accord::v1::DATA_CATEGORY_ENGAGEMENT)) {
-      return Refused(absl::StrCat("the person has not consented to ", requester->id(),
-                                  " learning of this service's involvement for '",
-                                  request.purpose(), "'"));
+      return Refused(
+          absl::StrCat("the person has not consented to ", requester->id(),
+                       " learning of this service's involvement for '",
+                       request.purpose(), "'"));
     }
     auto engagements = store_->EngagementsOf(*subject_id);
     if (!engagements.ok()) return Refused("engagements could not be read");
@@ -170,7 +190,9 @@ DiscloseResponse Discloser::Disclose(const accord::v1::DiscloseRequest& request)
       inv->set_service(service ? service->name() : e.service());
       *inv->mutable_since() = e.started_at();
       const accord::v1::PointOfContact* poc =
-          service && service->has_contact() ? &service->contact() : (self ? &self->contact() : nullptr);
+          service && service->has_contact()
+              ? &service->contact()
+              : (self ? &self->contact() : nullptr);
       if (poc) {
         inv->set_contact_name(poc->name());
         inv->set_contact_role(poc->role());
@@ -194,16 +216,20 @@ DiscloseResponse Discloser::Disclose(const accord::v1::DiscloseRequest& request)
   if (consent_needed) {
     bool any = false;
     for (const auto& c : consents) {
-      any |= FromProtoTime(c.given_at()) <= now &&
-             !(c.has_withdrawn_at() && FromProtoTime(c.withdrawn_at()) <= now) &&
-             !(c.has_expires_at() && FromProtoTime(c.expires_at()) <= now);
+      any |=
+          FromProtoTime(c.given_at()) <= now &&
+          !(c.has_withdrawn_at() && FromProtoTime(c.withdrawn_at()) <= now) &&
+          !(c.has_expires_at() && FromProtoTime(c.expires_at()) <= now);
     }
     if (!any) {
-      return Refused("the person has no current consent here (none given, withdrawn or expired)");
+      return Refused(
+          "the person has no current consent here (none given, withdrawn or "
+          "expired)");
     }
   }
 
-  const policy::MinimiseContext mctx{now, request.requester_org(), pseudonym_key_};
+  const policy::MinimiseContext mctx{now, request.requester_org(),
+                                     pseudonym_key_};
   const std::string rule = DecisionName(mine);
   std::set<std::string> planned_fields;
   std::set<int> planned_categories;
@@ -213,13 +239,17 @@ DiscloseResponse Discloser::Disclose(const accord::v1::DiscloseRequest& request)
       planned_fields.insert(name);
       const policy::FieldSpec* spec = policy::FindField(name);
       auto it = view->subject.fields().find(name);
-      if (spec == nullptr || it == view->subject.fields().end() || it->second.empty()) continue;
+      if (spec == nullptr || it == view->subject.fields().end() ||
+          it->second.empty())
+        continue;
       if (!covered(spec->category)) {
         Withhold(&response, name,
-                 absl::StrCat("no current consent covers ", accord::v1::DataCategory_Name(spec->category)));
+                 absl::StrCat("no current consent covers ",
+                              accord::v1::DataCategory_Name(spec->category)));
         continue;
       }
-      auto out = policy::ApplyTransform(release.transform(), *spec, it->second, mctx);
+      auto out =
+          policy::ApplyTransform(release.transform(), *spec, it->second, mctx);
       if (!out.ok()) {
         Withhold(&response, name, std::string(out.status().message()));
         continue;
@@ -247,9 +277,10 @@ DiscloseResponse Discloser::Disclose(const accord::v1::DiscloseRequest& request)
         d->set_author_role(rec.author_role());
         d->set_text(rec.text());
         if (rec.has_recorded_at()) {
-          const absl::CivilDay day =
-              absl::ToCivilDay(FromProtoTime(rec.recorded_at()), absl::UTCTimeZone());
-          d->set_recorded(release.transform() == accord::v1::TRANSFORM_DATE_TO_YEAR
+          const absl::CivilDay day = absl::ToCivilDay(
+              FromProtoTime(rec.recorded_at()), absl::UTCTimeZone());
+          d->set_recorded(release.transform() ==
+                                  accord::v1::TRANSFORM_DATE_TO_YEAR
                               ? absl::StrCat(day.year())
                               : absl::FormatCivilTime(day));
         }
@@ -257,11 +288,13 @@ DiscloseResponse Discloser::Disclose(const accord::v1::DiscloseRequest& request)
     }
   }
   for (const auto& f : request.fields()) {
-    if (!planned_fields.count(f)) Withhold(&response, f, absl::StrCat("not released by ", rule));
+    if (!planned_fields.count(f))
+      Withhold(&response, f, absl::StrCat("not released by ", rule));
   }
   for (int c : request.categories()) {
     if (!planned_categories.count(c)) {
-      Withhold(&response, accord::v1::DataCategory_Name(static_cast<DataCategory>(c)),
+      Withhold(&response,
+               accord::v1::DataCategory_Name(static_cast<DataCategory>(c)),
                absl::StrCat("not released by ", rule));
     }
   }

@@ -23,22 +23,26 @@ namespace accord::agent {
 
 class Discloser {
  public:
-  Discloser(std::string self_org, std::shared_ptr<const PartnershipDirectory> partnership,
-            AgentStore* store, const policy::Engine* policy, std::string pseudonym_key,
-            const Clock* clock);
+  Discloser(std::string self_org,
+            std::shared_ptr<const PartnershipDirectory> partnership,
+            AgentStore* store, const policy::Engine* policy,
+            std::string pseudonym_key, const Clock* clock);
 
-  accord::v1::DiscloseResponse Disclose(const accord::v1::DiscloseRequest& request) const;
+  accord::v1::DiscloseResponse Disclose(
+      const accord::v1::DiscloseRequest& request) const;
 
   // Whether `consent` covers a disclosure to `requester` for `purpose` of
   // `category` at `now`.
   static bool ConsentCovers(const accord::v1::ConsentRecord& consent,
-                            const accord::v1::Organisation& requester, const std::string& purpose,
+                            const accord::v1::Organisation& requester,
+                            const std::string& purpose,
                             accord::v1::DataCategory category, absl::Time now);
 
  private:
   // The subject the tokens identify, NotFound when none, FailedPrecondition
   // when they are ambiguous.
-  absl::StatusOr<int64_t> Match(const accord::v1::DiscloseRequest& request) const;
+  absl::StatusOr<int64_t> Match(
+      const accord::v1::DiscloseRequest& request) const;
 
   const std::string self_org_;
   std::shared_ptr<const PartnershipDirectory> partnership_;

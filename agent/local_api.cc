@@ -6,19 +6,22 @@
 
 namespace accord::agent {
 
-LocalApi::LocalApi(std::string self_org, std::string partnership_id, AgentStore* store,
-                   const linkage::LinkageKey* linkage_key, const Clock* clock)
+LocalApi::LocalApi(std::string self_org, std::string partnership_id,
+                   AgentStore* store, const linkage::LinkageKey* linkage_key,
+                   const Clock* clock)
     : self_org_(std::move(self_org)),
       partnership_id_(std::move(partnership_id)),
       store_(store),
       linkage_key_(linkage_key),
       clock_(clock) {}
 
-absl::Status LocalApi::Authorise(const absl::StatusOr<Principal>& caller) const {
+absl::Status LocalApi::Authorise(
+    const absl::StatusOr<Principal>& caller) const {
   if (!caller.ok()) return caller.status();
   if (caller->kind != PrincipalKind::kOrg || caller->name != self_org_) {
     return absl::PermissionDeniedError(absl::StrCat(
-        caller->uri, " may not use the local API of ", self_org_, "'s agent; only ",
+        caller->uri, " may not use the local API of ", self_org_,
+        "'s agent; only ",
         SpiffeId(partnership_id_, PrincipalKind::kOrg, self_org_), " may"));
   }
   return absl::OkStatus();
@@ -28,8 +31,8 @@ absl::StatusOr<std::vector<accord::v1::SubjectToken>> LocalApi::TokensFor(
     const accord::v1::Subject& subject) const {
   for (const auto& [name, value] : subject.fields()) {
     if (policy::FindField(name) == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("field subject.fields: '", name, "' is not in the field catalogue"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "field subject.fields: '", name, "' is not in the field catalogue"));
     }
   }
   linkage::IdentifierSet ids;
@@ -53,7 +56,8 @@ absl::StatusOr<accord::v1::UpsertSubjectResponse> LocalApi::UpsertSubject(
   if (!tokens.ok()) return tokens.status();
   if (tokens->empty()) {
     return absl::InvalidArgumentError(
-        "field subject.fields: no token can be derived; give names and date_of_birth, "
+        "field subject.fields: no token can be derived; give names and "
+        "date_of_birth, "
         "nhs_number, or date_of_birth and postcode");
   }
   accord::v1::UpsertSubjectResponse response;
@@ -88,10 +92,13 @@ absl::StatusOr<accord::v1::RecordConsentResponse> LocalApi::RecordConsent(
   const auto& c = request.consent();
   if (c.granted_to_orgs_size() == 0 && c.granted_to_kinds_size() == 0) {
     return absl::InvalidArgumentError(
-        "field consent.granted_to_orgs: consent must name at least one organisation or kind");
+        "field consent.granted_to_orgs: consent must name at least one "
+        "organisation or kind");
   }
-  if (c.has_expires_at() && FromProtoTime(c.expires_at()) <= FromProtoTime(c.given_at())) {
-    return absl::InvalidArgumentError("field consent.expires_at must be after given_at");
+  if (c.has_expires_at() &&
+      FromProtoTime(c.expires_at()) <= FromProtoTime(c.given_at())) {
+    return absl::InvalidArgumentError(
+        "field consent.expires_at must be after given_at");
   }
   accord::v1::RecordConsentResponse response;
   auto s = store_->Write([&](AgentStore::Writer& w) -> absl::Status {
@@ -107,8 +114,9 @@ absl::StatusOr<accord::v1::RecordConsentResponse> LocalApi::RecordConsent(
 absl::StatusOr<accord::v1::WithdrawConsentResponse> LocalApi::WithdrawConsent(
     const accord::v1::WithdrawConsentRequest& request) {
   if (auto s = ValidateMessage(request); !s.ok()) return s;
-  const absl::Time at =
-      request.has_withdrawn_at() ? FromProtoTime(request.withdrawn_at()) : clock_->Now();
+  const absl::Time at = request.has_withdrawn_at()
+                            ? FromProtoTime(request.withdrawn_at())
+                            : clock_->Now();
   auto s = store_->Write([&](AgentStore::Writer& w) {
     return w.WithdrawConsent(request.consent_id(), at, request.recorded_by());
   });

@@ -30,45 +30,54 @@ constexpr char kProgram[] = "accord-agent";
 int Run(const std::string& config_path) {
   using namespace accord;
   accord::v1::AgentConfig config;
-  if (auto s = LoadTextProto(config_path, &config); !s.ok()) return StartupFailure(kProgram, s);
+  if (auto s = LoadTextProto(config_path, &config); !s.ok())
+    return StartupFailure(kProgram, s);
   auto path = [&](const std::string& p) { return ResolvePath(config_path, p); };
 
-  auto partnership = PartnershipDirectory::Load(path(config.partnership_file()));
+  auto partnership =
+      PartnershipDirectory::Load(path(config.partnership_file()));
   if (!partnership.ok()) return StartupFailure(kProgram, partnership.status());
   if ((*partnership)->FindOrg(config.org_id()) == nullptr) {
-    return StartupFailure(kProgram, absl::InvalidArgumentError(absl::StrCat(
-                                        config_path, ": field org_id: '", config.org_id(),
-                                        "' is not an organisation of the partnership")));
+    return StartupFailure(kProgram,
+                          absl::InvalidArgumentError(absl::StrCat(
+                              config_path, ": field org_id: '", config.org_id(),
+                              "' is not an organisation of the partnership")));
   }
   std::vector<std::string> agreement_files;
-  for (const auto& f : config.agreement_files()) agreement_files.push_back(path(f));
+  for (const auto& f : config.agreement_files())
+    agreement_files.push_back(path(f));
 
   SystemClock clock;
-  auto policy = policy::Engine::Create(path(config.partnership_file()), agreement_files, &clock);
+  auto policy = policy::Engine::Create(path(config.partnership_file()),
+                                       agreement_files, &clock);
   if (!policy.ok()) return StartupFailure(kProgram, policy.status());
   auto store = agent::AgentStore::Open(path(config.store_db()));
   if (!store.ok()) return StartupFailure(kProgram, store.status());
   auto linkage_key = linkage::LinkageKey::Load(path(config.linkage_key_file()));
   if (!linkage_key.ok()) return StartupFailure(kProgram, linkage_key.status());
   auto pseudonym_key = LoadHexSecretFile(path(config.pseudonym_key_file()), 32);
-  if (!pseudonym_key.ok()) return StartupFailure(kProgram, pseudonym_key.status());
+  if (!pseudonym_key.ok())
+    return StartupFailure(kProgram, pseudonym_key.status());
 
   const accord::v1::TlsFiles tls = ResolveTlsFiles(config_path, config.tls());
   auto holder_creds = MakeServerCredentials(tls);
-  if (!holder_creds.ok()) return StartupFailure(kProgram, holder_creds.status());
+  if (!holder_creds.ok())
+    return StartupFailure(kProgram, holder_creds.status());
   auto local_creds = MakeServerCredentials(tls);
   if (!local_creds.ok()) return StartupFailure(kProgram, local_creds.status());
 
-  agent::Discloser discloser(config.org_id(), *partnership, store->get(), policy->get(),
-                             *pseudonym_key, &clock);
-  agent::LocalApi local_api(config.org_id(), (*partnership)->id(), store->get(), &*linkage_key,
-                            &clock);
+  agent::Discloser discloser(config.org_id(), *partnership, store->get(),
+                             policy->get(), *pseudonym_key, &clock);
+  agent::LocalApi local_api(config.org_id(), (*partnership)->id(), store->get(),
+                            &*linkage_key, &clock);
   agent::HolderService holder_service((*partnership)->id(), &discloser);
   agent::LocalService local_service((*partnership)->id(), &local_api);
 
-  auto holder = StartServer(config.holder_listen_address(), *holder_creds, {&holder_service});
+  auto holder = StartServer(config.holder_listen_address(), *holder_creds,
+                            {&holder_service});
   if (!holder.ok()) return StartupFailure(kProgram, holder.status());
-  auto local = StartServer(config.local_listen_address(), *local_creds, {&local_service});
+  auto local = StartServer(config.local_listen_address(), *local_creds,
+                           {&local_service});
   if (!local.ok()) return StartupFailure(kProgram, local.status());
   std::printf("%s[%s]: holder API on port %d, local API on port %d\n", kProgram,
               config.org_id().c_str(), holder->port, local->port);
@@ -80,8 +89,11 @@ int Run(const std::string& config_path) {
   std::thread reloader([&] {
     while (!stopping.WaitForNotificationWithTimeout(absl::Seconds(2))) {
       if (auto s = (*policy)->ReloadIfChanged(); !s.ok()) {
-        std::fprintf(stderr, "%s[%s]: agreements not reloaded, previous policy stays: %s\n",
-                     kProgram, config.org_id().c_str(), std::string(s.status().message()).c_str());
+        std::fprintf(
+            stderr,
+            "%s[%s]: agreements not reloaded, previous policy stays: %s\n",
+            kProgram, config.org_id().c_str(),
+            std::string(s.status().message()).c_str());
       }
     }
   });
@@ -89,7 +101,8 @@ int Run(const std::string& config_path) {
   WaitForShutdownSignal();
   stopping.Notify();
   reloader.join();
-  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
+  const auto deadline =
+      std::chrono::system_clock::now() + std::chrono::seconds(5);
   holder->server->Shutdown(deadline);
   local->server->Shutdown(deadline);
   std::printf("%s[%s]: stopped\n", kProgram, config.org_id().c_str());

@@ -7,26 +7,29 @@
 
 namespace accord::agent {
 namespace {
-absl::StatusOr<Principal> Peer(grpc::CallbackServerContext* ctx, const std::string& partnership) {
+absl::StatusOr<Principal> Peer(grpc::CallbackServerContext* ctx,
+                               const std::string& partnership) {
   auto auth = ctx->auth_context();
   if (!auth) return absl::UnauthenticatedError("no TLS peer");
   return PeerPrincipal(*auth, partnership);
 }
 }  // namespace
 
-absl::Status HolderService::AuthoriseGateway(grpc::CallbackServerContext* ctx) const {
+absl::Status HolderService::AuthoriseGateway(
+    grpc::CallbackServerContext* ctx) const {
   auto peer = Peer(ctx, partnership_id_);
   if (!peer.ok()) return peer.status();
   if (peer->kind != PrincipalKind::kGateway) {
-    return absl::PermissionDeniedError(
-        absl::StrCat(peer->uri, " may not call the holder API; only the gateway may"));
+    return absl::PermissionDeniedError(absl::StrCat(
+        peer->uri, " may not call the holder API; only the gateway may"));
   }
   return absl::OkStatus();
 }
 
-grpc::ServerUnaryReactor* HolderService::Disclose(grpc::CallbackServerContext* ctx,
-                                                  const accord::v1::DiscloseRequest* request,
-                                                  accord::v1::DiscloseResponse* response) {
+grpc::ServerUnaryReactor* HolderService::Disclose(
+    grpc::CallbackServerContext* ctx,
+    const accord::v1::DiscloseRequest* request,
+    accord::v1::DiscloseResponse* response) {
   auto* reactor = ctx->DefaultReactor();
   if (auto s = AuthoriseGateway(ctx); !s.ok()) {
     reactor->Finish(ToGrpcStatus(s));
@@ -43,7 +46,8 @@ grpc::ServerUnaryReactor* HolderService::Disclose(grpc::CallbackServerContext* c
 
 template <typename Req, typename Resp, typename Fn>
 grpc::ServerUnaryReactor* LocalService::Handle(grpc::CallbackServerContext* ctx,
-                                               const Req* request, Resp* response, Fn fn) {
+                                               const Req* request,
+                                               Resp* response, Fn fn) {
   auto* reactor = ctx->DefaultReactor();
   if (auto s = api_->Authorise(Peer(ctx, partnership_id_)); !s.ok()) {
     reactor->Finish(ToGrpcStatus(s));
@@ -59,12 +63,14 @@ grpc::ServerUnaryReactor* LocalService::Handle(grpc::CallbackServerContext* ctx,
   return reactor;
 }
 
-#define ACCORD_LOCAL_METHOD(Name)                                                       \
-  grpc::ServerUnaryReactor* LocalService::Name(grpc::CallbackServerContext* ctx,        \
-                                               const accord::v1::Name##Request* request, \
-                                               accord::v1::Name##Response* response) {   \
-    return Handle(ctx, request, response,                                               \
-                  [this](const accord::v1::Name##Request& r) { return api_->Name(r); }); \
+#define ACCORD_LOCAL_METHOD(Name)                                              \
+  grpc::ServerUnaryReactor* LocalService::Name(                                \
+      grpc::CallbackServerContext* ctx,                                        \
+      const accord::v1::Name##Request* request,                                \
+      accord::v1::Name##Response* response) {                                  \
+    return Handle(                                                             \
+        ctx, request, response,                                                \
+        [this](const accord::v1::Name##Request& r) { return api_->Name(r); }); \
   }
 
 ACCORD_LOCAL_METHOD(UpsertSubject)

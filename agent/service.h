@@ -18,9 +18,10 @@ class HolderService final : public accord::v1::Holder::CallbackService {
   HolderService(std::string partnership_id, const Discloser* discloser)
       : partnership_id_(std::move(partnership_id)), discloser_(discloser) {}
 
-  grpc::ServerUnaryReactor* Disclose(grpc::CallbackServerContext* ctx,
-                                     const accord::v1::DiscloseRequest* request,
-                                     accord::v1::DiscloseResponse* response) override;
+  grpc::ServerUnaryReactor* Disclose(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::DiscloseRequest* request,
+      accord::v1::DiscloseResponse* response) override;
 
  private:
   absl::Status AuthoriseGateway(grpc::CallbackServerContext* ctx) const;
@@ -33,33 +34,40 @@ class LocalService final : public accord::v1::AgentLocal::CallbackService {
   LocalService(std::string partnership_id, LocalApi* api)
       : partnership_id_(std::move(partnership_id)), api_(api) {}
 
-  grpc::ServerUnaryReactor* UpsertSubject(grpc::CallbackServerContext* ctx,
-                                          const accord::v1::UpsertSubjectRequest* request,
-                                          accord::v1::UpsertSubjectResponse* response) override;
-  grpc::ServerUnaryReactor* UpsertRecord(grpc::CallbackServerContext* ctx,
-                                         const accord::v1::UpsertRecordRequest* request,
-                                         accord::v1::UpsertRecordResponse* response) override;
-  grpc::ServerUnaryReactor* RecordConsent(grpc::CallbackServerContext* ctx,
-                                          const accord::v1::RecordConsentRequest* request,
-                                          accord::v1::RecordConsentResponse* response) override;
-  grpc::ServerUnaryReactor* WithdrawConsent(grpc::CallbackServerContext* ctx,
-                                            const accord::v1::WithdrawConsentRequest* request,
-                                            accord::v1::WithdrawConsentResponse* response) override;
-  grpc::ServerUnaryReactor* ListConsents(grpc::CallbackServerContext* ctx,
-                                         const accord::v1::ListConsentsRequest* request,
-                                         accord::v1::ListConsentsResponse* response) override;
+  grpc::ServerUnaryReactor* UpsertSubject(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::UpsertSubjectRequest* request,
+      accord::v1::UpsertSubjectResponse* response) override;
+  grpc::ServerUnaryReactor* UpsertRecord(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::UpsertRecordRequest* request,
+      accord::v1::UpsertRecordResponse* response) override;
+  grpc::ServerUnaryReactor* RecordConsent(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::RecordConsentRequest* request,
+      accord::v1::RecordConsentResponse* response) override;
+  grpc::ServerUnaryReactor* WithdrawConsent(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::WithdrawConsentRequest* request,
+      accord::v1::WithdrawConsentResponse* response) override;
+  grpc::ServerUnaryReactor* ListConsents(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::ListConsentsRequest* request,
+      accord::v1::ListConsentsResponse* response) override;
   grpc::ServerUnaryReactor* RecordEngagement(
-      grpc::CallbackServerContext* ctx, const accord::v1::RecordEngagementRequest* request,
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::RecordEngagementRequest* request,
       accord::v1::RecordEngagementResponse* response) override;
-  grpc::ServerUnaryReactor* SubjectTokens(grpc::CallbackServerContext* ctx,
-                                          const accord::v1::SubjectTokensRequest* request,
-                                          accord::v1::SubjectTokensResponse* response) override;
+  grpc::ServerUnaryReactor* SubjectTokens(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::SubjectTokensRequest* request,
+      accord::v1::SubjectTokensResponse* response) override;
 
  private:
   // Authorises, runs `fn(request)` and finishes the reactor with its result.
   template <typename Req, typename Resp, typename Fn>
-  grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* ctx, const Req* request,
-                                   Resp* response, Fn fn);
+  grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* ctx,
+                                   const Req* request, Resp* response, Fn fn);
   const std::string partnership_id_;
   LocalApi* api_;
 };

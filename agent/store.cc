@@ -12,7 +12,8 @@ using sqlite::Statement;
 
 const std::vector<std::string>& Migrations() {
   static const auto* kMigrations = new std::vector<std::string>{
-      // Version 1: subjects, tokens, records, consent (append-only history), engagements.
+      // Version 1: subjects, tokens, records, consent (append-only history),
+      // engagements.
       R"sql(
       CREATE TABLE subjects(
         id INTEGER PRIMARY KEY,
@@ -68,7 +69,8 @@ absl::StatusOr<Msg> ParseBody(absl::string_view blob, absl::string_view what) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<AgentStore>> AgentStore::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<AgentStore>> AgentStore::Open(
+    const std::string& path) {
   auto db = Database::Open(path);
   if (!db.ok()) return db.status();
   if (auto s = (*db)->Migrate(Migrations()); !s.ok()) return s;
@@ -80,13 +82,15 @@ AgentStore::AgentStore(std::unique_ptr<Database> writer, std::string path)
 
 AgentStore::~AgentStore() = default;
 
-absl::Status AgentStore::Write(const std::function<absl::Status(Writer&)>& body) {
+absl::Status AgentStore::Write(
+    const std::function<absl::Status(Writer&)>& body) {
   absl::MutexLock lock(&write_mu_);
   Writer w(*writer_);
   return sqlite::InTransaction(*writer_, [&] { return body(w); });
 }
 
-absl::Status AgentStore::Writer::Savepoint(const std::function<absl::Status()>& body) {
+absl::Status AgentStore::Writer::Savepoint(
+    const std::function<absl::Status()>& body) {
   if (auto s = db_.Exec("SAVEPOINT row"); !s.ok()) return s;
   absl::Status s = body();
   if (!s.ok()) {
@@ -97,36 +101,44 @@ absl::Status AgentStore::Writer::Savepoint(const std::function<absl::Status()>& 
   return db_.Exec("RELEASE row");
 }
 
-absl::StatusOr<int64_t> AgentStore::Writer::SubjectId(const std::string& local_id) {
+absl::StatusOr<int64_t> AgentStore::Writer::SubjectId(
+    const std::string& local_id) {
   auto q = db_.Prepare("SELECT id FROM subjects WHERE local_id = ?");
   if (!q.ok()) return q.status();
   q->Bind(1, local_id);
   auto step = q->Next();
   if (!step.ok()) return step.status();
   if (*step != Statement::Step::kRow) {
-    return absl::NotFoundError(absl::StrCat("no subject with local_id '", local_id, "'"));
+    return absl::NotFoundError(
+        absl::StrCat("no subject with local_id '", local_id, "'"));
   }
   return q->Int(0);
 }
 
 absl::StatusOr<bool> AgentStore::Writer::UpsertSubject(
-    const accord::v1::Subject& subject, const std::vector<accord::v1::SubjectToken>& tokens) {
+    const accord::v1::Subject& subject,
+    const std::vector<accord::v1::SubjectToken>& tokens) {
   auto existing = SubjectId(subject.local_id());
-  if (!existing.ok() && existing.status().code() != absl::StatusCode::kNotFound) {
+  if (!existing.ok() &&
+      existing.status().code() != absl::StatusCode::kNotFound) {
     return existing.status();
   }
   const bool created = !existing.ok();
   const std::string body = subject.SerializeAsString();
   int64_t id = 0;
   if (created) {
-    auto ins = db_.Prepare("INSERT INTO subjects(local_id, body, updated_at) VALUES(?,?,?)");
+    auto ins = db_.Prepare(
+        "INSERT INTO subjects(local_id, body, updated_at) VALUES(?,?,?)");
     if (!ins.ok()) return ins.status();
-    ins->Bind(1, subject.local_id()).BindBlob(2, body).Bind(3, Micros(absl::Now()));
+    ins->Bind(1, subject.local_id())
+        .BindBlob(2, body)
+        .Bind(3, Micros(absl::Now()));
     if (auto s = ins->Run(); !s.ok()) return s;
     id = db_.LastInsertRowId();
   } else {
     id = *existing;
-    auto upd = db_.Prepare("UPDATE subjects SET body = ?, updated_at = ? WHERE id = ?");
+    auto upd = db_.Prepare(
+        "UPDATE subjects SET body = ?, updated_at = ? WHERE id = ?");
     if (!upd.ok()) return upd.status();
     upd->BindBlob(1, body).Bind(2, Micros(absl::Now())).Bind(3, id);
     if (auto s = upd->Run(); !s.ok()) return s;
@@ -135,7 +147,9 @@ absl::StatusOr<bool> AgentStore::Writer::UpsertSubject(
     del->Bind(1, id);
     if (auto s = del->Run(); !s.ok()) return s;
   }
-  auto tok = db_.Prepare("INSERT OR IGNORE INTO subject_tokens(token, kind, subject_id) VALUES(?,?,?)");
+  auto tok = db_.Prepare(
+      "INSERT OR IGNORE INTO subject_tokens(token, kind, subject_id) "
+      "VALUES(?,?,?)");
   if (!tok.ok()) return tok.status();
   for (const auto& t : tokens) {
     tok->Bind(1, t.value()).Bind(2, static_cast<int64_t>(t.kind())).Bind(3, id);
@@ -144,11 +158,13 @@ absl::StatusOr<bool> AgentStore::Writer::UpsertSubject(
   return created;
 }
 
-absl::StatusOr<bool> AgentStore::Writer::UpsertRecord(const accord::v1::Record& record) {
+absl::StatusOr<bool> AgentStore::Writer::UpsertRecord(
+    const accord::v1::Record& record) {
   auto subject = SubjectId(record.subject_local_id());
   if (!subject.ok()) return subject.status();
   auto q = db_.Prepare(
-      "INSERT INTO records(local_id, subject_id, category, body) VALUES(?,?,?,?) "
+      "INSERT INTO records(local_id, subject_id, category, body) "
+      "VALUES(?,?,?,?) "
       "ON CONFLICT(local_id) DO UPDATE SET subject_id = excluded.subject_id, "
       "category = excluded.category, body = excluded.body");
   if (!q.ok()) return q.status();
@@ -166,26 +182,34 @@ absl::StatusOr<bool> AgentStore::Writer::UpsertRecord(const accord::v1::Record& 
   return created;
 }
 
-absl::StatusOr<std::string> AgentStore::Writer::RecordConsent(accord::v1::ConsentRecord consent) {
+absl::StatusOr<std::string> AgentStore::Writer::RecordConsent(
+    accord::v1::ConsentRecord consent) {
   auto subject = SubjectId(consent.subject_local_id());
   if (!subject.ok()) return subject.status();
-  if (consent.id().empty()) consent.set_id(absl::StrCat("consent-", HexEncode(RandomBytes(8))));
+  if (consent.id().empty())
+    consent.set_id(absl::StrCat("consent-", HexEncode(RandomBytes(8))));
   if (consent.has_withdrawn_at()) {
-    return absl::InvalidArgumentError("a new consent cannot already be withdrawn");
+    return absl::InvalidArgumentError(
+        "a new consent cannot already be withdrawn");
   }
-  auto q = db_.Prepare("INSERT INTO consents(id, subject_id, body) VALUES(?,?,?)");
+  auto q =
+      db_.Prepare("INSERT INTO consents(id, subject_id, body) VALUES(?,?,?)");
   if (!q.ok()) return q.status();
-  q->Bind(1, consent.id()).Bind(2, *subject).BindBlob(3, consent.SerializeAsString());
+  q->Bind(1, consent.id())
+      .Bind(2, *subject)
+      .BindBlob(3, consent.SerializeAsString());
   if (auto s = q->Run(); !s.ok()) {
     if (s.code() == absl::StatusCode::kAlreadyExists) {
-      return absl::AlreadyExistsError(absl::StrCat("consent '", consent.id(),
-                                                   "' already exists; consent history is "
-                                                   "never overwritten"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("consent '", consent.id(),
+                       "' already exists; consent history is "
+                       "never overwritten"));
     }
     return s;
   }
   auto ev = db_.Prepare(
-      "INSERT INTO consent_events(consent_id, event, at, recorded_by) VALUES(?, 'given', ?, ?)");
+      "INSERT INTO consent_events(consent_id, event, at, recorded_by) "
+      "VALUES(?, 'given', ?, ?)");
   if (!ev.ok()) return ev.status();
   ev->Bind(1, consent.id())
       .Bind(2, Micros(FromProtoTime(consent.given_at())))
@@ -194,15 +218,17 @@ absl::StatusOr<std::string> AgentStore::Writer::RecordConsent(accord::v1::Consen
   return consent.id();
 }
 
-absl::Status AgentStore::Writer::WithdrawConsent(const std::string& consent_id, absl::Time at,
-                                                 const std::string& recorded_by) {
+absl::Status AgentStore::Writer::WithdrawConsent(
+    const std::string& consent_id, absl::Time at,
+    const std::string& recorded_by) {
   auto q = db_.Prepare("SELECT body FROM consents WHERE id = ?");
   if (!q.ok()) return q.status();
   q->Bind(1, consent_id);
   auto step = q->Next();
   if (!step.ok()) return step.status();
   if (*step != Statement::Step::kRow) {
-    return absl::NotFoundError(absl::StrCat("no consent with id '", consent_id, "'"));
+    return absl::NotFoundError(
+        absl::StrCat("no consent with id '", consent_id, "'"));
   }
   auto consent = ParseBody<accord::v1::ConsentRecord>(q->Blob(0), "consent");
   if (!consent.ok()) return consent.status();
@@ -228,7 +254,8 @@ absl::StatusOr<std::string> AgentStore::Writer::RecordEngagement(
   auto subject = SubjectId(engagement.subject_local_id());
   if (!subject.ok()) return subject.status();
   auto q = db_.Prepare(
-      "INSERT INTO engagements(subject_id, service, started_at, body) VALUES(?,?,?,?)");
+      "INSERT INTO engagements(subject_id, service, started_at, body) "
+      "VALUES(?,?,?,?)");
   if (!q.ok()) return q.status();
   q->Bind(1, *subject)
       .Bind(2, engagement.service())
@@ -283,7 +310,8 @@ absl::StatusOr<std::vector<int64_t>> AgentStore::FindByToken(
     const accord::v1::SubjectToken& token) {
   Reader r(this);
   if (auto s = r.Acquire(); !s.ok()) return s;
-  auto q = r.db().Prepare("SELECT subject_id FROM subject_tokens WHERE token = ? AND kind = ?");
+  auto q = r.db().Prepare(
+      "SELECT subject_id FROM subject_tokens WHERE token = ? AND kind = ?");
   if (!q.ok()) return q.status();
   q->Bind(1, token.value()).Bind(2, static_cast<int64_t>(token.kind()));
   std::vector<int64_t> ids;
@@ -296,7 +324,8 @@ absl::StatusOr<std::vector<int64_t>> AgentStore::FindByToken(
   return ids;
 }
 
-absl::StatusOr<SubjectView> AgentStore::LoadSubject(int64_t id, bool with_records) {
+absl::StatusOr<SubjectView> AgentStore::LoadSubject(int64_t id,
+                                                    bool with_records) {
   Reader r(this);
   if (auto s = r.Acquire(); !s.ok()) return s;
   auto q = r.db().Prepare("SELECT body FROM subjects WHERE id = ?");
@@ -304,14 +333,16 @@ absl::StatusOr<SubjectView> AgentStore::LoadSubject(int64_t id, bool with_record
   q->Bind(1, id);
   auto step = q->Next();
   if (!step.ok()) return step.status();
-  if (*step != Statement::Step::kRow) return absl::NotFoundError("subject not found");
+  if (*step != Statement::Step::kRow)
+    return absl::NotFoundError("subject not found");
   SubjectView view;
   view.id = id;
   auto subject = ParseBody<accord::v1::Subject>(q->Blob(0), "subject");
   if (!subject.ok()) return subject.status();
   view.subject = std::move(*subject);
   if (with_records) {
-    auto rq = r.db().Prepare("SELECT body FROM records WHERE subject_id = ? ORDER BY id");
+    auto rq = r.db().Prepare(
+        "SELECT body FROM records WHERE subject_id = ? ORDER BY id");
     if (!rq.ok()) return rq.status();
     rq->Bind(1, id);
     while (true) {
@@ -326,10 +357,12 @@ absl::StatusOr<SubjectView> AgentStore::LoadSubject(int64_t id, bool with_record
   return view;
 }
 
-absl::StatusOr<std::vector<accord::v1::ConsentRecord>> AgentStore::ConsentsOf(int64_t subject_id) {
+absl::StatusOr<std::vector<accord::v1::ConsentRecord>> AgentStore::ConsentsOf(
+    int64_t subject_id) {
   Reader r(this);
   if (auto s = r.Acquire(); !s.ok()) return s;
-  auto q = r.db().Prepare("SELECT body FROM consents WHERE subject_id = ? ORDER BY rowid");
+  auto q = r.db().Prepare(
+      "SELECT body FROM consents WHERE subject_id = ? ORDER BY rowid");
   if (!q.ok()) return q.status();
   q->Bind(1, subject_id);
   std::vector<accord::v1::ConsentRecord> out;
@@ -356,17 +389,20 @@ absl::StatusOr<std::vector<accord::v1::ConsentRecord>> AgentStore::Consents(
     auto step = q->Next();
     if (!step.ok()) return step.status();
     if (*step != Statement::Step::kRow) {
-      return absl::NotFoundError(absl::StrCat("no subject with local_id '", subject_local_id, "'"));
+      return absl::NotFoundError(
+          absl::StrCat("no subject with local_id '", subject_local_id, "'"));
     }
     id = q->Int(0);
   }
   return ConsentsOf(id);
 }
 
-absl::StatusOr<std::vector<accord::v1::Engagement>> AgentStore::EngagementsOf(int64_t subject_id) {
+absl::StatusOr<std::vector<accord::v1::Engagement>> AgentStore::EngagementsOf(
+    int64_t subject_id) {
   Reader r(this);
   if (auto s = r.Acquire(); !s.ok()) return s;
-  auto q = r.db().Prepare("SELECT body FROM engagements WHERE subject_id = ? ORDER BY started_at");
+  auto q = r.db().Prepare(
+      "SELECT body FROM engagements WHERE subject_id = ? ORDER BY started_at");
   if (!q.ok()) return q.status();
   q->Bind(1, subject_id);
   std::vector<accord::v1::Engagement> out;
@@ -386,7 +422,8 @@ absl::StatusOr<std::vector<accord::v1::SubjectToken>> AgentStore::TokensOf(
   Reader r(this);
   if (auto s = r.Acquire(); !s.ok()) return s;
   auto q = r.db().Prepare(
-      "SELECT t.token, t.kind FROM subject_tokens t JOIN subjects s ON s.id = t.subject_id "
+      "SELECT t.token, t.kind FROM subject_tokens t JOIN subjects s ON s.id = "
+      "t.subject_id "
       "WHERE s.local_id = ? ORDER BY t.kind");
   if (!q.ok()) return q.status();
   q->Bind(1, local_id);
@@ -401,7 +438,8 @@ absl::StatusOr<std::vector<accord::v1::SubjectToken>> AgentStore::TokensOf(
     out.push_back(std::move(t));
   }
   if (out.empty()) {
-    return absl::NotFoundError(absl::StrCat("no subject with local_id '", local_id, "'"));
+    return absl::NotFoundError(
+        absl::StrCat("no subject with local_id '", local_id, "'"));
   }
   return out;
 }

@@ -38,15 +38,18 @@ class AgentStore {
   class Writer {
    public:
     // Inserts or replaces a subject's fields and tokens. Returns true if new.
-    absl::StatusOr<bool> UpsertSubject(const accord::v1::Subject& subject,
-                                       const std::vector<accord::v1::SubjectToken>& tokens);
+    absl::StatusOr<bool> UpsertSubject(
+        const accord::v1::Subject& subject,
+        const std::vector<accord::v1::SubjectToken>& tokens);
     // Inserts or replaces a record; the subject must exist.
     absl::StatusOr<bool> UpsertRecord(const accord::v1::Record& record);
     // Stores a new consent record (history is kept); returns its id.
-    absl::StatusOr<std::string> RecordConsent(accord::v1::ConsentRecord consent);
+    absl::StatusOr<std::string> RecordConsent(
+        accord::v1::ConsentRecord consent);
     absl::Status WithdrawConsent(const std::string& consent_id, absl::Time at,
                                  const std::string& recorded_by);
-    absl::StatusOr<std::string> RecordEngagement(const accord::v1::Engagement& engagement);
+    absl::StatusOr<std::string> RecordEngagement(
+        const accord::v1::Engagement& engagement);
     // Runs `body` in a savepoint: on error everything it wrote is undone and
     // the enclosing transaction carries on (one bad import row).
     absl::Status Savepoint(const std::function<absl::Status()>& body);
@@ -58,7 +61,8 @@ class AgentStore {
     sqlite::Database& db_;
   };
 
-  static absl::StatusOr<std::unique_ptr<AgentStore>> Open(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<AgentStore>> Open(
+      const std::string& path);
   ~AgentStore();
 
   // Runs `body` in one write transaction; commits if it returns OK, else rolls
@@ -68,13 +72,17 @@ class AgentStore {
   // Reads.
   // Subject ids matching a token (several when people share, e.g., a date of
   // birth and postcode).
-  absl::StatusOr<std::vector<int64_t>> FindByToken(const accord::v1::SubjectToken& token);
+  absl::StatusOr<std::vector<int64_t>> FindByToken(
+      const accord::v1::SubjectToken& token);
   absl::StatusOr<SubjectView> LoadSubject(int64_t id, bool with_records);
-  absl::StatusOr<std::vector<accord::v1::ConsentRecord>> ConsentsOf(int64_t subject_id);
+  absl::StatusOr<std::vector<accord::v1::ConsentRecord>> ConsentsOf(
+      int64_t subject_id);
   absl::StatusOr<std::vector<accord::v1::ConsentRecord>> Consents(
       const std::string& subject_local_id);
-  absl::StatusOr<std::vector<accord::v1::Engagement>> EngagementsOf(int64_t subject_id);
-  absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensOf(const std::string& local_id);
+  absl::StatusOr<std::vector<accord::v1::Engagement>> EngagementsOf(
+      int64_t subject_id);
+  absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensOf(
+      const std::string& local_id);
   absl::StatusOr<int64_t> SubjectCount();
 
  private:
@@ -87,7 +95,8 @@ class AgentStore {
   absl::Mutex write_mu_;
   std::unique_ptr<sqlite::Database> writer_ ABSL_GUARDED_BY(write_mu_);
   absl::Mutex pool_mu_;
-  std::vector<std::unique_ptr<sqlite::Database>> readers_ ABSL_GUARDED_BY(pool_mu_);
+  std::vector<std::unique_ptr<sqlite::Database>> readers_
+      ABSL_GUARDED_BY(pool_mu_);
 };
 
 }  // namespace accord::agent

@@ -12,7 +12,8 @@
 namespace accord::cli {
 namespace {
 
-constexpr char kAgentUsage[] = R"(usage: accordctl agent SUBCOMMAND --agent HOST:PORT [connection flags]
+constexpr char kAgentUsage[] =
+    R"(usage: accordctl agent SUBCOMMAND --agent HOST:PORT [connection flags]
 
   load FILE                 load an AgentDataset textproto (subjects, records, consents,
                             engagements) through the local API; stops at the first refusal
@@ -27,15 +28,16 @@ using Stub = accord::v1::AgentLocal::Stub;
 // Calls one local API method, naming the item on failure.
 template <typename Req, typename Resp>
 absl::Status Call(const Args& args, Stub* stub,
-                  grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                  grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&,
+                                               Resp*),
                   const Req& request, Resp* response) {
   grpc::ClientContext ctx;
   PrepareContext(args, &ctx);
   return FromGrpcStatus((stub->*method)(&ctx, request, response));
 }
 
-int Load(const Args& args, Stub* stub, const std::string& file, std::ostream& out,
-         std::ostream& err) {
+int Load(const Args& args, Stub* stub, const std::string& file,
+         std::ostream& out, std::ostream& err) {
   accord::v1::AgentDataset dataset;
   if (auto s = LoadTextProto(file, &dataset); !s.ok()) return Failure(err, s);
   for (const auto& subject : dataset.subjects()) {
@@ -61,7 +63,8 @@ int Load(const Args& args, Stub* stub, const std::string& file, std::ostream& ou
     *req.mutable_consent() = consent;
     accord::v1::RecordConsentResponse resp;
     auto s = Call(args, stub, &Stub::RecordConsent, req, &resp);
-    if (s.code() == absl::StatusCode::kAlreadyExists) continue;  // loaded before
+    if (s.code() == absl::StatusCode::kAlreadyExists)
+      continue;  // loaded before
     if (!s.ok()) {
       err << "consent " << consent.id() << ": ";
       return Failure(err, s);
@@ -71,14 +74,15 @@ int Load(const Args& args, Stub* stub, const std::string& file, std::ostream& ou
     accord::v1::RecordEngagementRequest req;
     *req.mutable_engagement() = engagement;
     accord::v1::RecordEngagementResponse resp;
-    if (auto s = Call(args, stub, &Stub::RecordEngagement, req, &resp); !s.ok()) {
+    if (auto s = Call(args, stub, &Stub::RecordEngagement, req, &resp);
+        !s.ok()) {
       err << "engagement for " << engagement.subject_local_id() << ": ";
       return Failure(err, s);
     }
   }
-  out << "loaded " << dataset.subjects_size() << " subjects, " << dataset.records_size()
-      << " records, " << dataset.consents_size() << " consents, "
-      << dataset.engagements_size() << " engagements\n";
+  out << "loaded " << dataset.subjects_size() << " subjects, "
+      << dataset.records_size() << " records, " << dataset.consents_size()
+      << " consents, " << dataset.engagements_size() << " engagements\n";
   return 0;
 }
 
@@ -93,9 +97,12 @@ int AgentCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
   }
   std::set<std::string> known = kConnectionFlags;
   known.insert({"help", "json", "by"});
-  if (auto s = args->CheckKnown(known); !s.ok()) return UsageError(err, s, kAgentUsage);
+  if (auto s = args->CheckKnown(known); !s.ok())
+    return UsageError(err, s, kAgentUsage);
   const auto& pos = args->positional();
-  if (pos.size() != 2) return UsageError(err, absl::InvalidArgumentError("missing argument"), kAgentUsage);
+  if (pos.size() != 2)
+    return UsageError(err, absl::InvalidArgumentError("missing argument"),
+                      kAgentUsage);
   auto channel = AgentChannel(*args);
   if (!channel.ok()) return Failure(err, channel.status());
   auto stub = accord::v1::AgentLocal::NewStub(*channel);
@@ -105,7 +112,8 @@ int AgentCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     accord::v1::SubjectTokensRequest req;
     req.set_subject_local_id(pos[1]);
     accord::v1::SubjectTokensResponse resp;
-    if (auto s = Call(*args, stub.get(), &Stub::SubjectTokens, req, &resp); !s.ok()) {
+    if (auto s = Call(*args, stub.get(), &Stub::SubjectTokens, req, &resp);
+        !s.ok()) {
       return Failure(err, s);
     }
     for (const auto& t : resp.tokens()) out << TokenFlag(t) << "\n";
@@ -115,7 +123,8 @@ int AgentCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     accord::v1::ListConsentsRequest req;
     req.set_subject_local_id(pos[1]);
     accord::v1::ListConsentsResponse resp;
-    if (auto s = Call(*args, stub.get(), &Stub::ListConsents, req, &resp); !s.ok()) {
+    if (auto s = Call(*args, stub.get(), &Stub::ListConsents, req, &resp);
+        !s.ok()) {
       return Failure(err, s);
     }
     if (args->Has("json")) {
@@ -124,10 +133,15 @@ int AgentCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     }
     for (const auto& c : resp.consents()) {
       out << c.id() << " given " << FormatDate(c.given_at()) << " ("
-          << Readable(accord::v1::ConsentMethod_Name(c.method()), "CONSENT_METHOD_") << ", by "
-          << c.recorded_by() << ")"
-          << (c.has_expires_at() ? ", expires " + FormatDate(c.expires_at()) : "")
-          << (c.has_withdrawn_at() ? ", WITHDRAWN " + FormatDate(c.withdrawn_at()) : "") << "\n";
+          << Readable(accord::v1::ConsentMethod_Name(c.method()),
+                      "CONSENT_METHOD_")
+          << ", by " << c.recorded_by() << ")"
+          << (c.has_expires_at() ? ", expires " + FormatDate(c.expires_at())
+                                 : "")
+          << (c.has_withdrawn_at()
+                  ? ", WITHDRAWN " + FormatDate(c.withdrawn_at())
+                  : "")
+          << "\n";
     }
     return 0;
   }
@@ -136,14 +150,17 @@ int AgentCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     req.set_consent_id(pos[1]);
     req.set_recorded_by(args->Get("by"));
     accord::v1::WithdrawConsentResponse resp;
-    if (auto s = Call(*args, stub.get(), &Stub::WithdrawConsent, req, &resp); !s.ok()) {
+    if (auto s = Call(*args, stub.get(), &Stub::WithdrawConsent, req, &resp);
+        !s.ok()) {
       return Failure(err, s);
     }
     out << "consent " << pos[1] << " withdrawn\n";
     return 0;
   }
-  return UsageError(err, absl::InvalidArgumentError("unknown agent subcommand '" + pos[0] + "'"),
-                    kAgentUsage);
+  return UsageError(
+      err,
+      absl::InvalidArgumentError("unknown agent subcommand '" + pos[0] + "'"),
+      kAgentUsage);
 }
 
 }  // namespace accord::cli

@@ -29,14 +29,16 @@ absl::StatusOr<Args> Args::Parse(const std::vector<std::string>& argv,
       continue;
     }
     if (i + 1 >= argv.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("flag --", name, " needs a value"));
     }
     args.flags_[name].push_back(argv[++i]);
   }
   return args;
 }
 
-std::string Args::Get(const std::string& name, const std::string& fallback) const {
+std::string Args::Get(const std::string& name,
+                      const std::string& fallback) const {
   auto it = flags_.find(name);
   return it == flags_.end() ? fallback : it->second.back();
 }
@@ -49,14 +51,16 @@ std::vector<std::string> Args::GetAll(const std::string& name) const {
 absl::StatusOr<std::string> Args::Require(const std::string& name) const {
   auto it = flags_.find(name);
   if (it == flags_.end() || it->second.back().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("missing required flag --", name));
+    return absl::InvalidArgumentError(
+        absl::StrCat("missing required flag --", name));
   }
   return it->second.back();
 }
 
 absl::Status Args::CheckKnown(const std::set<std::string>& known) const {
   for (const auto& [name, values] : flags_) {
-    if (!known.count(name)) return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+    if (!known.count(name))
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
   }
   return absl::OkStatus();
 }

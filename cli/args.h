@@ -20,7 +20,8 @@ class Args {
 
   bool Has(const std::string& name) const { return flags_.count(name) > 0; }
   // The last value given, or `fallback`.
-  std::string Get(const std::string& name, const std::string& fallback = "") const;
+  std::string Get(const std::string& name,
+                  const std::string& fallback = "") const;
   std::vector<std::string> GetAll(const std::string& name) const;
   // A required flag; InvalidArgument names it.
   absl::StatusOr<std::string> Require(const std::string& name) const;

@@ -20,11 +20,13 @@
 
 namespace accord::cli {
 
-absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensFromArgs(const Args& args);
+absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensFromArgs(
+    const Args& args);
 
 namespace {
 
-constexpr char kAuditUsage[] = R"(usage: accordctl audit SUBCOMMAND [flags] (as an auditor: --as auditor-NAME)
+constexpr char kAuditUsage[] =
+    R"(usage: accordctl audit SUBCOMMAND [flags] (as an auditor: --as auditor-NAME)
 
   search [--org ORG] [--user ID] [--token KIND:HEX] [--purpose P] [--agreement ID]
          [--decision allow|deny|partial] [--from RFC3339] [--until RFC3339] [--page-size N] [--all]
@@ -45,10 +47,12 @@ Add --json for raw output.
 
 using Stub = accord::v1::Auditor::Stub;
 
-absl::StatusOr<uint64_t> ParseU64(const std::string& s, const std::string& what) {
+absl::StatusOr<uint64_t> ParseU64(const std::string& s,
+                                  const std::string& what) {
   uint64_t v = 0;
   if (!absl::SimpleAtoi(s, &v)) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " must be a number, got '", s, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " must be a number, got '", s, "'"));
   }
   return v;
 }
@@ -57,7 +61,8 @@ absl::StatusOr<google::protobuf::Timestamp> ParseTime(const std::string& s) {
   absl::Time t;
   std::string err;
   if (!absl::ParseTime(absl::RFC3339_full, s, &t, &err)) {
-    return absl::InvalidArgumentError(absl::StrCat("time '", s, "' is not RFC 3339: ", err));
+    return absl::InvalidArgumentError(
+        absl::StrCat("time '", s, "' is not RFC 3339: ", err));
   }
   return ToProtoTime(t);
 }
@@ -76,10 +81,14 @@ int Search(const Args& args, Stub* stub, std::ostream& out, std::ostream& err) {
   const std::string decision = args.Get("decision");
   if (decision == "allow") req.set_decision(accord::v1::AUDIT_DECISION_ALLOW);
   if (decision == "deny") req.set_decision(accord::v1::AUDIT_DECISION_DENY);
-  if (decision == "partial") req.set_decision(accord::v1::AUDIT_DECISION_PARTIAL);
-  if (!decision.empty() && req.decision() == accord::v1::AUDIT_DECISION_UNSPECIFIED) {
-    return UsageError(err, absl::InvalidArgumentError("--decision must be allow, deny or partial"),
-                      kAuditUsage);
+  if (decision == "partial")
+    req.set_decision(accord::v1::AUDIT_DECISION_PARTIAL);
+  if (!decision.empty() &&
+      req.decision() == accord::v1::AUDIT_DECISION_UNSPECIFIED) {
+    return UsageError(
+        err,
+        absl::InvalidArgumentError("--decision must be allow, deny or partial"),
+        kAuditUsage);
   }
   for (const char* flag : {"from", "until"}) {
     if (!args.Has(flag)) continue;
@@ -89,8 +98,11 @@ int Search(const Args& args, Stub* stub, std::ostream& out, std::ostream& err) {
                                   : req.mutable_time()->mutable_until()) = *t;
   }
   uint32_t page_size = 50;
-  if (args.Has("page-size") && !absl::SimpleAtoi(args.Get("page-size"), &page_size)) {
-    return UsageError(err, absl::InvalidArgumentError("--page-size must be a number"), kAuditUsage);
+  if (args.Has("page-size") &&
+      !absl::SimpleAtoi(args.Get("page-size"), &page_size)) {
+    return UsageError(
+        err, absl::InvalidArgumentError("--page-size must be a number"),
+        kAuditUsage);
   }
   req.set_page_size(page_size);
   do {
@@ -114,8 +126,10 @@ int Search(const Args& args, Stub* stub, std::ostream& out, std::ostream& err) {
   return 0;
 }
 
-// Checks a signed tree head with the gateway's public key given by --public-key.
-absl::Status CheckHead(const Args& args, const accord::v1::SignedTreeHead& head) {
+// Checks a signed tree head with the gateway's public key given by
+// --public-key.
+absl::Status CheckHead(const Args& args,
+                       const accord::v1::SignedTreeHead& head) {
   auto key_file = args.Require("public-key");
   if (!key_file.ok()) return key_file.status();
   auto verifier = audit::TreeHeadVerifier::FromPublicKeyFile(*key_file);
@@ -123,8 +137,9 @@ absl::Status CheckHead(const Args& args, const accord::v1::SignedTreeHead& head)
   return (*verifier)->Verify(head);
 }
 
-std::vector<audit::Hash> PathOf(const google::protobuf::RepeatedPtrField<std::string>& path,
-                                absl::Status* status) {
+std::vector<audit::Hash> PathOf(
+    const google::protobuf::RepeatedPtrField<std::string>& path,
+    absl::Status* status) {
   std::vector<audit::Hash> out;
   for (const auto& p : path) {
     auto h = audit::HashFromBytes(p);
@@ -137,7 +152,8 @@ std::vector<audit::Hash> PathOf(const google::protobuf::RepeatedPtrField<std::st
   return out;
 }
 
-int Proof(const Args& args, Stub* stub, uint64_t seq, std::ostream& out, std::ostream& err) {
+int Proof(const Args& args, Stub* stub, uint64_t seq, std::ostream& out,
+          std::ostream& err) {
   accord::v1::InclusionProofRequest req;
   req.set_leaf_index(seq);
   if (args.Has("size")) {
@@ -150,26 +166,30 @@ int Proof(const Args& args, Stub* stub, uint64_t seq, std::ostream& out, std::os
   accord::v1::InclusionProofResponse resp;
   auto status = stub->GetInclusionProof(&ctx, req, &resp);
   if (!status.ok()) return Failure(err, FromGrpcStatus(status));
-  if (auto s = CheckHead(args, resp.tree_head()); !s.ok()) return Failure(err, s);
+  if (auto s = CheckHead(args, resp.tree_head()); !s.ok())
+    return Failure(err, s);
   absl::Status path_status;
   auto path = PathOf(resp.proof().path(), &path_status);
   if (!path_status.ok()) return Failure(err, path_status);
   auto root = audit::RootOf(resp.tree_head());
   if (!root.ok()) return Failure(err, root.status());
   const audit::Hash leaf = audit::LeafHash(audit::EncodeLeaf(resp.entry()));
-  if (auto s = audit::VerifyInclusion(leaf, seq, resp.proof().tree_size(), path, *root); !s.ok()) {
+  if (auto s = audit::VerifyInclusion(leaf, seq, resp.proof().tree_size(), path,
+                                      *root);
+      !s.ok()) {
     return Failure(err, s);
   }
   PrintAuditEntry(out, resp.entry());
-  out << "entry " << seq << " is included in the log of " << resp.tree_head().tree_size()
-      << " entries signed at " << FormatTime(resp.tree_head().timestamp()) << " (root "
-      << HexEncode(resp.tree_head().root_hash()) << "); proof of " << path.size()
-      << " hashes verified\n";
+  out << "entry " << seq << " is included in the log of "
+      << resp.tree_head().tree_size() << " entries signed at "
+      << FormatTime(resp.tree_head().timestamp()) << " (root "
+      << HexEncode(resp.tree_head().root_hash()) << "); proof of "
+      << path.size() << " hashes verified\n";
   return 0;
 }
 
-int Consistency(const Args& args, Stub* stub, uint64_t first, uint64_t second, std::ostream& out,
-                std::ostream& err) {
+int Consistency(const Args& args, Stub* stub, uint64_t first, uint64_t second,
+                std::ostream& out, std::ostream& err) {
   accord::v1::SignedTreeHead heads[2];
   for (int i = 0; i < 2; ++i) {
     accord::v1::InclusionProofRequest req;
@@ -180,7 +200,8 @@ int Consistency(const Args& args, Stub* stub, uint64_t first, uint64_t second, s
     accord::v1::InclusionProofResponse resp;
     auto status = stub->GetInclusionProof(&ctx, req, &resp);
     if (!status.ok()) return Failure(err, FromGrpcStatus(status));
-    if (auto s = CheckHead(args, resp.tree_head()); !s.ok()) return Failure(err, s);
+    if (auto s = CheckHead(args, resp.tree_head()); !s.ok())
+      return Failure(err, s);
     heads[i] = resp.tree_head();
   }
   accord::v1::ConsistencyProofRequest req;
@@ -196,12 +217,15 @@ int Consistency(const Args& args, Stub* stub, uint64_t first, uint64_t second, s
   if (!path_status.ok()) return Failure(err, path_status);
   auto r1 = audit::RootOf(heads[0]);
   auto r2 = audit::RootOf(heads[1]);
-  if (!r1.ok() || !r2.ok()) return Failure(err, absl::DataLossError("bad root hash"));
-  if (auto s = audit::VerifyConsistency(first, second, *r1, *r2, path); !s.ok()) {
+  if (!r1.ok() || !r2.ok())
+    return Failure(err, absl::DataLossError("bad root hash"));
+  if (auto s = audit::VerifyConsistency(first, second, *r1, *r2, path);
+      !s.ok()) {
     return Failure(err, s);
   }
   out << "the log of " << second << " entries extends the log of " << first
-      << " entries without rewriting it; proof of " << path.size() << " hashes verified\n";
+      << " entries without rewriting it; proof of " << path.size()
+      << " hashes verified\n";
   return 0;
 }
 
@@ -215,7 +239,9 @@ int Export(const Args& args, Stub* stub, std::ostream& out, std::ostream& err) {
   } else if (format == "csv") {
     req.set_format(accord::v1::EXPORT_FORMAT_CSV);
   } else {
-    return UsageError(err, absl::InvalidArgumentError("--format must be jsonl or csv"), kAuditUsage);
+    return UsageError(
+        err, absl::InvalidArgumentError("--format must be jsonl or csv"),
+        kAuditUsage);
   }
   for (const char* flag : {"from", "to"}) {
     if (!args.Has(flag)) continue;
@@ -225,7 +251,9 @@ int Export(const Args& args, Stub* stub, std::ostream& out, std::ostream& err) {
   }
   const std::string tmp = *file + ".partial";
   std::ofstream f(tmp, std::ios::trunc | std::ios::binary);
-  if (!f) return Failure(err, absl::InternalError(absl::StrCat("cannot write ", tmp)));
+  if (!f)
+    return Failure(err,
+                   absl::InternalError(absl::StrCat("cannot write ", tmp)));
   grpc::ClientContext ctx;
   PrepareContext(args, &ctx);
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::hours(6));
@@ -233,10 +261,12 @@ int Export(const Args& args, Stub* stub, std::ostream& out, std::ostream& err) {
   accord::v1::ExportChunk chunk;
   const bool tty = isatty(fileno(stderr));
   while (reader->Read(&chunk)) {
-    f.write(chunk.data().data(), static_cast<std::streamsize>(chunk.data().size()));
+    f.write(chunk.data().data(),
+            static_cast<std::streamsize>(chunk.data().size()));
     if (tty && chunk.entries_total() > 0) {
-      err << "\rexporting: " << chunk.entries_so_far() << " / " << chunk.entries_total()
-          << " entries (" << (100 * chunk.entries_so_far() / chunk.entries_total()) << "%)"
+      err << "\rexporting: " << chunk.entries_so_far() << " / "
+          << chunk.entries_total() << " entries ("
+          << (100 * chunk.entries_so_far() / chunk.entries_total()) << "%)"
           << std::flush;
     }
   }
@@ -265,16 +295,21 @@ int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     return args->Has("help") ? 0 : 2;
   }
   std::set<std::string> known = kConnectionFlags;
-  known.insert({"help", "json", "all", "org", "purpose", "agreement", "decision", "from", "until",
-                "page-size", "token", "linkage-key", "given-name", "family-name", "dob",
-                "postcode", "nhs", "note", "size", "public-key", "out", "format", "to"});
-  if (auto s = args->CheckKnown(known); !s.ok()) return UsageError(err, s, kAuditUsage);
+  known.insert({"help",       "json",        "all",      "org",
+                "purpose",    "agreement",   "decision", "from",
+                "until",      "page-size",   "token",    "linkage-key",
+                "given-name", "family-name", "dob",      "postcode",
+                "nhs",        "note",        "size",     "public-key",
+                "out",        "format",      "to"});
+  if (auto s = args->CheckKnown(known); !s.ok())
+    return UsageError(err, s, kAuditUsage);
   const auto& pos = args->positional();
   const std::string& sub = pos[0];
 
   if (sub == "verify") {
     if (pos.size() != 2) {
-      return UsageError(err, absl::InvalidArgumentError("verify needs a FILE"), kAuditUsage);
+      return UsageError(err, absl::InvalidArgumentError("verify needs a FILE"),
+                        kAuditUsage);
     }
     auto key = args->Require("public-key");
     if (!key.ok()) return UsageError(err, key.status(), kAuditUsage);
@@ -283,8 +318,9 @@ int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     auto report = audit::VerifyJsonlExportFile(pos[1], **verifier);
     if (!report.ok()) return Failure(err, report.status());
     out << "verified entries " << report->from_seq << " to " << report->to_seq
-        << " against the signed tree head of size " << report->tree_head.tree_size()
-        << " (key " << report->tree_head.key_id() << ")\n";
+        << " against the signed tree head of size "
+        << report->tree_head.tree_size() << " (key "
+        << report->tree_head.key_id() << ")\n";
     return 0;
   }
 
@@ -323,7 +359,9 @@ int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
   }
   if (sub == "mark-reviewed") {
     if (pos.size() != 2) {
-      return UsageError(err, absl::InvalidArgumentError("mark-reviewed needs SEQ"), kAuditUsage);
+      return UsageError(err,
+                        absl::InvalidArgumentError("mark-reviewed needs SEQ"),
+                        kAuditUsage);
     }
     auto seq = ParseU64(pos[1], "SEQ");
     if (!seq.ok()) return UsageError(err, seq.status(), kAuditUsage);
@@ -335,20 +373,24 @@ int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     accord::v1::MarkReviewedResponse resp;
     auto status = stub->MarkReviewed(&ctx, req, &resp);
     if (!status.ok()) return Failure(err, FromGrpcStatus(status));
-    out << "entry " << *seq << " marked reviewed (audit entry " << resp.audit_seq() << ")\n";
+    out << "entry " << *seq << " marked reviewed (audit entry "
+        << resp.audit_seq() << ")\n";
     return 0;
   }
   if (sub == "tree-head") {
     grpc::ClientContext ctx;
     PrepareContext(*args, &ctx);
     accord::v1::SignedTreeHead head;
-    auto status = stub->GetTreeHead(&ctx, accord::v1::GetTreeHeadRequest(), &head);
+    auto status =
+        stub->GetTreeHead(&ctx, accord::v1::GetTreeHeadRequest(), &head);
     if (!status.ok()) return Failure(err, FromGrpcStatus(status));
     if (args->Has("json")) {
       PrintJson(out, head);
     } else {
-      out << "tree size " << head.tree_size() << ", root " << HexEncode(head.root_hash())
-          << ", signed " << FormatTime(head.timestamp()) << " by key " << head.key_id() << "\n";
+      out << "tree size " << head.tree_size() << ", root "
+          << HexEncode(head.root_hash()) << ", signed "
+          << FormatTime(head.timestamp()) << " by key " << head.key_id()
+          << "\n";
     }
     return 0;
   }
@@ -361,14 +403,16 @@ int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     auto a = ParseU64(pos[1], "FIRST");
     auto b = ParseU64(pos[2], "SECOND");
     if (!a.ok() || !b.ok()) {
-      return UsageError(err, absl::InvalidArgumentError("FIRST and SECOND must be numbers"),
-                        kAuditUsage);
+      return UsageError(
+          err, absl::InvalidArgumentError("FIRST and SECOND must be numbers"),
+          kAuditUsage);
     }
     return Consistency(*args, stub.get(), *a, *b, out, err);
   }
   if (sub == "export") return Export(*args, stub.get(), out, err);
-  return UsageError(err, absl::InvalidArgumentError("unknown or incomplete audit subcommand"),
-                    kAuditUsage);
+  return UsageError(
+      err, absl::InvalidArgumentError("unknown or incomplete audit subcommand"),
+      kAuditUsage);
 }
 
 }  // namespace accord::cli

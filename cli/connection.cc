@@ -33,9 +33,11 @@ absl::StatusOr<accord::v1::TlsFiles> TlsFromArgs(const Args& args) {
   if (args.Has("ca")) tls.set_ca_file(args.Get("ca"));
   if (args.Has("cert")) tls.set_cert_file(args.Get("cert"));
   if (args.Has("key")) tls.set_key_file(args.Get("key"));
-  if (tls.ca_file().empty() || tls.cert_file().empty() || tls.key_file().empty()) {
+  if (tls.ca_file().empty() || tls.cert_file().empty() ||
+      tls.key_file().empty()) {
     return absl::InvalidArgumentError(
-        "no client certificate: give --pki DIR --as NAME (e.g. --as org-police), or --ca, "
+        "no client certificate: give --pki DIR --as NAME (e.g. --as "
+        "org-police), or --ca, "
         "--cert and --key");
   }
   return tls;
@@ -46,31 +48,33 @@ absl::StatusOr<Principal> CertificateIdentity(const std::string& cert_file) {
   if (!f) return absl::NotFoundError(absl::StrCat(cert_file, ": cannot open"));
   X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
   std::fclose(f);
-  if (!cert) return absl::InvalidArgumentError(absl::StrCat(cert_file, ": not a PEM certificate"));
-  auto* names =
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (!cert)
+    return absl::InvalidArgumentError(
+        absl::StrCat(cert_file, ": not a PEM certificate"));
+  auto* names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   std::string uri;
   int count = 0;
   for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
     const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
     if (n->type != GEN_URI) continue;
     ++count;
-    uri.assign(reinterpret_cast<const char*>(ASN1_STRING_get0_data(n->d.uniformResourceIdentifier)),
+    uri.assign(reinterpret_cast<const char*>(
+                   ASN1_STRING_get0_data(n->d.uniformResourceIdentifier)),
                ASN1_STRING_length(n->d.uniformResourceIdentifier));
   }
   GENERAL_NAMES_free(names);
   X509_free(cert);
   if (count != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(cert_file, ": certificate must carry exactly one URI SAN identity"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        cert_file, ": certificate must carry exactly one URI SAN identity"));
   }
   return ParseSpiffeId(uri);
 }
 
 namespace {
-absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(const Args& args,
-                                                       const std::string& address,
-                                                       bool to_agent) {
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(
+    const Args& args, const std::string& address, bool to_agent) {
   auto tls = TlsFromArgs(args);
   if (!tls.ok()) return tls.status();
   auto me = CertificateIdentity(tls->cert_file());
@@ -84,22 +88,28 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(const Args& args,
 }
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<grpc::Channel>> GatewayChannel(const Args& args) {
-  return Channel(args, args.Get("gateway", Env("ACCORD_GATEWAY", "127.0.0.1:17443")), false);
+absl::StatusOr<std::shared_ptr<grpc::Channel>> GatewayChannel(
+    const Args& args) {
+  return Channel(args,
+                 args.Get("gateway", Env("ACCORD_GATEWAY", "127.0.0.1:17443")),
+                 false);
 }
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> AgentChannel(const Args& args) {
   const std::string address = args.Get("agent", Env("ACCORD_AGENT"));
   if (address.empty()) {
-    return absl::InvalidArgumentError("give the agent's local API address with --agent HOST:PORT");
+    return absl::InvalidArgumentError(
+        "give the agent's local API address with --agent HOST:PORT");
   }
   return Channel(args, address, true);
 }
 
 void PrepareContext(const Args& args, grpc::ClientContext* ctx) {
   int seconds = 30;
-  if (!absl::SimpleAtoi(args.Get("timeout", "30"), &seconds) || seconds <= 0) seconds = 30;
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+  if (!absl::SimpleAtoi(args.Get("timeout", "30"), &seconds) || seconds <= 0)
+    seconds = 30;
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::seconds(seconds));
   const std::string user = args.Get("user", Env("ACCORD_USER"));
   const std::string role = args.Get("role", Env("ACCORD_ROLE"));
   if (!user.empty()) ctx->AddMetadata(kUserMetadataKey, user);

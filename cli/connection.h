@@ -20,7 +20,8 @@ namespace accord::cli {
 
 // Flags every connecting command accepts.
 inline const std::set<std::string> kConnectionFlags = {
-    "pki", "as", "ca", "cert", "key", "gateway", "agent", "user", "role", "timeout"};
+    "pki",     "as",    "ca",   "cert", "key",
+    "gateway", "agent", "user", "role", "timeout"};
 
 absl::StatusOr<accord::v1::TlsFiles> TlsFromArgs(const Args& args);
 

@@ -37,12 +37,18 @@ int main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   const accord::cli::Argv rest(argv + 2, argv + argc);
-  if (command == "query") return accord::cli::QueryCommand(rest, std::cout, std::cerr);
-  if (command == "agreements") return accord::cli::AgreementsCommand(rest, std::cout, std::cerr);
-  if (command == "token") return accord::cli::TokenCommand(rest, std::cout, std::cerr);
-  if (command == "agent") return accord::cli::AgentCommand(rest, std::cout, std::cerr);
-  if (command == "audit") return accord::cli::AuditCommand(rest, std::cout, std::cerr);
-  if (command == "policy") return accord::cli::PolicyCommand(rest, std::cout, std::cerr);
+  if (command == "query")
+    return accord::cli::QueryCommand(rest, std::cout, std::cerr);
+  if (command == "agreements")
+    return accord::cli::AgreementsCommand(rest, std::cout, std::cerr);
+  if (command == "token")
+    return accord::cli::TokenCommand(rest, std::cout, std::cerr);
+  if (command == "agent")
+    return accord::cli::AgentCommand(rest, std::cout, std::cerr);
+  if (command == "audit")
+    return accord::cli::AuditCommand(rest, std::cout, std::cerr);
+  if (command == "policy")
+    return accord::cli::PolicyCommand(rest, std::cout, std::cerr);
   if (command == "help" || command == "--help" || command == "-h") {
     std::cout << kUsage;
     return 0;

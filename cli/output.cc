@@ -14,14 +14,15 @@
 
 namespace accord::cli {
 
-int UsageError(std::ostream& err, const absl::Status& status, const char* usage) {
+int UsageError(std::ostream& err, const absl::Status& status,
+               const char* usage) {
   err << "accordctl: " << status.message() << "\n" << usage;
   return 2;
 }
 
 int Failure(std::ostream& err, const absl::Status& status) {
-  err << "accordctl: " << absl::StatusCodeToString(status.code()) << ": " << status.message()
-      << "\n";
+  err << "accordctl: " << absl::StatusCodeToString(status.code()) << ": "
+      << status.message() << "\n";
   return 1;
 }
 
@@ -39,12 +40,16 @@ std::string FormatDate(const google::protobuf::Timestamp& ts) {
 }
 
 std::string FormatTime(const google::protobuf::Timestamp& ts) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%E3SZ", FromProtoTime(ts), absl::UTCTimeZone());
+  return absl::FormatTime("%Y-%m-%d %H:%M:%E3SZ", FromProtoTime(ts),
+                          absl::UTCTimeZone());
 }
 
 std::string Readable(const std::string& enum_name, const std::string& prefix) {
-  std::string s = absl::StartsWith(enum_name, prefix) ? enum_name.substr(prefix.size()) : enum_name;
-  for (char& c : s) c = c == '_' ? ' ' : absl::ascii_tolower(static_cast<unsigned char>(c));
+  std::string s = absl::StartsWith(enum_name, prefix)
+                      ? enum_name.substr(prefix.size())
+                      : enum_name;
+  for (char& c : s)
+    c = c == '_' ? ' ' : absl::ascii_tolower(static_cast<unsigned char>(c));
   return s;
 }
 
@@ -61,48 +66,62 @@ std::string TokenFlag(const accord::v1::SubjectToken& token) {
   }
 }
 
-void PrintQueryResponse(std::ostream& out, const accord::v1::QueryResponse& response) {
-  out << "request " << response.request_id() << " (audit entry " << response.audit_seq()
-      << ")\n";
+void PrintQueryResponse(std::ostream& out,
+                        const accord::v1::QueryResponse& response) {
+  out << "request " << response.request_id() << " (audit entry "
+      << response.audit_seq() << ")\n";
   for (const auto& a : response.answers()) {
-    out << "\n" << a.holder_name() << " [" << a.holder() << "]: "
-        << Readable(accord::v1::HolderStatus_Name(a.status()), "HOLDER_STATUS_");
+    out << "\n"
+        << a.holder_name() << " [" << a.holder() << "]: "
+        << Readable(accord::v1::HolderStatus_Name(a.status()),
+                    "HOLDER_STATUS_");
     if (!a.rule_id().empty()) {
-      out << " under agreement " << a.agreement_id() << " v" << a.agreement_version() << ", rule "
-          << a.rule_id();
+      out << " under agreement " << a.agreement_id() << " v"
+          << a.agreement_version() << ", rule " << a.rule_id();
     }
     out << "\n";
     if (!a.detail().empty()) out << "  " << a.detail() << "\n";
     if (a.consent_set_aside()) {
-      out << "  consent set aside under the agreement's no-consent clause; flagged for review\n";
+      out << "  consent set aside under the agreement's no-consent clause; "
+             "flagged for review\n";
     }
-    std::vector<std::pair<std::string, std::string>> fields(a.fields().begin(), a.fields().end());
+    std::vector<std::pair<std::string, std::string>> fields(a.fields().begin(),
+                                                            a.fields().end());
     std::sort(fields.begin(), fields.end());
     for (const auto& [k, v] : fields) out << "  " << k << ": " << v << "\n";
     for (const auto& r : a.records()) {
       out << "  record " << r.ref() << " ["
-          << Readable(accord::v1::DataCategory_Name(r.category()), "DATA_CATEGORY_") << ", "
-          << Readable(accord::v1::Provenance_Name(r.provenance()), "PROVENANCE_") << "] "
-          << r.recorded() << (r.service().empty() ? "" : " " + r.service())
-          << (r.author_role().empty() ? "" : " by " + r.author_role()) << "\n    " << r.text()
-          << "\n";
+          << Readable(accord::v1::DataCategory_Name(r.category()),
+                      "DATA_CATEGORY_")
+          << ", "
+          << Readable(accord::v1::Provenance_Name(r.provenance()),
+                      "PROVENANCE_")
+          << "] " << r.recorded()
+          << (r.service().empty() ? "" : " " + r.service())
+          << (r.author_role().empty() ? "" : " by " + r.author_role())
+          << "\n    " << r.text() << "\n";
     }
     for (const auto& i : a.involvement()) {
-      out << "  involved: " << (i.service().empty() ? "(service not named)" : i.service());
+      out << "  involved: "
+          << (i.service().empty() ? "(service not named)" : i.service());
       if (i.since().seconds() != 0) out << " since " << FormatDate(i.since());
       out << "\n    contact: " << i.contact_name()
           << (i.contact_role().empty() ? "" : ", " + i.contact_role())
           << (i.contact_phone().empty() ? "" : ", " + i.contact_phone())
-          << (i.contact_email().empty() ? "" : ", " + i.contact_email()) << "\n";
+          << (i.contact_email().empty() ? "" : ", " + i.contact_email())
+          << "\n";
     }
-    for (const auto& w : a.withheld()) out << "  withheld " << w.what() << ": " << w.reason() << "\n";
+    for (const auto& w : a.withheld())
+      out << "  withheld " << w.what() << ": " << w.reason() << "\n";
   }
 }
 
 void PrintAuditEntry(std::ostream& out, const accord::v1::AuditEntry& e) {
   out << "#" << e.seq() << " " << FormatTime(e.time()) << " "
-      << Readable(accord::v1::AuditDecision_Name(e.decision()), "AUDIT_DECISION_") << " "
-      << e.method() << " by " << (e.caller_org().empty() ? e.caller() : e.caller_org());
+      << Readable(accord::v1::AuditDecision_Name(e.decision()),
+                  "AUDIT_DECISION_")
+      << " " << e.method() << " by "
+      << (e.caller_org().empty() ? e.caller() : e.caller_org());
   if (!e.actor().user_id().empty()) {
     out << " (" << e.actor().user_id()
         << (e.actor().role().empty() ? "" : ", " + e.actor().role()) << ")";
@@ -111,24 +130,30 @@ void PrintAuditEntry(std::ostream& out, const accord::v1::AuditEntry& e) {
   if (!e.purpose().empty()) out << " for " << e.purpose();
   out << "\n";
   if (!e.agreement_id().empty()) {
-    out << "    agreement " << e.agreement_id() << " v" << e.agreement_version() << " rule "
-        << e.rule_id() << ", "
-        << Readable(accord::v1::LawfulBasis_Name(e.lawful_basis()), "LAWFUL_BASIS_") << "\n";
+    out << "    agreement " << e.agreement_id() << " v" << e.agreement_version()
+        << " rule " << e.rule_id() << ", "
+        << Readable(accord::v1::LawfulBasis_Name(e.lawful_basis()),
+                    "LAWFUL_BASIS_")
+        << "\n";
   }
   if (e.fields_released_size() > 0) {
     out << "    released: " << absl::StrJoin(e.fields_released(), ", ") << " ("
         << e.record_count() << " records)\n";
   }
-  if (!e.deny_reason().empty()) out << "    refused: " << e.deny_reason() << "\n";
+  if (!e.deny_reason().empty())
+    out << "    refused: " << e.deny_reason() << "\n";
   if (!e.no_consent_justification().empty()) {
-    out << "    without consent: " << e.no_consent_justification() << "; approved by "
-        << e.no_consent_approver().user_id() << " (" << e.no_consent_approver().role() << ")\n";
+    out << "    without consent: " << e.no_consent_justification()
+        << "; approved by " << e.no_consent_approver().user_id() << " ("
+        << e.no_consent_approver().role() << ")\n";
   }
   if (e.flag_for_review()) out << "    flagged for review\n";
   if (!e.review_note().empty()) {
-    out << "    reviews #" << e.reviews_seq() << ": " << e.review_note() << "\n";
+    out << "    reviews #" << e.reviews_seq() << ": " << e.review_note()
+        << "\n";
   }
-  for (const auto& t : e.subjects()) out << "    subject " << TokenFlag(t) << "\n";
+  for (const auto& t : e.subjects())
+    out << "    subject " << TokenFlag(t) << "\n";
 }
 
 }  // namespace accord::cli

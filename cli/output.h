@@ -16,18 +16,21 @@
 
 namespace accord::cli {
 
-int UsageError(std::ostream& err, const absl::Status& status, const char* usage);
+int UsageError(std::ostream& err, const absl::Status& status,
+               const char* usage);
 int Failure(std::ostream& err, const absl::Status& status);
 
 void PrintJson(std::ostream& out, const google::protobuf::Message& msg);
-void PrintQueryResponse(std::ostream& out, const accord::v1::QueryResponse& response);
+void PrintQueryResponse(std::ostream& out,
+                        const accord::v1::QueryResponse& response);
 void PrintAuditEntry(std::ostream& out, const accord::v1::AuditEntry& entry);
 
 std::string FormatDate(const google::protobuf::Timestamp& ts);
 std::string FormatTime(const google::protobuf::Timestamp& ts);
 // "name-dob:<hex>", the form --token accepts.
 std::string TokenFlag(const accord::v1::SubjectToken& token);
-// An enum value's name without its type prefix, lower-case: "HOLDER_STATUS_NO_MATCH" -> "no match".
+// An enum value's name without its type prefix, lower-case:
+// "HOLDER_STATUS_NO_MATCH" -> "no match".
 std::string Readable(const std::string& enum_name, const std::string& prefix);
 
 }  // namespace accord::cli

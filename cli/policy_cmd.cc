@@ -30,30 +30,38 @@ int PolicyCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     out << kPolicyUsage;
     return args->Has("help") ? 0 : 2;
   }
-  if (auto s = args->CheckKnown({"help", "partnership", "tests", "request", "at"}); !s.ok()) {
+  if (auto s =
+          args->CheckKnown({"help", "partnership", "tests", "request", "at"});
+      !s.ok()) {
     return UsageError(err, s, kPolicyUsage);
   }
   auto partnership = args->Require("partnership");
-  if (!partnership.ok()) return UsageError(err, partnership.status(), kPolicyUsage);
+  if (!partnership.ok())
+    return UsageError(err, partnership.status(), kPolicyUsage);
   absl::Time at = absl::Now();
   if (args->Has("at")) {
     std::string e;
     if (!absl::ParseTime(absl::RFC3339_full, args->Get("at"), &at, &e)) {
-      return UsageError(err, absl::InvalidArgumentError("--at must be an RFC 3339 time: " + e),
-                        kPolicyUsage);
+      return UsageError(
+          err,
+          absl::InvalidArgumentError("--at must be an RFC 3339 time: " + e),
+          kPolicyUsage);
     }
   }
   const auto& pos = args->positional();
   const std::vector<std::string> agreements(pos.begin() + 1, pos.end());
   if (agreements.empty()) {
-    return UsageError(err, absl::InvalidArgumentError("name at least one agreement file"),
-                      kPolicyUsage);
+    return UsageError(
+        err, absl::InvalidArgumentError("name at least one agreement file"),
+        kPolicyUsage);
   }
-  if (pos[0] == "check") return policy::CheckPolicy(*partnership, agreements, at, out);
+  if (pos[0] == "check")
+    return policy::CheckPolicy(*partnership, agreements, at, out);
   if (pos[0] == "test") {
     const auto tests = args->GetAll("tests");
     if (tests.empty()) {
-      return UsageError(err, absl::InvalidArgumentError("missing --tests FILE"), kPolicyUsage);
+      return UsageError(err, absl::InvalidArgumentError("missing --tests FILE"),
+                        kPolicyUsage);
     }
     return policy::TestPolicy(*partnership, agreements, tests, at, out);
   }
@@ -62,8 +70,10 @@ int PolicyCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     if (!request.ok()) return UsageError(err, request.status(), kPolicyUsage);
     return policy::ExplainPolicy(*partnership, agreements, *request, at, out);
   }
-  return UsageError(err, absl::InvalidArgumentError("unknown policy subcommand '" + pos[0] + "'"),
-                    kPolicyUsage);
+  return UsageError(
+      err,
+      absl::InvalidArgumentError("unknown policy subcommand '" + pos[0] + "'"),
+      kPolicyUsage);
 }
 
 }  // namespace accord::cli

@@ -19,7 +19,8 @@
 namespace accord::cli {
 namespace {
 
-constexpr char kQueryUsage[] = R"(usage: accordctl query --purpose PURPOSE (--token KIND:HEX ... | identifiers) [flags]
+constexpr char kQueryUsage[] =
+    R"(usage: accordctl query --purpose PURPOSE (--token KIND:HEX ... | identifiers) [flags]
 
 Identifiers (tokens are derived locally; names never leave this machine):
   --linkage-key FILE  the partnership linkage key
@@ -39,24 +40,28 @@ Output: --json for the raw answer.
 
 template <typename E>
 absl::StatusOr<E> ParseEnum(const std::string& prefix, const std::string& value,
-                            bool (*parse)(const std::string&, E*), const std::string& flag) {
+                            bool (*parse)(const std::string&, E*),
+                            const std::string& flag) {
   std::string name = absl::AsciiStrToUpper(value);
   for (char& c : name) {
     if (c == '-') c = '_';
   }
   E e;
   if (parse(name, &e) || parse(prefix + name, &e)) return e;
-  return absl::InvalidArgumentError(absl::StrCat("--", flag, ": unknown value '", value, "'"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, ": unknown value '", value, "'"));
 }
 
 }  // namespace
 
-absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensFromArgs(const Args& args) {
+absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensFromArgs(
+    const Args& args) {
   std::vector<accord::v1::SubjectToken> tokens;
   for (const auto& t : args.GetAll("token")) {
     const size_t colon = t.find(':');
     if (colon == std::string::npos) {
-      return absl::InvalidArgumentError("--token must be KIND:HEX, e.g. name-dob:3fa2...");
+      return absl::InvalidArgumentError(
+          "--token must be KIND:HEX, e.g. name-dob:3fa2...");
     }
     const std::string kind = t.substr(0, colon);
     accord::v1::SubjectToken token;
@@ -67,8 +72,8 @@ absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensFromArgs(const Args&
     } else if (kind == "dob-postcode") {
       token.set_kind(accord::v1::TOKEN_KIND_DOB_POSTCODE);
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--token kind '", kind, "' is not name-dob, nhs or dob-postcode"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--token kind '", kind, "' is not name-dob, nhs or dob-postcode"));
     }
     token.set_value(t.substr(colon + 1));
     if (auto s = linkage::ValidateTokenValue(token.value()); !s.ok()) {
@@ -76,8 +81,9 @@ absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensFromArgs(const Args&
     }
     tokens.push_back(std::move(token));
   }
-  const bool identifiers = args.Has("given-name") || args.Has("family-name") || args.Has("dob") ||
-                           args.Has("postcode") || args.Has("nhs");
+  const bool identifiers = args.Has("given-name") || args.Has("family-name") ||
+                           args.Has("dob") || args.Has("postcode") ||
+                           args.Has("nhs");
   if (identifiers) {
     auto key_file = args.Require("linkage-key");
     if (!key_file.ok()) return key_file.status();
@@ -112,10 +118,14 @@ int QueryCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     return 0;
   }
   std::set<std::string> known = kConnectionFlags;
-  known.insert({"purpose", "token", "linkage-key", "given-name", "family-name", "dob", "postcode",
-                "nhs", "involvement", "field", "category", "holder", "no-consent", "reason",
-                "justification", "approver", "told", "not-told", "json", "request-id", "help"});
-  if (auto s = args->CheckKnown(known); !s.ok()) return UsageError(err, s, kQueryUsage);
+  known.insert({"purpose",     "token",    "linkage-key",   "given-name",
+                "family-name", "dob",      "postcode",      "nhs",
+                "involvement", "field",    "category",      "holder",
+                "no-consent",  "reason",   "justification", "approver",
+                "told",        "not-told", "json",          "request-id",
+                "help"});
+  if (auto s = args->CheckKnown(known); !s.ok())
+    return UsageError(err, s, kQueryUsage);
 
   accord::v1::QueryRequest request;
   auto purpose = args->Require("purpose");
@@ -134,8 +144,9 @@ int QueryCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
   }
   for (const auto& c : args->GetAll("category")) {
     for (absl::string_view part : absl::StrSplit(c, ',', absl::SkipEmpty())) {
-      auto cat = ParseEnum<accord::v1::DataCategory>("DATA_CATEGORY_", std::string(part),
-                                                     accord::v1::DataCategory_Parse, "category");
+      auto cat = ParseEnum<accord::v1::DataCategory>(
+          "DATA_CATEGORY_", std::string(part), accord::v1::DataCategory_Parse,
+          "category");
       if (!cat.ok()) return UsageError(err, cat.status(), kQueryUsage);
       request.add_categories(*cat);
     }
@@ -144,8 +155,8 @@ int QueryCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
   if (args->Has("no-consent")) {
     auto* nc = request.mutable_no_consent();
     auto basis = ParseEnum<accord::v1::NoConsentBasis>(
-        "NO_CONSENT_BASIS_", args->Get("no-consent"), accord::v1::NoConsentBasis_Parse,
-        "no-consent");
+        "NO_CONSENT_BASIS_", args->Get("no-consent"),
+        accord::v1::NoConsentBasis_Parse, "no-consent");
     if (!basis.ok()) return UsageError(err, basis.status(), kQueryUsage);
     nc->set_basis(*basis);
     auto reason = ParseEnum<accord::v1::ConsentNotSoughtReason>(
@@ -156,7 +167,8 @@ int QueryCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     nc->set_justification(args->Get("justification"));
     const std::string approver = args->Get("approver");
     if (!approver.empty()) {
-      std::vector<std::string> parts = absl::StrSplit(approver, absl::MaxSplits(':', 1));
+      std::vector<std::string> parts =
+          absl::StrSplit(approver, absl::MaxSplits(':', 1));
       nc->mutable_approver()->set_user_id(parts[0]);
       if (parts.size() > 1) nc->mutable_approver()->set_role(parts[1]);
     }
@@ -182,7 +194,9 @@ int QueryCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
 
 int AgreementsCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
   auto args = Args::Parse(argv, {"all", "json"});
-  if (!args.ok()) return UsageError(err, args.status(), "usage: accordctl agreements [--all] [--json]\n");
+  if (!args.ok())
+    return UsageError(err, args.status(),
+                      "usage: accordctl agreements [--all] [--json]\n");
   auto channel = GatewayChannel(*args);
   if (!channel.ok()) return Failure(err, channel.status());
   auto stub = accord::v1::Gateway::NewStub(*channel);
@@ -198,24 +212,29 @@ int AgreementsCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     return 0;
   }
   for (const auto& a : response.agreements()) {
-    out << a.id() << " v" << a.version() << (a.in_force() ? "  in force" : "  NOT in force")
-        << "\n  " << a.title() << "\n  parties: ";
-    for (int i = 0; i < a.parties_size(); ++i) out << (i ? ", " : "") << a.parties(i);
-    out << "\n  valid " << FormatDate(a.valid_from()) << " to " << FormatDate(a.valid_until())
-        << ", review by " << FormatDate(a.review_by()) << ", " << a.rule_count() << " rules"
-        << (a.dpia_reference().empty() ? "" : ", DPIA " + a.dpia_reference()) << "\n";
+    out << a.id() << " v" << a.version()
+        << (a.in_force() ? "  in force" : "  NOT in force") << "\n  "
+        << a.title() << "\n  parties: ";
+    for (int i = 0; i < a.parties_size(); ++i)
+      out << (i ? ", " : "") << a.parties(i);
+    out << "\n  valid " << FormatDate(a.valid_from()) << " to "
+        << FormatDate(a.valid_until()) << ", review by "
+        << FormatDate(a.review_by()) << ", " << a.rule_count() << " rules"
+        << (a.dpia_reference().empty() ? "" : ", DPIA " + a.dpia_reference())
+        << "\n";
   }
   return 0;
 }
 
 int TokenCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
   static constexpr char kUsage[] =
-      "usage: accordctl token --linkage-key FILE [--given-name N --family-name N] [--dob DATE]\n"
+      "usage: accordctl token --linkage-key FILE [--given-name N --family-name "
+      "N] [--dob DATE]\n"
       "                       [--postcode P] [--nhs NUMBER]\n";
   auto args = Args::Parse(argv, {"help"});
   if (!args.ok()) return UsageError(err, args.status(), kUsage);
-  if (auto s = args->CheckKnown({"linkage-key", "given-name", "family-name", "dob", "postcode",
-                                 "nhs", "help"});
+  if (auto s = args->CheckKnown({"linkage-key", "given-name", "family-name",
+                                 "dob", "postcode", "nhs", "help"});
       !s.ok()) {
     return UsageError(err, s, kUsage);
   }

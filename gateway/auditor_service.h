@@ -13,37 +13,47 @@ namespace accord::gateway {
 
 class AuditorService final : public accord::v1::Auditor::CallbackService {
  public:
-  AuditorService(Gateway* gateway, audit::AuditLog* log) : gateway_(gateway), log_(log) {}
+  AuditorService(Gateway* gateway, audit::AuditLog* log)
+      : gateway_(gateway), log_(log) {}
 
-  grpc::ServerUnaryReactor* Search(grpc::CallbackServerContext* ctx,
-                                   const accord::v1::AuditSearchRequest* request,
-                                   accord::v1::AuditSearchResponse* response) override;
-  grpc::ServerUnaryReactor* SubjectAccessReport(grpc::CallbackServerContext* ctx,
-                                                const accord::v1::SubjectAccessRequest* request,
-                                                accord::v1::SubjectAccessResponse* response) override;
-  grpc::ServerUnaryReactor* ReviewQueue(grpc::CallbackServerContext* ctx,
-                                        const accord::v1::ReviewQueueRequest* request,
-                                        accord::v1::ReviewQueueResponse* response) override;
-  grpc::ServerUnaryReactor* MarkReviewed(grpc::CallbackServerContext* ctx,
-                                         const accord::v1::MarkReviewedRequest* request,
-                                         accord::v1::MarkReviewedResponse* response) override;
-  grpc::ServerUnaryReactor* GetTreeHead(grpc::CallbackServerContext* ctx,
-                                        const accord::v1::GetTreeHeadRequest* request,
-                                        accord::v1::SignedTreeHead* response) override;
-  grpc::ServerUnaryReactor* GetInclusionProof(grpc::CallbackServerContext* ctx,
-                                              const accord::v1::InclusionProofRequest* request,
-                                              accord::v1::InclusionProofResponse* response) override;
-  grpc::ServerUnaryReactor* GetConsistencyProof(grpc::CallbackServerContext* ctx,
-                                                const accord::v1::ConsistencyProofRequest* request,
-                                                accord::v1::ConsistencyProof* response) override;
+  grpc::ServerUnaryReactor* Search(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::AuditSearchRequest* request,
+      accord::v1::AuditSearchResponse* response) override;
+  grpc::ServerUnaryReactor* SubjectAccessReport(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::SubjectAccessRequest* request,
+      accord::v1::SubjectAccessResponse* response) override;
+  grpc::ServerUnaryReactor* ReviewQueue(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::ReviewQueueRequest* request,
+      accord::v1::ReviewQueueResponse* response) override;
+  grpc::ServerUnaryReactor* MarkReviewed(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::MarkReviewedRequest* request,
+      accord::v1::MarkReviewedResponse* response) override;
+  grpc::ServerUnaryReactor* GetTreeHead(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::GetTreeHeadRequest* request,
+      accord::v1::SignedTreeHead* response) override;
+  grpc::ServerUnaryReactor* GetInclusionProof(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::InclusionProofRequest* request,
+      accord::v1::InclusionProofResponse* response) override;
+  grpc::ServerUnaryReactor* GetConsistencyProof(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::ConsistencyProofRequest* request,
+      accord::v1::ConsistencyProof* response) override;
   grpc::ServerWriteReactor<accord::v1::ExportChunk>* Export(
-      grpc::CallbackServerContext* ctx, const accord::v1::ExportRequest* request) override;
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::ExportRequest* request) override;
 
  private:
   // Authorises and audits the call, then runs `body` and finishes.
   template <typename Resp, typename Body>
-  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, const char* method,
-                                  std::string detail, Resp* response, Body body);
+  grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx,
+                                  const char* method, std::string detail,
+                                  Resp* response, Body body);
 
   Gateway* gateway_;
   audit::AuditLog* log_;

@@ -53,9 +53,9 @@ void AppendAll(audit::AuditLog* log, std::vector<AuditEntry> entries,
 
 // A failure to make a decision durable must never release data.
 absl::Status AuditFailure(const absl::Status& s) {
-  return absl::UnavailableError(
-      absl::StrCat("the audit log could not record this decision; nothing was released (",
-                   s.message(), ")"));
+  return absl::UnavailableError(absl::StrCat(
+      "the audit log could not record this decision; nothing was released (",
+      s.message(), ")"));
 }
 
 }  // namespace
@@ -65,13 +65,15 @@ struct Gateway::QueryCall {
   const accord::v1::Organisation* org = nullptr;
   accord::v1::QueryRequest request;
   accord::v1::QueryResponse response;
-  std::vector<AuditEntry> entries;  // one per holder decision, same order as answers
+  std::vector<AuditEntry>
+      entries;  // one per holder decision, same order as answers
   std::atomic<int> outstanding{0};
   Done<accord::v1::QueryResponse> done;
 };
 
-Gateway::Gateway(std::shared_ptr<const PartnershipDirectory> partnership, policy::Engine* policy,
-                 audit::AuditLog* audit, HolderClients* holders, const Clock* clock,
+Gateway::Gateway(std::shared_ptr<const PartnershipDirectory> partnership,
+                 policy::Engine* policy, audit::AuditLog* audit,
+                 HolderClients* holders, const Clock* clock,
                  GatewayOptions options)
     : partnership_(std::move(partnership)),
       policy_(policy),
@@ -80,9 +82,11 @@ Gateway::Gateway(std::shared_ptr<const PartnershipDirectory> partnership, policy
       clock_(clock),
       options_(options) {}
 
-AuditEntry Gateway::BaseEntry(const Caller& caller, const std::string& method) const {
+AuditEntry Gateway::BaseEntry(const Caller& caller,
+                              const std::string& method) const {
   AuditEntry e;
-  e.set_caller(caller.principal.ok() ? caller.principal->uri : caller.peer_uris);
+  e.set_caller(caller.principal.ok() ? caller.principal->uri
+                                     : caller.peer_uris);
   if (caller.principal.ok() && caller.principal->kind == PrincipalKind::kOrg &&
       partnership_->FindOrg(caller.principal->name) != nullptr) {
     e.set_caller_org(caller.principal->name);
@@ -92,38 +96,43 @@ AuditEntry Gateway::BaseEntry(const Caller& caller, const std::string& method) c
   return e;
 }
 
-void Gateway::Refuse(const Caller& caller, const std::string& method, absl::Status status,
-                     AuditEntry entry, std::function<void(absl::Status)> done) {
+void Gateway::Refuse(const Caller& caller, const std::string& method,
+                     absl::Status status, AuditEntry entry,
+                     std::function<void(absl::Status)> done) {
   if (entry.method().empty()) entry = BaseEntry(caller, method);
   entry.set_decision(accord::v1::AUDIT_DECISION_DENY);
   entry.set_deny_reason(std::string(status.message()));
-  audit_->Append(std::move(entry),
-                 [status, done = std::move(done)](absl::StatusOr<uint64_t> seq) {
-                   done(seq.ok() ? status : AuditFailure(seq.status()));
-                 });
+  audit_->Append(std::move(entry), [status, done = std::move(done)](
+                                       absl::StatusOr<uint64_t> seq) {
+    done(seq.ok() ? status : AuditFailure(seq.status()));
+  });
 }
 
-absl::StatusOr<const accord::v1::Organisation*> Gateway::CallerOrg(const Caller& caller) const {
+absl::StatusOr<const accord::v1::Organisation*> Gateway::CallerOrg(
+    const Caller& caller) const {
   if (!caller.principal.ok()) return caller.principal.status();
   if (caller.principal->kind != PrincipalKind::kOrg) {
-    return absl::PermissionDeniedError(
-        absl::StrCat(caller.principal->uri, " is not an organisation's identity"));
+    return absl::PermissionDeniedError(absl::StrCat(
+        caller.principal->uri, " is not an organisation's identity"));
   }
   const auto* org = partnership_->FindOrg(caller.principal->name);
   if (org == nullptr) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "organisation '", caller.principal->name, "' is not a member of this partnership"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("organisation '", caller.principal->name,
+                     "' is not a member of this partnership"));
   }
   return org;
 }
 
-void Gateway::Query(const Caller& caller, const accord::v1::QueryRequest& request,
+void Gateway::Query(const Caller& caller,
+                    const accord::v1::QueryRequest& request,
                     Done<accord::v1::QueryResponse> done) {
   auto call = std::make_shared<QueryCall>();
   call->caller = caller;
   call->request = request;
   call->done = std::move(done);
-  if (call->request.request_id().empty()) call->request.set_request_id(NewRequestId());
+  if (call->request.request_id().empty())
+    call->request.set_request_id(NewRequestId());
   const auto& req = call->request;
 
   AuditEntry base = BaseEntry(caller, "Query");
@@ -131,7 +140,8 @@ void Gateway::Query(const Caller& caller, const accord::v1::QueryRequest& reques
   base.set_action(accord::v1::ACTION_QUERY);
   base.set_purpose(req.purpose().substr(0, 64));
   auto refuse = [&](absl::Status s) {
-    Refuse(caller, "Query", s, base, [call](absl::Status st) { call->done(st); });
+    Refuse(caller, "Query", s, base,
+           [call](absl::Status st) { call->done(st); });
   };
 
   auto org = CallerOrg(caller);
@@ -139,7 +149,8 @@ void Gateway::Query(const Caller& caller, const accord::v1::QueryRequest& reques
   call->org = *org;
   if (auto s = ValidateMessage(req); !s.ok()) return refuse(s);
   for (int i = 0; i < req.subjects_size(); ++i) {
-    if (auto s = linkage::ValidateTokenValue(req.subjects(i).value()); !s.ok()) {
+    if (auto s = linkage::ValidateTokenValue(req.subjects(i).value());
+        !s.ok()) {
       return refuse(absl::InvalidArgumentError(
           absl::StrCat("field subjects[", i, "].value ", s.message())));
     }
@@ -147,23 +158,25 @@ void Gateway::Query(const Caller& caller, const accord::v1::QueryRequest& reques
   *base.mutable_subjects() = req.subjects();
   if (!partnership_->HasPurpose(req.purpose())) {
     return refuse(absl::InvalidArgumentError(
-        absl::StrCat("field purpose: '", req.purpose(), "' is not a purpose of this partnership")));
+        absl::StrCat("field purpose: '", req.purpose(),
+                     "' is not a purpose of this partnership")));
   }
 
-  // Which holders to ask: those named, or every holder some agreement could allow.
+  // Which holders to ask: those named, or every holder some agreement could
+  // allow.
   const absl::Time now = clock_->Now();
   std::vector<std::string> holders;
   if (req.holders_size() > 0) {
     for (const auto& h : req.holders()) {
       if (partnership_->FindOrg(h) == nullptr) {
-        return refuse(absl::InvalidArgumentError(
-            absl::StrCat("field holders: '", h, "' is not a member of this partnership")));
+        return refuse(absl::InvalidArgumentError(absl::StrCat(
+            "field holders: '", h, "' is not a member of this partnership")));
       }
       holders.push_back(h);
     }
   } else {
-    holders = policy_->CandidateHolders(call->org->id(), accord::v1::ACTION_QUERY, req.purpose(),
-                                        now);
+    holders = policy_->CandidateHolders(
+        call->org->id(), accord::v1::ACTION_QUERY, req.purpose(), now);
   }
 
   accord::v1::DecisionRequest dreq;
@@ -184,12 +197,14 @@ void Gateway::Query(const Caller& caller, const accord::v1::QueryRequest& reques
   std::vector<Planned> allowed;
   std::string first_denial;
   for (const auto& holder : holders) {
-    if (holder == call->org->id()) continue;  // a partner asks its own agent directly
+    if (holder == call->org->id())
+      continue;  // a partner asks its own agent directly
     dreq.set_holder_org(holder);
     accord::v1::Decision d = policy_->DecideProto(dreq);
     HolderAnswer* answer = call->response.add_answers();
     answer->set_holder(holder);
-    if (const auto* o = partnership_->FindOrg(holder)) answer->set_holder_name(o->name());
+    if (const auto* o = partnership_->FindOrg(holder))
+      answer->set_holder_name(o->name());
     AuditEntry entry = base;
     entry.set_holder(holder);
     entry.set_agreement_id(d.agreement_id());
@@ -216,7 +231,8 @@ void Gateway::Query(const Caller& caller, const accord::v1::QueryRequest& reques
         answer->set_status(accord::v1::HOLDER_STATUS_UNAVAILABLE);
         answer->set_detail("this organisation has no agent address");
       } else {
-        allowed.push_back({call->response.answers_size() - 1, holder, std::move(d)});
+        allowed.push_back(
+            {call->response.answers_size() - 1, holder, std::move(d)});
       }
     }
     call->entries.push_back(std::move(entry));
@@ -227,8 +243,8 @@ void Gateway::Query(const Caller& caller, const accord::v1::QueryRequest& reques
     return refuse(absl::PermissionDeniedError(
         any && !first_denial.empty()
             ? first_denial
-            : absl::StrCat("no agreement permits ", call->org->id(), " to query any holder for '",
-                           req.purpose(), "'")));
+            : absl::StrCat("no agreement permits ", call->org->id(),
+                           " to query any holder for '", req.purpose(), "'")));
   }
 
   call->outstanding = static_cast<int>(allowed.size());
@@ -247,14 +263,17 @@ void Gateway::Query(const Caller& caller, const accord::v1::QueryRequest& reques
     const int index = p.index;
     holders_->Disclose(
         p.holder, dr, options_.holder_deadline,
-        [this, call, index](grpc::Status status, accord::v1::DiscloseResponse resp) {
+        [this, call, index](grpc::Status status,
+                            accord::v1::DiscloseResponse resp) {
           HolderAnswer* a = call->response.mutable_answers(index);
           AuditEntry& e = call->entries[index];
           if (!status.ok()) {
-            a->set_status(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED
+            a->set_status(status.error_code() ==
+                                  grpc::StatusCode::DEADLINE_EXCEEDED
                               ? accord::v1::HOLDER_STATUS_TIMED_OUT
                               : accord::v1::HOLDER_STATUS_UNAVAILABLE);
-            a->set_detail(absl::StrCat("holder did not answer: ", status.error_message()));
+            a->set_detail(absl::StrCat("holder did not answer: ",
+                                       status.error_message()));
             e.set_detail(a->detail());
           } else {
             a->set_status(resp.status());
@@ -264,16 +283,19 @@ void Gateway::Query(const Caller& caller, const accord::v1::QueryRequest& reques
             *a->mutable_withheld() = std::move(*resp.mutable_withheld());
             *a->mutable_involvement() = std::move(*resp.mutable_involvement());
             a->set_consent_set_aside(resp.consent_set_aside());
-            for (const auto& [name, value] : a->fields()) e.add_fields_released(name);
-            std::sort(e.mutable_fields_released()->begin(), e.mutable_fields_released()->end());
+            for (const auto& [name, value] : a->fields())
+              e.add_fields_released(name);
+            std::sort(e.mutable_fields_released()->begin(),
+                      e.mutable_fields_released()->end());
             for (const auto& r : a->records()) {
-              e.add_fields_released(absl::StrCat("record:",
-                                                 accord::v1::DataCategory_Name(r.category())));
+              e.add_fields_released(absl::StrCat(
+                  "record:", accord::v1::DataCategory_Name(r.category())));
             }
             e.set_record_count(a->records_size());
             if (resp.status() == accord::v1::HOLDER_STATUS_REFUSED) {
               e.set_decision(accord::v1::AUDIT_DECISION_DENY);
-              e.set_deny_reason(absl::StrCat("holder refused: ", resp.detail()));
+              e.set_deny_reason(
+                  absl::StrCat("holder refused: ", resp.detail()));
             }
             e.set_detail(accord::v1::HolderStatus_Name(resp.status()));
           }
@@ -306,28 +328,32 @@ void Gateway::ListAgreements(const Caller& caller,
   }
   AuditEntry e = BaseEntry(caller, "ListAgreements");
   e.set_decision(accord::v1::AUDIT_DECISION_ALLOW);
-  audit_->Append(std::move(e), [response = std::move(response),
-                                done = std::move(done)](absl::StatusOr<uint64_t> seq) mutable {
-    if (!seq.ok()) return done(AuditFailure(seq.status()));
-    done(std::move(response));
-  });
+  audit_->Append(std::move(e),
+                 [response = std::move(response), done = std::move(done)](
+                     absl::StatusOr<uint64_t> seq) mutable {
+                   if (!seq.ok()) return done(AuditFailure(seq.status()));
+                   done(std::move(response));
+                 });
 }
 
 void Gateway::AuthoriseAuditor(const Caller& caller, const std::string& method,
-                               const std::string& detail, std::function<void(absl::Status)> done) {
+                               const std::string& detail,
+                               std::function<void(absl::Status)> done) {
   absl::Status status = caller.principal.status();
   if (status.ok() && (caller.principal->kind != PrincipalKind::kAuditor ||
                       !partnership_->IsAuditor(caller.principal->uri))) {
-    status = absl::PermissionDeniedError(
-        absl::StrCat(caller.principal->uri, " is not an auditor of this partnership"));
+    status = absl::PermissionDeniedError(absl::StrCat(
+        caller.principal->uri, " is not an auditor of this partnership"));
   }
   AuditEntry entry = BaseEntry(caller, method);
   entry.set_detail(detail);
-  if (!status.ok()) return Refuse(caller, method, status, std::move(entry), std::move(done));
+  if (!status.ok())
+    return Refuse(caller, method, status, std::move(entry), std::move(done));
   entry.set_decision(accord::v1::AUDIT_DECISION_ALLOW);
-  audit_->Append(std::move(entry), [done = std::move(done)](absl::StatusOr<uint64_t> seq) {
-    done(seq.ok() ? absl::OkStatus() : AuditFailure(seq.status()));
-  });
+  audit_->Append(
+      std::move(entry), [done = std::move(done)](absl::StatusOr<uint64_t> seq) {
+        done(seq.ok() ? absl::OkStatus() : AuditFailure(seq.status()));
+      });
 }
 
 }  // namespace accord::gateway

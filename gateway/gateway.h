@@ -4,7 +4,8 @@
 // data is released.
 //
 // Every public method is asynchronous: `done` runs exactly once, possibly on
-// another thread, after the audit entries for the call are durable. Thread-safe.
+// another thread, after the audit entries for the call are durable.
+// Thread-safe.
 #ifndef ACCORD_GATEWAY_GATEWAY_H_
 #define ACCORD_GATEWAY_GATEWAY_H_
 
@@ -27,7 +28,8 @@ namespace accord::gateway {
 // Who is calling, as established by the transport.
 struct Caller {
   // The certificate identity, or why there is none usable.
-  absl::StatusOr<Principal> principal = absl::UnauthenticatedError("no identity");
+  absl::StatusOr<Principal> principal =
+      absl::UnauthenticatedError("no identity");
   std::string peer_uris;  // raw URI SANs, for the audit of refusals
   accord::v1::Actor actor;
 };
@@ -41,20 +43,22 @@ using Done = std::function<void(absl::StatusOr<T>)>;
 
 class Gateway {
  public:
-  Gateway(std::shared_ptr<const PartnershipDirectory> partnership, policy::Engine* policy,
-          audit::AuditLog* audit, HolderClients* holders, const Clock* clock,
-          GatewayOptions options);
+  Gateway(std::shared_ptr<const PartnershipDirectory> partnership,
+          policy::Engine* policy, audit::AuditLog* audit,
+          HolderClients* holders, const Clock* clock, GatewayOptions options);
 
   void Query(const Caller& caller, const accord::v1::QueryRequest& request,
              Done<accord::v1::QueryResponse> done);
-  void ListAgreements(const Caller& caller, const accord::v1::ListAgreementsRequest& request,
+  void ListAgreements(const Caller& caller,
+                      const accord::v1::ListAgreementsRequest& request,
                       Done<accord::v1::ListAgreementsResponse> done);
 
   // Authorises an auditor-API call (auditors only) and records the access:
   // reading the audit log is itself audited. `done` runs once the entry for
   // the access (or its refusal) is durable.
   void AuthoriseAuditor(const Caller& caller, const std::string& method,
-                        const std::string& detail, std::function<void(absl::Status)> done);
+                        const std::string& detail,
+                        std::function<void(absl::Status)> done);
 
   const PartnershipDirectory& partnership() const { return *partnership_; }
 
@@ -62,11 +66,14 @@ class Gateway {
   struct QueryCall;
 
   // The caller's organisation when it is an organisation of this partnership.
-  absl::StatusOr<const accord::v1::Organisation*> CallerOrg(const Caller& caller) const;
+  absl::StatusOr<const accord::v1::Organisation*> CallerOrg(
+      const Caller& caller) const;
   // Appends a denial and reports `status` once it is durable.
-  void Refuse(const Caller& caller, const std::string& method, absl::Status status,
-              accord::v1::AuditEntry entry, std::function<void(absl::Status)> done);
-  accord::v1::AuditEntry BaseEntry(const Caller& caller, const std::string& method) const;
+  void Refuse(const Caller& caller, const std::string& method,
+              absl::Status status, accord::v1::AuditEntry entry,
+              std::function<void(absl::Status)> done);
+  accord::v1::AuditEntry BaseEntry(const Caller& caller,
+                                   const std::string& method) const;
   void FinishQuery(std::shared_ptr<QueryCall> call);
 
   std::shared_ptr<const PartnershipDirectory> partnership_;

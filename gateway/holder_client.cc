@@ -11,7 +11,8 @@ namespace {
 
 class GrpcHolderClients final : public HolderClients {
  public:
-  void Disclose(const std::string& holder_org, const accord::v1::DiscloseRequest& request,
+  void Disclose(const std::string& holder_org,
+                const accord::v1::DiscloseRequest& request,
                 absl::Duration deadline, DiscloseDone done) override {
     auto it = stubs_.find(holder_org);
     if (it == stubs_.end()) {
@@ -33,7 +34,8 @@ class GrpcHolderClients final : public HolderClients {
     call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
     it->second->async()->Disclose(&call->ctx, &call->request, &call->response,
                                   [call](grpc::Status status) {
-                                    call->done(std::move(status), std::move(call->response));
+                                    call->done(std::move(status),
+                                               std::move(call->response));
                                     delete call;
                                   });
   }
@@ -48,15 +50,16 @@ class GrpcHolderClients final : public HolderClients {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HolderClients>> MakeHolderClients(
-    const accord::v1::Partnership& partnership, const accord::v1::TlsFiles& tls) {
+    const accord::v1::Partnership& partnership,
+    const accord::v1::TlsFiles& tls) {
   auto clients = std::make_unique<GrpcHolderClients>();
   for (const auto& org : partnership.organisations()) {
     if (org.agent_address().empty()) continue;
     auto creds = MakeChannelCredentials(
         tls, SpiffeId(partnership.id(), PrincipalKind::kAgent, org.id()));
     if (!creds.ok()) return creds.status();
-    auto channel =
-        grpc::CreateCustomChannel(org.agent_address(), *creds, DefaultChannelArguments());
+    auto channel = grpc::CreateCustomChannel(org.agent_address(), *creds,
+                                             DefaultChannelArguments());
     clients->stubs_[org.id()] = accord::v1::Holder::NewStub(channel);
   }
   return clients;

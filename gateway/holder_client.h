@@ -20,11 +20,13 @@ namespace accord::gateway {
 
 class HolderClients {
  public:
-  using DiscloseDone = std::function<void(grpc::Status, accord::v1::DiscloseResponse)>;
+  using DiscloseDone =
+      std::function<void(grpc::Status, accord::v1::DiscloseResponse)>;
 
   virtual ~HolderClients() = default;
   // Calls `holder_org`'s agent. `done` runs exactly once, on a gRPC thread.
-  virtual void Disclose(const std::string& holder_org, const accord::v1::DiscloseRequest& request,
+  virtual void Disclose(const std::string& holder_org,
+                        const accord::v1::DiscloseRequest& request,
                         absl::Duration deadline, DiscloseDone done) = 0;
   virtual bool Knows(const std::string& holder_org) const = 0;
 };
@@ -32,7 +34,8 @@ class HolderClients {
 // Builds clients for every organisation of the partnership that has an
 // agent_address.
 absl::StatusOr<std::unique_ptr<HolderClients>> MakeHolderClients(
-    const accord::v1::Partnership& partnership, const accord::v1::TlsFiles& tls);
+    const accord::v1::Partnership& partnership,
+    const accord::v1::TlsFiles& tls);
 
 }  // namespace accord::gateway
 

@@ -30,16 +30,20 @@ constexpr char kProgram[] = "accord-gateway";
 int Run(const std::string& config_path) {
   using namespace accord;
   accord::v1::GatewayConfig config;
-  if (auto s = LoadTextProto(config_path, &config); !s.ok()) return StartupFailure(kProgram, s);
+  if (auto s = LoadTextProto(config_path, &config); !s.ok())
+    return StartupFailure(kProgram, s);
   auto path = [&](const std::string& p) { return ResolvePath(config_path, p); };
 
-  auto partnership = PartnershipDirectory::Load(path(config.partnership_file()));
+  auto partnership =
+      PartnershipDirectory::Load(path(config.partnership_file()));
   if (!partnership.ok()) return StartupFailure(kProgram, partnership.status());
   std::vector<std::string> agreement_files;
-  for (const auto& f : config.agreement_files()) agreement_files.push_back(path(f));
+  for (const auto& f : config.agreement_files())
+    agreement_files.push_back(path(f));
 
   SystemClock clock;
-  auto policy = policy::Engine::Create(path(config.partnership_file()), agreement_files, &clock);
+  auto policy = policy::Engine::Create(path(config.partnership_file()),
+                                       agreement_files, &clock);
   if (!policy.ok()) return StartupFailure(kProgram, policy.status());
 
   audit::SqliteAuditLogOptions audit_options;
@@ -67,26 +71,28 @@ int Run(const std::string& config_path) {
 
   gateway::GatewayOptions options;
   if (config.has_holder_deadline()) {
-    options.holder_deadline = absl::Seconds(config.holder_deadline().seconds()) +
-                              absl::Nanoseconds(config.holder_deadline().nanos());
+    options.holder_deadline =
+        absl::Seconds(config.holder_deadline().seconds()) +
+        absl::Nanoseconds(config.holder_deadline().nanos());
   }
-  gateway::Gateway gateway(*partnership, policy->get(), audit_log->get(), holders->get(), &clock,
-                           options);
+  gateway::Gateway gateway(*partnership, policy->get(), audit_log->get(),
+                           holders->get(), &clock, options);
   gateway::GatewayService gateway_service(&gateway);
   gateway::AuditorService auditor_service(&gateway, audit_log->get());
-  auto server =
-      StartServer(config.listen_address(), *creds, {&gateway_service, &auditor_service});
+  auto server = StartServer(config.listen_address(), *creds,
+                            {&gateway_service, &auditor_service});
   if (!server.ok()) return StartupFailure(kProgram, server.status());
-  std::printf("%s: serving %s on port %d\n", kProgram, (*partnership)->id().c_str(),
-              server->port);
+  std::printf("%s: serving %s on port %d\n", kProgram,
+              (*partnership)->id().c_str(), server->port);
   std::fflush(stdout);
 
   absl::Notification stopping;
   std::thread reloader([&] {
     while (!stopping.WaitForNotificationWithTimeout(absl::Seconds(2))) {
       if (auto s = (*policy)->ReloadIfChanged(); !s.ok()) {
-        std::fprintf(stderr, "%s: agreements not reloaded, previous policy stays: %s\n", kProgram,
-                     std::string(s.status().message()).c_str());
+        std::fprintf(stderr,
+                     "%s: agreements not reloaded, previous policy stays: %s\n",
+                     kProgram, std::string(s.status().message()).c_str());
       }
     }
   });
@@ -94,7 +100,8 @@ int Run(const std::string& config_path) {
   WaitForShutdownSignal();
   stopping.Notify();
   reloader.join();
-  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server->server->Shutdown(std::chrono::system_clock::now() +
+                           std::chrono::seconds(5));
   std::printf("%s: stopped\n", kProgram);
   return 0;
 }

@@ -4,7 +4,8 @@
 
 namespace accord::gateway {
 
-Caller CallerFromContext(const grpc::CallbackServerContext& ctx, const std::string& partnership) {
+Caller CallerFromContext(const grpc::CallbackServerContext& ctx,
+                         const std::string& partnership) {
   Caller caller;
   auto auth = ctx.auth_context();
   if (auth) {
@@ -31,21 +32,23 @@ Done<T> FinishInto(grpc::ServerUnaryReactor* reactor, T* response) {
 }
 }  // namespace
 
-grpc::ServerUnaryReactor* GatewayService::Query(grpc::CallbackServerContext* ctx,
-                                                const accord::v1::QueryRequest* request,
-                                                accord::v1::QueryResponse* response) {
+grpc::ServerUnaryReactor* GatewayService::Query(
+    grpc::CallbackServerContext* ctx, const accord::v1::QueryRequest* request,
+    accord::v1::QueryResponse* response) {
   auto* reactor = ctx->DefaultReactor();
-  gateway_->Query(CallerFromContext(*ctx, gateway_->partnership().id()), *request,
-                  FinishInto(reactor, response));
+  gateway_->Query(CallerFromContext(*ctx, gateway_->partnership().id()),
+                  *request, FinishInto(reactor, response));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* GatewayService::ListAgreements(
-    grpc::CallbackServerContext* ctx, const accord::v1::ListAgreementsRequest* request,
+    grpc::CallbackServerContext* ctx,
+    const accord::v1::ListAgreementsRequest* request,
     accord::v1::ListAgreementsResponse* response) {
   auto* reactor = ctx->DefaultReactor();
-  gateway_->ListAgreements(CallerFromContext(*ctx, gateway_->partnership().id()), *request,
-                           FinishInto(reactor, response));
+  gateway_->ListAgreements(
+      CallerFromContext(*ctx, gateway_->partnership().id()), *request,
+      FinishInto(reactor, response));
   return reactor;
 }
 

@@ -17,16 +17,18 @@ class GatewayService final : public accord::v1::Gateway::CallbackService {
   grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* ctx,
                                   const accord::v1::QueryRequest* request,
                                   accord::v1::QueryResponse* response) override;
-  grpc::ServerUnaryReactor* ListAgreements(grpc::CallbackServerContext* ctx,
-                                           const accord::v1::ListAgreementsRequest* request,
-                                           accord::v1::ListAgreementsResponse* response) override;
+  grpc::ServerUnaryReactor* ListAgreements(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::ListAgreementsRequest* request,
+      accord::v1::ListAgreementsResponse* response) override;
 
  private:
   Gateway* gateway_;
 };
 
 // The transport's view of the caller.
-Caller CallerFromContext(const grpc::CallbackServerContext& ctx, const std::string& partnership);
+Caller CallerFromContext(const grpc::CallbackServerContext& ctx,
+                         const std::string& partnership);
 
 }  // namespace accord::gateway
 

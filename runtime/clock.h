@@ -31,7 +31,9 @@ class FakeClock final : public Clock {
   explicit FakeClock(absl::Time start) : nanos_(absl::ToUnixNanos(start)) {}
   absl::Time Now() const override { return absl::FromUnixNanos(nanos_.load()); }
   void Set(absl::Time t) { nanos_.store(absl::ToUnixNanos(t)); }
-  void Advance(absl::Duration d) { nanos_.fetch_add(absl::ToInt64Nanoseconds(d)); }
+  void Advance(absl::Duration d) {
+    nanos_.fetch_add(absl::ToInt64Nanoseconds(d));
+  }
 
  private:
   std::atomic<int64_t> nanos_;

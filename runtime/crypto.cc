@@ -20,7 +20,8 @@ namespace accord {
 
 Digest Sha256(absl::string_view data) {
   Digest out;
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data());
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+         out.data());
   return out;
 }
 
@@ -28,7 +29,8 @@ Digest HmacSha256(absl::string_view key, absl::string_view data) {
   Digest out;
   unsigned int len = 0;
   HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &len);
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+       out.data(), &len);
   return out;
 }
 
@@ -61,8 +63,8 @@ absl::StatusOr<std::string> HexDecode(absl::string_view hex) {
     const int hi = HexValue(hex[2 * i]);
     const int lo = HexValue(hex[2 * i + 1]);
     if (hi < 0 || lo < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("non-hex character at offset ", hi < 0 ? 2 * i : 2 * i + 1));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "non-hex character at offset ", hi < 0 ? 2 * i : 2 * i + 1));
     }
     out[i] = static_cast<char>((hi << 4) | lo);
   }
@@ -101,14 +103,16 @@ absl::Status CheckSecretFilePermissions(const std::string& path) {
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
+    return absl::NotFoundError(
+        absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
   }
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
 
-absl::StatusOr<std::string> LoadHexSecretFile(const std::string& path, size_t min_bytes) {
+absl::StatusOr<std::string> LoadHexSecretFile(const std::string& path,
+                                              size_t min_bytes) {
   if (auto s = CheckSecretFilePermissions(path); !s.ok()) return s;
   auto text = ReadFile(path);
   if (!text.ok()) return text.status();
@@ -122,8 +126,9 @@ absl::StatusOr<std::string> LoadHexSecretFile(const std::string& path, size_t mi
         absl::StrCat(path, ": not a hex key: ", key.status().message()));
   }
   if (key->size() < min_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ": key is ", key->size(), " bytes; at least ", min_bytes, " required"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": key is ", key->size(), " bytes; at least ",
+                     min_bytes, " required"));
   }
   return key;
 }

@@ -22,7 +22,8 @@ Digest HmacSha256(absl::string_view key, absl::string_view data);
 
 std::string HexEncode(absl::string_view bytes);
 inline std::string HexEncode(const Digest& d) {
-  return HexEncode(absl::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
+  return HexEncode(
+      absl::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
 }
 // Accepts upper or lower case; fails on odd length or a non-hex character.
 absl::StatusOr<std::string> HexDecode(absl::string_view hex);

@@ -42,7 +42,8 @@ TEST(CryptoTest, SecretFileWithLoosePermissionsIsRefused) {
   auto ok = LoadHexSecretFile(path, 32);
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->size(), 32u);
-  EXPECT_EQ(LoadHexSecretFile(path, 33).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(LoadHexSecretFile(path, 33).status().code(),
+            absl::StatusCode::kInvalidArgument);
   std::remove(path.c_str());
 }
 

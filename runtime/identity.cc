@@ -18,8 +18,8 @@ constexpr size_t kMaxMetadata = 128;
 bool ValidSegment(absl::string_view s) {
   if (s.empty() || s.size() > 64) return false;
   for (char c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-                    c == '.';
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.';
     if (!ok) return false;
   }
   return true;
@@ -27,7 +27,8 @@ bool ValidSegment(absl::string_view s) {
 
 }  // namespace
 
-std::string SpiffeId(absl::string_view partnership, PrincipalKind kind, absl::string_view name) {
+std::string SpiffeId(absl::string_view partnership, PrincipalKind kind,
+                     absl::string_view name) {
   switch (kind) {
     case PrincipalKind::kOrg:
       return absl::StrCat(kScheme, partnership, "/org/", name);
@@ -45,7 +46,8 @@ absl::StatusOr<Principal> ParseSpiffeId(absl::string_view uri) {
   if (!absl::StartsWith(uri, kScheme)) {
     return absl::InvalidArgumentError("identity is not a spiffe:// URI");
   }
-  std::vector<absl::string_view> parts = absl::StrSplit(uri.substr(kScheme.size()), '/');
+  std::vector<absl::string_view> parts =
+      absl::StrSplit(uri.substr(kScheme.size()), '/');
   if (parts.empty() || !ValidSegment(parts[0])) {
     return absl::InvalidArgumentError("identity has no valid trust domain");
   }
@@ -72,7 +74,8 @@ absl::StatusOr<Principal> ParseSpiffeId(absl::string_view uri) {
     }
   }
   return absl::InvalidArgumentError(
-      "identity path must be /org/<id>, /agent/<id>, /auditor/<name> or /gateway");
+      "identity path must be /org/<id>, /agent/<id>, /auditor/<name> or "
+      "/gateway");
 }
 
 namespace {
@@ -80,7 +83,8 @@ std::vector<std::string> UriSans(const grpc::AuthContext& auth) {
   std::vector<std::string> uris;
   for (const auto& v : auth.FindPropertyValues(GRPC_X509_SAN_PROPERTY_NAME)) {
     const std::string s(v.data(), v.size());
-    if (absl::StartsWith(s, "spiffe://") || absl::StrContains(s, "://")) uris.push_back(s);
+    if (absl::StartsWith(s, "spiffe://") || absl::StrContains(s, "://"))
+      uris.push_back(s);
   }
   if (uris.empty()) {
     for (const auto& v : auth.FindPropertyValues(GRPC_PEER_URI_PROPERTY_NAME)) {
@@ -91,20 +95,25 @@ std::vector<std::string> UriSans(const grpc::AuthContext& auth) {
 }
 }  // namespace
 
-std::string PeerUris(const grpc::AuthContext& auth) { return absl::StrJoin(UriSans(auth), ","); }
+std::string PeerUris(const grpc::AuthContext& auth) {
+  return absl::StrJoin(UriSans(auth), ",");
+}
 
 absl::StatusOr<Principal> PeerPrincipal(const grpc::AuthContext& auth,
                                         absl::string_view partnership) {
   if (!auth.IsPeerAuthenticated()) {
-    return absl::UnauthenticatedError("no client certificate: mutual TLS is required");
+    return absl::UnauthenticatedError(
+        "no client certificate: mutual TLS is required");
   }
   // gRPC sets peer_spiffe_id only when the certificate has exactly one URI SAN.
-  const auto spiffe = auth.FindPropertyValues(GRPC_PEER_SPIFFE_ID_PROPERTY_NAME);
+  const auto spiffe =
+      auth.FindPropertyValues(GRPC_PEER_SPIFFE_ID_PROPERTY_NAME);
   const std::vector<std::string> uris = UriSans(auth);
   if (spiffe.size() != 1 || uris.size() > 1) {
     return absl::PermissionDeniedError(
-        uris.empty() ? "client certificate has no URI SAN identity"
-                     : "client certificate must carry exactly one spiffe:// URI SAN");
+        uris.empty()
+            ? "client certificate has no URI SAN identity"
+            : "client certificate must carry exactly one spiffe:// URI SAN");
   }
   auto p = ParseSpiffeId(absl::string_view(spiffe[0].data(), spiffe[0].size()));
   if (!p.ok()) return absl::PermissionDeniedError(p.status().message());
@@ -117,8 +126,9 @@ absl::StatusOr<Principal> PeerPrincipal(const grpc::AuthContext& auth,
 }
 
 namespace {
-std::string CleanMetadata(const std::multimap<grpc::string_ref, grpc::string_ref>& md,
-                          const char* key) {
+std::string CleanMetadata(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& md,
+    const char* key) {
   auto it = md.find(key);
   if (it == md.end()) return "";
   std::string out;

@@ -10,53 +10,57 @@ namespace {
 bool ValidId(const std::string& id) {
   if (id.empty() || id.size() > 64) return false;
   for (char c : id) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+      return false;
   }
   return true;
 }
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<const PartnershipDirectory>> PartnershipDirectory::Load(
-    const std::string& path) {
+absl::StatusOr<std::shared_ptr<const PartnershipDirectory>>
+PartnershipDirectory::Load(const std::string& path) {
   accord::v1::Partnership p;
   if (auto s = LoadTextProto(path, &p); !s.ok()) return s;
   return FromProto(std::move(p), path);
 }
 
-absl::StatusOr<std::shared_ptr<const PartnershipDirectory>> PartnershipDirectory::FromProto(
-    accord::v1::Partnership partnership, const std::string& name) {
+absl::StatusOr<std::shared_ptr<const PartnershipDirectory>>
+PartnershipDirectory::FromProto(accord::v1::Partnership partnership,
+                                const std::string& name) {
   auto dir = std::shared_ptr<PartnershipDirectory>(new PartnershipDirectory);
   std::set<std::string> purposes;
   for (int i = 0; i < partnership.organisations_size(); ++i) {
     const auto& org = partnership.organisations(i);
     if (!ValidId(org.id())) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          name, ": organisations[", i, "].id '", org.id(),
-          "' must be 1-64 lower-case letters, digits or '-'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": organisations[", i, "].id '", org.id(),
+                       "' must be 1-64 lower-case letters, digits or '-'"));
     }
     if (!dir->org_index_.emplace(org.id(), i).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, ": organisations[", i, "].id '", org.id(), "' is a duplicate"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ": organisations[", i, "].id '", org.id(), "' is a duplicate"));
     }
   }
   for (int i = 0; i < partnership.purposes_size(); ++i) {
     if (!purposes.insert(partnership.purposes(i).id()).second) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ": purposes[", i, "].id '",
-                                                     partnership.purposes(i).id(),
-                                                     "' is a duplicate"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": purposes[", i, "].id '",
+                       partnership.purposes(i).id(), "' is a duplicate"));
     }
   }
   dir->partnership_ = std::move(partnership);
   return std::shared_ptr<const PartnershipDirectory>(std::move(dir));
 }
 
-const accord::v1::Organisation* PartnershipDirectory::FindOrg(const std::string& org_id) const {
+const accord::v1::Organisation* PartnershipDirectory::FindOrg(
+    const std::string& org_id) const {
   auto it = org_index_.find(org_id);
-  return it == org_index_.end() ? nullptr : &partnership_.organisations(it->second);
+  return it == org_index_.end() ? nullptr
+                                : &partnership_.organisations(it->second);
 }
 
-const accord::v1::Service* PartnershipDirectory::FindService(const std::string& org_id,
-                                                             const std::string& service_id) const {
+const accord::v1::Service* PartnershipDirectory::FindService(
+    const std::string& org_id, const std::string& service_id) const {
   const auto* org = FindOrg(org_id);
   if (!org) return nullptr;
   for (const auto& s : org->services()) {

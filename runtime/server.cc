@@ -11,16 +11,17 @@ namespace {
 constexpr int kMaxMessageBytes = 4 * 1024 * 1024;
 }
 
-absl::StatusOr<StartedServer> StartServer(const std::string& address,
-                                          std::shared_ptr<grpc::ServerCredentials> creds,
-                                          const std::vector<grpc::Service*>& services) {
+absl::StatusOr<StartedServer> StartServer(
+    const std::string& address, std::shared_ptr<grpc::ServerCredentials> creds,
+    const std::vector<grpc::Service*>& services) {
   grpc::ServerBuilder builder;
   StartedServer out;
   builder.AddListeningPort(address, creds, &out.port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   for (auto* s : services) builder.RegisterService(s);
   out.server = builder.BuildAndStart();
   if (!out.server || out.port == 0) {
@@ -51,7 +52,8 @@ int WaitForShutdownSignal() {
 }
 
 int StartupFailure(const char* program, const absl::Status& status) {
-  std::fprintf(stderr, "%s: %s\n", program, std::string(status.message()).c_str());
+  std::fprintf(stderr, "%s: %s\n", program,
+               std::string(status.message()).c_str());
   return 1;
 }
 

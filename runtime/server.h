@@ -20,9 +20,9 @@ struct StartedServer {
   int port = 0;  // the bound port (useful with ":0")
 };
 
-absl::StatusOr<StartedServer> StartServer(const std::string& address,
-                                          std::shared_ptr<grpc::ServerCredentials> creds,
-                                          const std::vector<grpc::Service*>& services);
+absl::StatusOr<StartedServer> StartServer(
+    const std::string& address, std::shared_ptr<grpc::ServerCredentials> creds,
+    const std::vector<grpc::Service*>& services);
 
 void BlockShutdownSignals();
 // Blocks until SIGINT or SIGTERM; returns the signal number.

@@ -15,12 +15,13 @@ absl::Status Error(sqlite3* db, absl::string_view what) {
 }
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path,
-                                                         const Options& options) {
+absl::StatusOr<std::unique_ptr<Database>> Database::Open(
+    const std::string& path, const Options& options) {
   sqlite3* db = nullptr;
-  const int flags = (options.read_only ? SQLITE_OPEN_READONLY
-                                       : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-                    SQLITE_OPEN_NOMUTEX;
+  const int flags =
+      (options.read_only ? SQLITE_OPEN_READONLY
+                         : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+      SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
     std::string msg = absl::StrCat(path, ": cannot open database: ",
                                    db ? sqlite3_errmsg(db) : "out of memory");
@@ -32,8 +33,9 @@ absl::StatusOr<std::unique_ptr<Database>> Database::Open(const std::string& path
   if (!options.read_only) {
     if (auto s = out->Exec("PRAGMA journal_mode=WAL"); !s.ok()) return s;
   }
-  if (auto s = out->Exec(options.synchronous_full ? "PRAGMA synchronous=FULL"
-                                                  : "PRAGMA synchronous=NORMAL");
+  if (auto s =
+          out->Exec(options.synchronous_full ? "PRAGMA synchronous=FULL"
+                                             : "PRAGMA synchronous=NORMAL");
       !s.ok()) {
     return s;
   }
@@ -47,7 +49,8 @@ absl::Status Database::Exec(absl::string_view sql) {
   char* err = nullptr;
   const std::string q(sql);
   if (sqlite3_exec(db_, q.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    absl::Status s = Error(db_, absl::StrCat(path_, ": ", err ? err : "exec failed"));
+    absl::Status s =
+        Error(db_, absl::StrCat(path_, ": ", err ? err : "exec failed"));
     sqlite3_free(err);
     return s;
   }
@@ -57,7 +60,8 @@ absl::Status Database::Exec(absl::string_view sql) {
 absl::StatusOr<Statement> Database::Prepare(absl::string_view sql) {
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
-                         SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+                         SQLITE_PREPARE_PERSISTENT, &stmt,
+                         nullptr) != SQLITE_OK) {
     return Error(db_, absl::StrCat(path_, ": prepare"));
   }
   return Statement(stmt, db_);
@@ -71,8 +75,8 @@ absl::Status Database::Migrate(const std::vector<std::string>& migrations) {
   const int64_t current = v->Int(0);
   if (current > static_cast<int64_t>(migrations.size())) {
     return absl::FailedPreconditionError(
-        absl::StrCat(path_, ": schema version ", current, " is newer than this program (",
-                     migrations.size(), ")"));
+        absl::StrCat(path_, ": schema version ", current,
+                     " is newer than this program (", migrations.size(), ")"));
   }
   for (size_t i = current; i < migrations.size(); ++i) {
     auto s = InTransaction(*this, [&] {
@@ -101,11 +105,13 @@ Statement& Statement::Bind(int i, int64_t v) {
   return *this;
 }
 Statement& Statement::Bind(int i, absl::string_view v) {
-  sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()),
+                    SQLITE_TRANSIENT);
   return *this;
 }
 Statement& Statement::BindBlob(int i, absl::string_view v) {
-  sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()),
+                    SQLITE_TRANSIENT);
   return *this;
 }
 Statement& Statement::BindNull(int i) {
@@ -139,13 +145,16 @@ void Statement::Reset() {
 }
 
 absl::string_view Statement::Text(int col) const {
-  const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-  return p ? absl::string_view(p, sqlite3_column_bytes(stmt_, col)) : absl::string_view();
+  const auto* p =
+      reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+  return p ? absl::string_view(p, sqlite3_column_bytes(stmt_, col))
+           : absl::string_view();
 }
 
 absl::string_view Statement::Blob(int col) const {
   const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
-  return p ? absl::string_view(p, sqlite3_column_bytes(stmt_, col)) : absl::string_view();
+  return p ? absl::string_view(p, sqlite3_column_bytes(stmt_, col))
+           : absl::string_view();
 }
 
 }  // namespace accord::sqlite

@@ -33,7 +33,8 @@ class Database {
 
   static absl::StatusOr<std::unique_ptr<Database>> Open(const std::string& path,
                                                         const Options& options);
-  static absl::StatusOr<std::unique_ptr<Database>> Open(const std::string& path) {
+  static absl::StatusOr<std::unique_ptr<Database>> Open(
+      const std::string& path) {
     return Open(path, Options());
   }
   ~Database();
@@ -46,7 +47,8 @@ class Database {
 
   // Applies migrations[i] for every schema version i >= the stored version
   // (PRAGMA user_version), each in its own transaction.
-  [[nodiscard]] absl::Status Migrate(const std::vector<std::string>& migrations);
+  [[nodiscard]] absl::Status Migrate(
+      const std::vector<std::string>& migrations);
 
   int64_t LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
   int Changes() const { return sqlite3_changes(db_); }
@@ -62,7 +64,9 @@ class Database {
 // A prepared statement. Bind indexes are 1-based, column indexes 0-based.
 class Statement {
  public:
-  Statement(Statement&& o) noexcept : stmt_(o.stmt_), db_(o.db_) { o.stmt_ = nullptr; }
+  Statement(Statement&& o) noexcept : stmt_(o.stmt_), db_(o.db_) {
+    o.stmt_ = nullptr;
+  }
   Statement& operator=(Statement&& o) noexcept;
   ~Statement();
 
@@ -82,7 +86,9 @@ class Statement {
   int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
   absl::string_view Text(int col) const;
   absl::string_view Blob(int col) const;
-  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  bool IsNull(int col) const {
+    return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
+  }
 
  private:
   friend class Database;

@@ -30,10 +30,12 @@ constexpr size_t kMaxErrors = 20;
 // names the position is moved back to the offending word.
 class Collector : public google::protobuf::io::ErrorCollector {
  public:
-  Collector(std::string name, absl::string_view text) : name_(std::move(name)), text_(text) {}
+  Collector(std::string name, absl::string_view text)
+      : name_(std::move(name)), text_(text) {}
   void AddError(int line, int column, const std::string& message) override {
     RelocateToWord(message, &line, &column);
-    errors_.push_back(absl::StrCat(name_, ":", line + 1, ":", column + 1, ": ", message));
+    errors_.push_back(
+        absl::StrCat(name_, ":", line + 1, ":", column + 1, ": ", message));
   }
   void AddWarning(int line, int column, const std::string& message) override {
     AddError(line, column, message);
@@ -41,7 +43,8 @@ class Collector : public google::protobuf::io::ErrorCollector {
   const std::vector<std::string>& errors() const { return errors_; }
 
  private:
-  void RelocateToWord(const std::string& message, int* line, int* column) const {
+  void RelocateToWord(const std::string& message, int* line,
+                      int* column) const {
     const size_t open = message.find('"');
     if (open == std::string::npos) return;
     const size_t close = message.find('"', open + 1);
@@ -88,27 +91,34 @@ class Validator {
     for (int i = 0; i < d->field_count(); ++i) {
       if (errors_.size() >= kMaxErrors) return;
       const FieldDescriptor* f = d->field(i);
-      const accord::v1::FieldRules& rules = f->options().GetExtension(accord::v1::field);
-      const std::string fpath = path.empty() ? f->name() : absl::StrCat(path, ".", f->name());
+      const accord::v1::FieldRules& rules =
+          f->options().GetExtension(accord::v1::field);
+      const std::string fpath =
+          path.empty() ? f->name() : absl::StrCat(path, ".", f->name());
       if (f->is_repeated()) {
         const int n = r->FieldSize(msg, f);
         if (rules.required() && n == 0) {
           Add(tree, nullptr, -1, line, col, fpath, "is required");
           continue;
         }
-        const uint32_t max = rules.max_len() ? rules.max_len() : kDefaultMaxRepeated;
+        const uint32_t max =
+            rules.max_len() ? rules.max_len() : kDefaultMaxRepeated;
         if (static_cast<uint32_t>(n) > max) {
-          Add(tree, f, 0, line, col, fpath, absl::StrCat("has ", n, " elements; at most ", max));
+          Add(tree, f, 0, line, col, fpath,
+              absl::StrCat("has ", n, " elements; at most ", max));
           continue;
         }
         for (int j = 0; j < n; ++j) {
-          CheckElement(msg, f, j, absl::StrCat(fpath, "[", j, "]"), rules, tree, line, col);
+          CheckElement(msg, f, j, absl::StrCat(fpath, "[", j, "]"), rules, tree,
+                       line, col);
         }
         continue;
       }
-      const bool present = f->has_presence() ? r->HasField(msg, f) : HasNonDefault(msg, f);
+      const bool present =
+          f->has_presence() ? r->HasField(msg, f) : HasNonDefault(msg, f);
       if (!present) {
-        if (rules.required()) Add(tree, nullptr, -1, line, col, fpath, "is required");
+        if (rules.required())
+          Add(tree, nullptr, -1, line, col, fpath, "is required");
         // A singular enum without presence holds 0: UNSPECIFIED is an error.
         if (!rules.required() && f->type() == FieldDescriptor::TYPE_ENUM &&
             !f->containing_oneof() && !rules.allow_unspecified()) {
@@ -153,7 +163,8 @@ class Validator {
   }
 
   void CheckElement(const Message& msg, const FieldDescriptor* f, int index,
-                    const std::string& fpath, const accord::v1::FieldRules& rules,
+                    const std::string& fpath,
+                    const accord::v1::FieldRules& rules,
                     const TextFormat::ParseInfoTree* tree, int line, int col) {
     const Reflection* r = msg.GetReflection();
     const bool rep = index >= 0;
@@ -161,11 +172,14 @@ class Validator {
       case FieldDescriptor::CPPTYPE_STRING: {
         if (f->is_map()) break;
         std::string scratch;
-        const std::string& v = rep ? r->GetRepeatedStringReference(msg, f, index, &scratch)
-                                   : r->GetStringReference(msg, f, &scratch);
-        // On a repeated field max_len bounds the count; elements get the default.
-        const uint32_t limit =
-            (!f->is_repeated() && rules.max_len()) ? rules.max_len() : kDefaultMaxString;
+        const std::string& v =
+            rep ? r->GetRepeatedStringReference(msg, f, index, &scratch)
+                : r->GetStringReference(msg, f, &scratch);
+        // On a repeated field max_len bounds the count; elements get the
+        // default.
+        const uint32_t limit = (!f->is_repeated() && rules.max_len())
+                                   ? rules.max_len()
+                                   : kDefaultMaxString;
         if (v.size() > limit) {
           Add(tree, f, rep ? index : -1, line, col, fpath,
               absl::StrCat("is ", v.size(), " bytes long; at most ", limit));
@@ -175,10 +189,12 @@ class Validator {
         break;
       }
       case FieldDescriptor::CPPTYPE_ENUM: {
-        const int v = rep ? r->GetRepeatedEnumValue(msg, f, index) : r->GetEnumValue(msg, f);
+        const int v = rep ? r->GetRepeatedEnumValue(msg, f, index)
+                          : r->GetEnumValue(msg, f);
         if (f->enum_type()->FindValueByNumber(v) == nullptr) {
           Add(tree, f, rep ? index : -1, line, col, fpath,
-              absl::StrCat("has unknown value ", v, " for ", f->enum_type()->full_name()));
+              absl::StrCat("has unknown value ", v, " for ",
+                           f->enum_type()->full_name()));
         } else if (v == 0 && !rules.allow_unspecified()) {
           Add(tree, f, rep ? index : -1, line, col, fpath,
               absl::StrCat("must not be ", f->enum_type()->value(0)->name()));
@@ -192,7 +208,8 @@ class Validator {
           Check(entry, fpath, nullptr, line, col);
           break;
         }
-        const Message& sub = rep ? r->GetRepeatedMessage(msg, f, index) : r->GetMessage(msg, f);
+        const Message& sub =
+            rep ? r->GetRepeatedMessage(msg, f, index) : r->GetMessage(msg, f);
         const TextFormat::ParseInfoTree* subtree =
             tree ? tree->GetTreeForNested(f, rep ? index : -1) : nullptr;
         int sl = line, sc = col;
@@ -213,8 +230,9 @@ class Validator {
 
   // Records an error at the field's own location when it appears in the file,
   // else at the enclosing message's.
-  void Add(const TextFormat::ParseInfoTree* tree, const FieldDescriptor* f, int index, int line,
-           int col, const std::string& fpath, const std::string& what) {
+  void Add(const TextFormat::ParseInfoTree* tree, const FieldDescriptor* f,
+           int index, int line, int col, const std::string& fpath,
+           const std::string& what) {
     if (errors_.size() >= kMaxErrors) return;
     if (tree && f) {
       const auto loc = tree->GetLocation(f, index);
@@ -226,8 +244,8 @@ class Validator {
     if (name_.empty()) {
       errors_.push_back(absl::StrCat("field ", fpath, " ", what));
     } else {
-      errors_.push_back(
-          absl::StrCat(name_, ":", line + 1, ":", col + 1, ": field ", fpath, " ", what));
+      errors_.push_back(absl::StrCat(name_, ":", line + 1, ":", col + 1,
+                                     ": field ", fpath, " ", what));
     }
   }
 
@@ -241,7 +259,8 @@ absl::Status Join(const std::vector<std::string>& errors) {
 
 }  // namespace
 
-absl::Status ParseTextProto(absl::string_view text, const std::string& name, Message* msg) {
+absl::Status ParseTextProto(absl::string_view text, const std::string& name,
+                            Message* msg) {
   TextFormat::Parser parser;
   Collector collector(name, text);
   parser.RecordErrorsTo(&collector);
@@ -250,7 +269,8 @@ absl::Status ParseTextProto(absl::string_view text, const std::string& name, Mes
   msg->Clear();
   if (!parser.ParseFromString(std::string(text), msg)) {
     if (collector.errors().empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(name, ": not valid text format"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": not valid text format"));
     }
     return Join(collector.errors());
   }
@@ -273,7 +293,8 @@ absl::Status ValidateMessage(const Message& msg) {
   return absl::OkStatus();
 }
 
-std::string ResolvePath(const std::string& relative_to, const std::string& path) {
+std::string ResolvePath(const std::string& relative_to,
+                        const std::string& path) {
   if (path.empty() || path[0] == '/') return path;
   const size_t slash = relative_to.rfind('/');
   if (slash == std::string::npos) return path;

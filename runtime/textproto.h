@@ -21,7 +21,8 @@ namespace accord {
 
 // Parses protobuf text format into `msg` and validates it. `name` is used in
 // error messages (normally the file path).
-[[nodiscard]] absl::Status ParseTextProto(absl::string_view text, const std::string& name,
+[[nodiscard]] absl::Status ParseTextProto(absl::string_view text,
+                                          const std::string& name,
                                           google::protobuf::Message* msg);
 
 // Reads `path` and parses it as above.
@@ -30,11 +31,13 @@ namespace accord {
 
 // Validates an in-memory message (e.g. a gRPC request). Errors name the field
 // path and are InvalidArgument.
-[[nodiscard]] absl::Status ValidateMessage(const google::protobuf::Message& msg);
+[[nodiscard]] absl::Status ValidateMessage(
+    const google::protobuf::Message& msg);
 
 // Resolves `path` against the directory holding `relative_to` unless it is
 // absolute.
-std::string ResolvePath(const std::string& relative_to, const std::string& path);
+std::string ResolvePath(const std::string& relative_to,
+                        const std::string& path);
 
 }  // namespace accord
 

@@ -23,7 +23,8 @@ absl::Status CheckFiles(const accord::v1::TlsFiles& files) {
     auto text = ReadFile(*path);
     if (!text.ok()) return text.status();
     if (text->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(*path, ": no PEM certificate found"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(*path, ": no PEM certificate found"));
     }
   }
   return CheckSecretFilePermissions(files.key_file());
@@ -31,15 +32,18 @@ absl::Status CheckFiles(const accord::v1::TlsFiles& files) {
 
 // Accepts a server only if its certificate's single URI SAN is the expected
 // identity. Chain verification against the CA has already happened.
-class ServerIdentityVerifier final : public grpc::experimental::ExternalCertificateVerifier {
+class ServerIdentityVerifier final
+    : public grpc::experimental::ExternalCertificateVerifier {
  public:
-  explicit ServerIdentityVerifier(std::string expected) : expected_(std::move(expected)) {}
+  explicit ServerIdentityVerifier(std::string expected)
+      : expected_(std::move(expected)) {}
 
   bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
               std::function<void(grpc::Status)> /*callback*/,
               grpc::Status* sync_status) override {
     const auto uris = request->uri_names();
-    if (uris.size() == 1 && std::string(uris[0].data(), uris[0].size()) == expected_) {
+    if (uris.size() == 1 &&
+        std::string(uris[0].data(), uris[0].size()) == expected_) {
       *sync_status = grpc::Status::OK;
     } else {
       *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
@@ -47,7 +51,8 @@ class ServerIdentityVerifier final : public grpc::experimental::ExternalCertific
     }
     return true;  // synchronous
   }
-  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {
+  }
 
  private:
   const std::string expected_;
@@ -61,7 +66,8 @@ accord::v1::TlsFiles ResolveTlsFiles(const std::string& config_path,
   out.set_ca_file(ResolvePath(config_path, files.ca_file()));
   out.set_cert_file(ResolvePath(config_path, files.cert_file()));
   out.set_key_file(ResolvePath(config_path, files.key_file()));
-  if (!files.crl_file().empty()) out.set_crl_file(ResolvePath(config_path, files.crl_file()));
+  if (!files.crl_file().empty())
+    out.set_crl_file(ResolvePath(config_path, files.crl_file()));
   return out;
 }
 
@@ -73,14 +79,17 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   grpc::experimental::TlsServerCredentialsOptions options(provider);
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
-  options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.set_cert_request_type(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   auto creds = grpc::experimental::TlsServerCredentials(options);
-  if (!creds) return absl::InternalError("cannot create TLS server credentials");
+  if (!creds)
+    return absl::InternalError("cannot create TLS server credentials");
   return creds;
 }
 
-absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
-    const accord::v1::TlsFiles& files, const std::string& expected_server_identity) {
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
+MakeChannelCredentials(const accord::v1::TlsFiles& files,
+                       const std::string& expected_server_identity) {
   if (auto s = CheckFiles(files); !s.ok()) return s;
   auto provider = std::make_shared<FileWatcherCertificateProvider>(
       files.key_file(), files.cert_file(), files.ca_file(), kRefreshSeconds);
@@ -91,10 +100,11 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials
   options.set_verify_server_certs(true);
   options.set_check_call_host(false);
   options.set_certificate_verifier(
-      grpc::experimental::ExternalCertificateVerifier::Create<ServerIdentityVerifier>(
-          expected_server_identity));
+      grpc::experimental::ExternalCertificateVerifier::Create<
+          ServerIdentityVerifier>(expected_server_identity));
   auto creds = grpc::experimental::TlsCredentials(options);
-  if (!creds) return absl::InternalError("cannot create TLS channel credentials");
+  if (!creds)
+    return absl::InternalError("cannot create TLS channel credentials");
   return creds;
 }
 

@@ -29,8 +29,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
 
 // Credentials for a channel to a server whose certificate must carry the URI
 // SAN `expected_server_identity`.
-absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MakeChannelCredentials(
-    const accord::v1::TlsFiles& files, const std::string& expected_server_identity);
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
+MakeChannelCredentials(const accord::v1::TlsFiles& files,
+                       const std::string& expected_server_identity);
 
 // Resolves the paths of `files` relative to the config file that named them.
 accord::v1::TlsFiles ResolveTlsFiles(const std::string& config_path,

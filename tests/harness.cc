@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <google/protobuf/text_format.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -16,8 +17,6 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
-
-#include <google/protobuf/text_format.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -38,7 +37,8 @@ std::string ReadAll(const std::string& path) {
   return ss.str();
 }
 
-absl::Status WriteFile(const std::string& path, const std::string& content, mode_t mode = 0644) {
+absl::Status WriteFile(const std::string& path, const std::string& content,
+                       mode_t mode = 0644) {
   {
     std::ofstream out(path, std::ios::trunc);
     if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
@@ -54,8 +54,9 @@ std::string PrintText(const google::protobuf::Message& msg) {
   return out;
 }
 
-const char* kOrgs[] = {"womens-centre", "rape-crisis", "refuge", "law-centre",
-                       "employment", "police", "childrens-services"};
+const char* kOrgs[] = {"womens-centre",     "rape-crisis", "refuge",
+                       "law-centre",        "employment",  "police",
+                       "childrens-services"};
 
 }  // namespace
 
@@ -89,8 +90,11 @@ int RunCommand(const std::string& command, const std::string& log) {
 // ---------------------------------------------------------------------------
 // Process
 
-Process::Process(std::string name, std::vector<std::string> argv, std::string log_path)
-    : name_(std::move(name)), argv_(std::move(argv)), log_path_(std::move(log_path)) {}
+Process::Process(std::string name, std::vector<std::string> argv,
+                 std::string log_path)
+    : name_(std::move(name)),
+      argv_(std::move(argv)),
+      log_path_(std::move(log_path)) {}
 
 Process::~Process() { Stop(); }
 
@@ -103,7 +107,8 @@ absl::Status Process::Start() {
   std::vector<char*> args;
   for (auto& a : argv_) args.push_back(a.data());
   args.push_back(nullptr);
-  const int rc = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
+  const int rc =
+      posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     pid_ = -1;
@@ -123,7 +128,8 @@ bool Process::Running() {
 }
 
 absl::Status Process::WaitForLog(const std::string& needle, int timeout_ms) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  const auto end =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < end) {
     if (absl::StrContains(Log(), needle)) return absl::OkStatus();
     if (!Running()) {
@@ -132,7 +138,8 @@ absl::Status Process::WaitForLog(const std::string& needle, int timeout_ms) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  return absl::DeadlineExceededError(absl::StrCat(name_, ": no '", needle, "' in:\n", Log()));
+  return absl::DeadlineExceededError(
+      absl::StrCat(name_, ": no '", needle, "' in:\n", Log()));
 }
 
 void Process::Stop() {
@@ -176,20 +183,27 @@ absl::Status TestPartnership::Prepare() {
   if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
   dir_ = tmpl;
   const std::string src = SourceDir() + "/deploy/examples";
-  for (const char* sub : {"/state", "/keys", "/logs"}) mkdir((dir_ + sub).c_str(), 0700);
+  for (const char* sub : {"/state", "/keys", "/logs"})
+    mkdir((dir_ + sub).c_str(), 0700);
 
-  if (auto s = LoadTextProto(src + "/partnership.textproto", &partnership_); !s.ok()) return s;
+  if (auto s = LoadTextProto(src + "/partnership.textproto", &partnership_);
+      !s.ok())
+    return s;
   gateway_port_ = FreePort();
   for (auto& org : *partnership_.mutable_organisations()) {
     holder_ports_[org.id()] = FreePort();
     local_ports_[org.id()] = FreePort();
     org.set_agent_address(holder_address(org.id()));
   }
-  if (auto s = WriteFile(dir_ + "/partnership.textproto", PrintText(partnership_)); !s.ok()) {
+  if (auto s =
+          WriteFile(dir_ + "/partnership.textproto", PrintText(partnership_));
+      !s.ok()) {
     return s;
   }
   const std::string log = dir_ + "/logs/setup.log";
-  if (RunCommand(absl::StrCat("cp -r '", src, "/agreements' '", dir_, "/agreements'"), log) != 0) {
+  if (RunCommand(
+          absl::StrCat("cp -r '", src, "/agreements' '", dir_, "/agreements'"),
+          log) != 0) {
     return absl::InternalError("cannot copy agreements: " + ReadAll(log));
   }
   const std::string pki_dir = SourceDir() + "/deploy/pki";
@@ -201,25 +215,30 @@ absl::Status TestPartnership::Prepare() {
                  log) != 0) {
     return absl::InternalError("PKI scripts failed:\n" + ReadAll(log));
   }
-  if (auto s = WriteFile(dir_ + "/keys/linkage.key", HexEncode(RandomBytes(32)) + "\n", 0600);
+  if (auto s = WriteFile(dir_ + "/keys/linkage.key",
+                         HexEncode(RandomBytes(32)) + "\n", 0600);
       !s.ok()) {
     return s;
   }
 
   accord::v1::GatewayConfig gw;
-  if (auto s = LoadTextProto(src + "/config/gateway.textproto", &gw); !s.ok()) return s;
+  if (auto s = LoadTextProto(src + "/config/gateway.textproto", &gw); !s.ok())
+    return s;
   gw.set_listen_address(gateway_address());
-  if (auto s = WriteFile(dir_ + "/gateway.textproto", PrintText(gw)); !s.ok()) return s;
+  if (auto s = WriteFile(dir_ + "/gateway.textproto", PrintText(gw)); !s.ok())
+    return s;
   for (const char* org : kOrgs) {
     accord::v1::AgentConfig ac;
-    if (auto s = LoadTextProto(absl::StrCat(src, "/config/agent-", org, ".textproto"), &ac);
+    if (auto s = LoadTextProto(
+            absl::StrCat(src, "/config/agent-", org, ".textproto"), &ac);
         !s.ok()) {
       return s;
     }
     ac.set_holder_listen_address(holder_address(org));
     ac.set_local_listen_address(local_address(org));
     ac.set_gateway_address(gateway_address());
-    if (auto s = WriteFile(absl::StrCat(dir_, "/agent-", org, ".textproto"), PrintText(ac));
+    if (auto s = WriteFile(absl::StrCat(dir_, "/agent-", org, ".textproto"),
+                           PrintText(ac));
         !s.ok()) {
       return s;
     }
@@ -255,8 +274,9 @@ absl::Status TestPartnership::StartGateway() {
 absl::Status TestPartnership::StartAgent(const std::string& org) {
   auto p = std::make_unique<Process>(
       "accord-agent[" + org + "]",
-      std::vector<std::string>{BinDir() + "/accord-agent", "--config",
-                               absl::StrCat(dir_, "/agent-", org, ".textproto")},
+      std::vector<std::string>{
+          BinDir() + "/accord-agent", "--config",
+          absl::StrCat(dir_, "/agent-", org, ".textproto")},
       absl::StrCat(dir_, "/logs/agent-", org, ".log"));
   if (auto s = p->Start(); !s.ok()) return s;
   auto s = p->WaitForLog("local API on port", 20000);
@@ -274,58 +294,64 @@ absl::Status TestPartnership::StartAll() {
 
 absl::Status TestPartnership::LoadExampleData(const std::string& org) {
   std::string output;
-  const int rc = Accordctl(absl::StrCat("agent load ", SourceDir(), "/deploy/examples/data/", org,
-                                        ".textproto --as org-", org, " --agent ",
-                                        local_address(org)),
-                           &output);
-  if (rc != 0) return absl::InternalError(absl::StrCat("loading ", org, " failed: ", output));
+  const int rc = Accordctl(
+      absl::StrCat("agent load ", SourceDir(), "/deploy/examples/data/", org,
+                   ".textproto --as org-", org, " --agent ",
+                   local_address(org)),
+      &output);
+  if (rc != 0)
+    return absl::InternalError(
+        absl::StrCat("loading ", org, " failed: ", output));
   return absl::OkStatus();
 }
 
 int TestPartnership::Accordctl(const std::string& args, std::string* output) {
   const std::string out_file = dir_ + "/logs/accordctl.out";
   std::remove(out_file.c_str());
-  const int rc = RunCommand(
-      absl::StrCat("ACCORD_PKI='", pki(), "' ACCORD_GATEWAY=", gateway_address(), " ", BinDir(),
-                   "/accordctl ", args),
-      out_file);
+  const int rc = RunCommand(absl::StrCat("ACCORD_PKI='", pki(),
+                                         "' ACCORD_GATEWAY=", gateway_address(),
+                                         " ", BinDir(), "/accordctl ", args),
+                            out_file);
   *output = ReadAll(out_file);
   return rc;
 }
 
-std::shared_ptr<grpc::Channel> TestPartnership::Channel(const std::string& address,
-                                                        const std::string& ca,
-                                                        const std::string& cert,
-                                                        const std::string& key,
-                                                        const std::string& expected_server) {
+std::shared_ptr<grpc::Channel> TestPartnership::Channel(
+    const std::string& address, const std::string& ca, const std::string& cert,
+    const std::string& key, const std::string& expected_server) {
   accord::v1::TlsFiles tls;
   tls.set_ca_file(ca);
   tls.set_cert_file(cert);
   tls.set_key_file(key);
   auto creds = MakeChannelCredentials(tls, expected_server);
   if (!creds.ok()) {
-    std::fprintf(stderr, "channel credentials: %s\n", std::string(creds.status().message()).c_str());
+    std::fprintf(stderr, "channel credentials: %s\n",
+                 std::string(creds.status().message()).c_str());
     return nullptr;
   }
   return grpc::CreateCustomChannel(address, *creds, DefaultChannelArguments());
 }
 
-std::shared_ptr<grpc::Channel> TestPartnership::GatewayChannel(const std::string& cert_name) {
-  return Channel(gateway_address(), pki() + "/ca.pem", pki() + "/" + cert_name + ".pem",
+std::shared_ptr<grpc::Channel> TestPartnership::GatewayChannel(
+    const std::string& cert_name) {
+  return Channel(gateway_address(), pki() + "/ca.pem",
+                 pki() + "/" + cert_name + ".pem",
                  pki() + "/" + cert_name + ".key",
                  SpiffeId(partnership_id(), PrincipalKind::kGateway));
 }
 
-std::shared_ptr<grpc::Channel> TestPartnership::AgentHolderChannel(const std::string& org,
-                                                                   const std::string& cert_name) {
-  return Channel(holder_address(org), pki() + "/ca.pem", pki() + "/" + cert_name + ".pem",
+std::shared_ptr<grpc::Channel> TestPartnership::AgentHolderChannel(
+    const std::string& org, const std::string& cert_name) {
+  return Channel(holder_address(org), pki() + "/ca.pem",
+                 pki() + "/" + cert_name + ".pem",
                  pki() + "/" + cert_name + ".key",
                  SpiffeId(partnership_id(), PrincipalKind::kAgent, org));
 }
 
-std::shared_ptr<grpc::Channel> TestPartnership::AgentLocalChannel(const std::string& org,
-                                                                  const std::string& cert_name) {
-  return Channel(local_address(org), pki() + "/ca.pem", pki() + "/" + cert_name + ".pem",
+std::shared_ptr<grpc::Channel> TestPartnership::AgentLocalChannel(
+    const std::string& org, const std::string& cert_name) {
+  return Channel(local_address(org), pki() + "/ca.pem",
+                 pki() + "/" + cert_name + ".pem",
                  pki() + "/" + cert_name + ".key",
                  SpiffeId(partnership_id(), PrincipalKind::kAgent, org));
 }
@@ -336,12 +362,14 @@ std::shared_ptr<grpc::Channel> TestPartnership::ChannelWithoutClientCert(
   options.pem_root_certs = ReadAll(pki() + "/ca.pem");
   grpc::ChannelArguments args;
   args.SetSslTargetNameOverride("localhost");
-  return grpc::CreateCustomChannel(address, grpc::SslCredentials(options), args);
+  return grpc::CreateCustomChannel(address, grpc::SslCredentials(options),
+                                   args);
 }
 
 absl::StatusOr<std::vector<accord::v1::SubjectToken>> TestPartnership::TokensOf(
     const std::string& org, const std::string& local_id) {
-  auto stub = accord::v1::AgentLocal::NewStub(AgentLocalChannel(org, "org-" + org));
+  auto stub =
+      accord::v1::AgentLocal::NewStub(AgentLocalChannel(org, "org-" + org));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   accord::v1::SubjectTokensRequest req;
@@ -349,7 +377,8 @@ absl::StatusOr<std::vector<accord::v1::SubjectToken>> TestPartnership::TokensOf(
   accord::v1::SubjectTokensResponse resp;
   auto status = stub->SubjectTokens(&ctx, req, &resp);
   if (!status.ok()) return absl::InternalError(status.error_message());
-  return std::vector<accord::v1::SubjectToken>(resp.tokens().begin(), resp.tokens().end());
+  return std::vector<accord::v1::SubjectToken>(resp.tokens().begin(),
+                                               resp.tokens().end());
 }
 
 }  // namespace accord::testing

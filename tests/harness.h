@@ -25,7 +25,8 @@ namespace accord::testing {
 // A child process whose stdout and stderr go to a log file.
 class Process {
  public:
-  Process(std::string name, std::vector<std::string> argv, std::string log_path);
+  Process(std::string name, std::vector<std::string> argv,
+          std::string log_path);
   ~Process();
   absl::Status Start();
   // Waits until the log contains `needle`, or the process exits, or timeout.
@@ -68,20 +69,23 @@ class TestPartnership {
 
   // Mutual-TLS channels presenting the certificate DIR/<cert_name>.pem.
   std::shared_ptr<grpc::Channel> GatewayChannel(const std::string& cert_name);
-  std::shared_ptr<grpc::Channel> AgentHolderChannel(const std::string& org,
-                                                    const std::string& cert_name);
-  std::shared_ptr<grpc::Channel> AgentLocalChannel(const std::string& org,
-                                                   const std::string& cert_name);
+  std::shared_ptr<grpc::Channel> AgentHolderChannel(
+      const std::string& org, const std::string& cert_name);
+  std::shared_ptr<grpc::Channel> AgentLocalChannel(
+      const std::string& org, const std::string& cert_name);
   // A channel with a custom CA/cert/key, e.g. from the test certificates.
-  std::shared_ptr<grpc::Channel> Channel(const std::string& address, const std::string& ca,
-                                         const std::string& cert, const std::string& key,
+  std::shared_ptr<grpc::Channel> Channel(const std::string& address,
+                                         const std::string& ca,
+                                         const std::string& cert,
+                                         const std::string& key,
                                          const std::string& expected_server);
   // A TLS channel that presents no client certificate.
-  std::shared_ptr<grpc::Channel> ChannelWithoutClientCert(const std::string& address);
+  std::shared_ptr<grpc::Channel> ChannelWithoutClientCert(
+      const std::string& address);
 
   // Tokens of a subject held by `org`'s agent.
-  absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensOf(const std::string& org,
-                                                                  const std::string& local_id);
+  absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensOf(
+      const std::string& org, const std::string& local_id);
 
   const std::string& dir() const { return dir_; }
   std::string pki() const { return dir_ + "/pki"; }

@@ -24,7 +24,8 @@ class QueryIntegrationTest : public ::testing::Test {
     ASSERT_TRUE(p.ok()) << p.status();
     partnership_ = p->release();
     ASSERT_TRUE(partnership_->StartAll().ok());
-    for (const char* org : {"rape-crisis", "womens-centre", "refuge", "employment"}) {
+    for (const char* org :
+         {"rape-crisis", "womens-centre", "refuge", "employment"}) {
       auto s = partnership_->LoadExampleData(org);
       ASSERT_TRUE(s.ok()) << s;
     }
@@ -38,7 +39,8 @@ class QueryIntegrationTest : public ::testing::Test {
   }
 
   static void Deadline(grpc::ClientContext* ctx) {
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx->set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::seconds(10));
   }
 
   accord::v1::QueryRequest ZoeQuery(const std::string& purpose) {
@@ -50,8 +52,10 @@ class QueryIntegrationTest : public ::testing::Test {
   }
 
   // Audit entries of one request, read through the auditor API.
-  std::vector<accord::v1::AuditEntry> AuditEntries(const std::string& caller_org) {
-    auto stub = accord::v1::Auditor::NewStub(partnership_->GatewayChannel("auditor-dpo"));
+  std::vector<accord::v1::AuditEntry> AuditEntries(
+      const std::string& caller_org) {
+    auto stub = accord::v1::Auditor::NewStub(
+        partnership_->GatewayChannel("auditor-dpo"));
     grpc::ClientContext ctx;
     Deadline(&ctx);
     accord::v1::AuditSearchRequest req;
@@ -65,7 +69,8 @@ class QueryIntegrationTest : public ::testing::Test {
 
   std::vector<accord::v1::AuditEntry> AllAudit() {
     std::vector<accord::v1::AuditEntry> all;
-    auto stub = accord::v1::Auditor::NewStub(partnership_->GatewayChannel("auditor-dpo"));
+    auto stub = accord::v1::Auditor::NewStub(
+        partnership_->GatewayChannel("auditor-dpo"));
     accord::v1::AuditSearchRequest req;
     req.set_page_size(1000);
     do {
@@ -88,7 +93,8 @@ TestPartnership* QueryIntegrationTest::partnership_ = nullptr;
 std::vector<accord::v1::SubjectToken>* QueryIntegrationTest::zoe_ = nullptr;
 
 TEST_F(QueryIntegrationTest, PoliceQueryWithConsentReturnsMinimisedRiskRecord) {
-  auto stub = accord::v1::Gateway::NewStub(partnership_->GatewayChannel("org-police"));
+  auto stub =
+      accord::v1::Gateway::NewStub(partnership_->GatewayChannel("org-police"));
   grpc::ClientContext ctx;
   Deadline(&ctx);
   ctx.AddMetadata("x-accord-user", "pc-4471");
@@ -136,14 +142,16 @@ TEST_F(QueryIntegrationTest, PoliceQueryWithConsentReturnsMinimisedRiskRecord) {
 TEST_F(QueryIntegrationTest, CallerFromAnotherCaIsRefusedAtTheHandshake) {
   const std::string dir = partnership_->pki();
   auto channel = partnership_->Channel(
-      partnership_->gateway_address(), dir + "/ca.pem", dir + "/rogue-org-police.pem",
-      dir + "/rogue-org-police.key", SpiffeId(partnership_->partnership_id(), PrincipalKind::kGateway));
+      partnership_->gateway_address(), dir + "/ca.pem",
+      dir + "/rogue-org-police.pem", dir + "/rogue-org-police.key",
+      SpiffeId(partnership_->partnership_id(), PrincipalKind::kGateway));
   auto stub = accord::v1::Gateway::NewStub(channel);
   grpc::ClientContext ctx;
   Deadline(&ctx);
   accord::v1::QueryResponse resp;
   auto status = stub->Query(&ctx, ZoeQuery("safeguarding"), &resp);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << status.error_message();
   EXPECT_EQ(resp.answers_size(), 0);
 }
 
@@ -154,14 +162,16 @@ TEST_F(QueryIntegrationTest, CallerWithoutCertificateIsRefused) {
   Deadline(&ctx);
   accord::v1::QueryResponse resp;
   auto status = stub->Query(&ctx, ZoeQuery("safeguarding"), &resp);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << status.error_message();
 }
 
 TEST_F(QueryIntegrationTest, UnknownOrganisationIsRefusedAndAudited) {
   const std::string dir = partnership_->pki();
   auto stub = accord::v1::Gateway::NewStub(partnership_->Channel(
-      partnership_->gateway_address(), dir + "/ca.pem", dir + "/unknown-org.pem",
-      dir + "/unknown-org.key", SpiffeId(partnership_->partnership_id(), PrincipalKind::kGateway)));
+      partnership_->gateway_address(), dir + "/ca.pem",
+      dir + "/unknown-org.pem", dir + "/unknown-org.key",
+      SpiffeId(partnership_->partnership_id(), PrincipalKind::kGateway)));
   grpc::ClientContext ctx;
   Deadline(&ctx);
   accord::v1::QueryRequest q = ZoeQuery("safeguarding");
@@ -169,7 +179,8 @@ TEST_F(QueryIntegrationTest, UnknownOrganisationIsRefusedAndAudited) {
   accord::v1::QueryResponse resp;
   auto status = stub->Query(&ctx, q, &resp);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_THAT(status.error_message(), HasSubstr("not a member of this partnership"));
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("not a member of this partnership"));
   bool audited = false;
   for (const auto& e : AllAudit()) {
     if (e.request_id() == "unknown-org-attempt") {
@@ -185,7 +196,8 @@ TEST_F(QueryIntegrationTest, UnknownOrganisationIsRefusedAndAudited) {
 TEST_F(QueryIntegrationTest, OtherTrustDomainIsRefusedAndAudited) {
   const std::string dir = partnership_->pki();
   auto stub = accord::v1::Gateway::NewStub(partnership_->Channel(
-      partnership_->gateway_address(), dir + "/ca.pem", dir + "/other-domain-org-police.pem",
+      partnership_->gateway_address(), dir + "/ca.pem",
+      dir + "/other-domain-org-police.pem",
       dir + "/other-domain-org-police.key",
       SpiffeId(partnership_->partnership_id(), PrincipalKind::kGateway)));
   grpc::ClientContext ctx;
@@ -196,7 +208,8 @@ TEST_F(QueryIntegrationTest, OtherTrustDomainIsRefusedAndAudited) {
   auto status = stub->Query(&ctx, q, &resp);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   bool audited = false;
-  for (const auto& e : AllAudit()) audited |= e.request_id() == "other-domain-attempt";
+  for (const auto& e : AllAudit())
+    audited |= e.request_id() == "other-domain-attempt";
   EXPECT_TRUE(audited);
 }
 
@@ -244,7 +257,8 @@ TEST_F(QueryIntegrationTest, LocalApiRefusesOtherOrganisations) {
 
 TEST_F(QueryIntegrationTest, QueryWithoutAgreementIsDeniedAndAudited) {
   // The employment charity has no agreement to query the police.
-  auto stub = accord::v1::Gateway::NewStub(partnership_->GatewayChannel("org-employment"));
+  auto stub = accord::v1::Gateway::NewStub(
+      partnership_->GatewayChannel("org-employment"));
   grpc::ClientContext ctx;
   Deadline(&ctx);
   accord::v1::QueryRequest q = ZoeQuery("crime-prevention");
@@ -252,7 +266,8 @@ TEST_F(QueryIntegrationTest, QueryWithoutAgreementIsDeniedAndAudited) {
   q.set_request_id("employment-asks-police");
   accord::v1::QueryResponse resp;
   auto status = stub->Query(&ctx, q, &resp);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << status.error_message();
   bool audited = false;
   for (const auto& e : AuditEntries("employment")) {
     if (e.request_id() == "employment-asks-police") {
@@ -265,7 +280,8 @@ TEST_F(QueryIntegrationTest, QueryWithoutAgreementIsDeniedAndAudited) {
 }
 
 TEST_F(QueryIntegrationTest, NonAuditorCannotReadTheAuditLog) {
-  auto stub = accord::v1::Auditor::NewStub(partnership_->GatewayChannel("org-police"));
+  auto stub =
+      accord::v1::Auditor::NewStub(partnership_->GatewayChannel("org-police"));
   grpc::ClientContext ctx;
   Deadline(&ctx);
   accord::v1::AuditSearchRequest req;
@@ -279,10 +295,13 @@ TEST_F(QueryIntegrationTest, AccordctlQueryPrintsTheAnswer) {
   std::string output;
   std::string token_flags;
   for (const auto& t : *zoe_) {
-    if (t.kind() == accord::v1::TOKEN_KIND_NAME_DOB) token_flags += " --token name-dob:" + t.value();
+    if (t.kind() == accord::v1::TOKEN_KIND_NAME_DOB)
+      token_flags += " --token name-dob:" + t.value();
   }
   const int rc = partnership_->Accordctl(
-      "query --as org-police --purpose safeguarding --involvement --user pc-4471" + token_flags,
+      "query --as org-police --purpose safeguarding --involvement --user "
+      "pc-4471" +
+          token_flags,
       &output);
   EXPECT_EQ(rc, 0) << output;
   EXPECT_THAT(output, HasSubstr("Northdale Rape Crisis"));
