@@ -358,6 +358,12 @@ void SqliteAuditLog::MarkReviewed(uint64_t seq, const Reviewer& reviewer,
 }
 
 absl::StatusOr<SignedTreeHead> SqliteAuditLog::SignTreeHeadNow() {
+  if (std::this_thread::get_id() == writer_.get_id()) {
+    // A durable callback waiting on the writer would wait on itself.
+    return absl::FailedPreconditionError(
+        "SignTreeHeadNow called from an audit log callback; post the work "
+        "elsewhere");
+  }
   absl::Notification done;
   absl::StatusOr<SignedTreeHead> result;
   Pending p;

@@ -33,9 +33,15 @@ grpc::ServerUnaryReactor* AuditorService::Unary(
   Caller caller = CallerFromContext(*ctx, gateway_->partnership().id());
   gateway_->AuthoriseAuditor(
       caller, method, detail,
-      [reactor, response, body = std::move(body)](absl::Status s) mutable {
-        if (s.ok()) s = body(response);
-        reactor->Finish(ToGrpcStatus(s));
+      [this, reactor, response,
+       body = std::move(body)](absl::Status s) mutable {
+        if (!s.ok()) {
+          reactor->Finish(ToGrpcStatus(s));
+          return;
+        }
+        worker_.Post([reactor, response, body = std::move(body)]() mutable {
+          reactor->Finish(ToGrpcStatus(body(response)));
+        });
       });
   return reactor;
 }

@@ -1,13 +1,17 @@
 // The auditor API: search, subject access reports, the review queue, signed
 // tree heads, inclusion and consistency proofs, and export. Auditor
 // identities only; every call is itself recorded in the log. Callback API:
-// unary calls finish inline, Export streams chunk by chunk from a reactor.
+// unary calls are authorised (and that access made durable in the log), then
+// their bodies run on one worker thread, never on gRPC's event threads nor on
+// the audit log's writer thread, whose callbacks must not block; Export
+// streams chunk by chunk from a reactor.
 #ifndef ACCORD_GATEWAY_AUDITOR_SERVICE_H_
 #define ACCORD_GATEWAY_AUDITOR_SERVICE_H_
 
 #include "accord/v1/gateway.grpc.pb.h"
 #include "audit/audit_log.h"
 #include "gateway/gateway.h"
+#include "runtime/serial_executor.h"
 
 namespace accord::gateway {
 
@@ -57,6 +61,9 @@ class AuditorService final : public accord::v1::Auditor::CallbackService {
 
   Gateway* gateway_;
   audit::AuditLog* log_;
+  // Declared last: destroyed first, so queued bodies finish while the
+  // gateway and log are still alive.
+  SerialExecutor worker_;
 };
 
 }  // namespace accord::gateway
