@@ -5,7 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+launcher=()
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DACCORD_WERROR=ON \
+  "${launcher[@]}" "$@" >/dev/null
 targets=()
 for t in ${ACCORD_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
 echo "build: compiling (log in build/build.log)"
