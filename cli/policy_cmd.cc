@@ -17,21 +17,22 @@ Flags: --at RFC3339   judge as at this time (default now)
 
 check: schema errors with file:line, unknown organisations, fields and purposes, rules that
        can never match, overlapping rules with conflicting field plans, agreements past review.
-test:  runs each case of the test files (accord.v1.PolicyTestSuite) and names every mismatch.
+test:  runs each case of the test files (accord.v1.PolicyTestSuite) and names every mismatch,
+       then every rule no passing case was allowed by (an error with --require-every-rule).
 explain: the full reasoning for one request (accord.v1.DecisionRequest in text format).
 )";
 
 }  // namespace
 
 int PolicyCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
-  auto args = Args::Parse(argv, {"help"});
+  auto args = Args::Parse(argv, {"help", "require-every-rule"});
   if (!args.ok()) return UsageError(err, args.status(), kPolicyUsage);
   if (args->Has("help") || args->positional().empty()) {
     out << kPolicyUsage;
     return args->Has("help") ? 0 : 2;
   }
-  if (auto s =
-          args->CheckKnown({"help", "partnership", "tests", "request", "at"});
+  if (auto s = args->CheckKnown({"help", "partnership", "tests", "request",
+                                 "at", "require-every-rule"});
       !s.ok()) {
     return UsageError(err, s, kPolicyUsage);
   }
@@ -63,7 +64,8 @@ int PolicyCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
       return UsageError(err, absl::InvalidArgumentError("missing --tests FILE"),
                         kPolicyUsage);
     }
-    return policy::TestPolicy(*partnership, agreements, tests, at, out);
+    return policy::TestPolicy(*partnership, agreements, tests, at,
+                              args->Has("require-every-rule"), out);
   }
   if (pos[0] == "explain") {
     auto request = args->Require("request");

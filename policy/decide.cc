@@ -15,6 +15,14 @@
 namespace accord::policy {
 namespace {
 
+// A rule's place without its directory: decision explanations reach callers
+// and the audit log, which need not learn the gateway's directory layout.
+absl::string_view FileName(absl::string_view where) {
+  if (const size_t slash = where.rfind('/'); slash != absl::string_view::npos)
+    where.remove_prefix(slash + 1);
+  return where;
+}
+
 using accord::v1::ConsentRequirement;
 using accord::v1::DenyReason;
 
@@ -466,9 +474,9 @@ std::string Decision::Explanation() const {
       holder >= 0 ? Q(d.org_ids[holder]) : std::string("the holder");
   if (allowed()) {
     std::string s =
-        absl::StrCat("ALLOW: ", RuleName(*rule), " (", rule->where, ") lets ",
-                     requester_name, " ", ActionName(action), " ", holder_name,
-                     " for ", Q(d.purposes[purpose]), " on ",
+        absl::StrCat("ALLOW: ", RuleName(*rule), " (", FileName(rule->where),
+                     ") lets ", requester_name, " ", ActionName(action), " ",
+                     holder_name, " for ", Q(d.purposes[purpose]), " on ",
                      accord::v1::LawfulBasis_Name(rule->proto->lawful_basis()));
     if (rule->proto->art9_condition() !=
         accord::v1::ART9_CONDITION_UNSPECIFIED) {
@@ -533,7 +541,7 @@ std::string Decision::Explanation() const {
   q.at = at;
   q.no_consent = assertion_present ? &a : nullptr;
   absl::StrAppend(&s, MissText(d, *rule, e, q, purpose), " (nearest rule, ",
-                  rule->where, ")");
+                  FileName(rule->where), ")");
   return s;
 }
 

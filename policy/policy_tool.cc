@@ -110,13 +110,16 @@ int CheckPolicy(const std::string& partnership_file,
 int TestPolicy(const std::string& partnership_file,
                const std::vector<std::string>& agreement_files,
                const std::vector<std::string>& test_files, absl::Time now,
-               std::ostream& out) {
+               bool require_every_rule, std::ostream& out) {
   auto policy = PolicySet::Load(partnership_file, agreement_files);
   if (!policy.ok()) {
     out << "error: " << policy.status().message() << "\n";
     return 1;
   }
   int passed = 0, failed = 0;
+  // Rules some passing case was allowed by: a rule no case exercises is
+  // untested, and the summary names it.
+  std::set<std::pair<std::string, std::string>> exercised;
   for (const auto& file : test_files) {
     accord::v1::PolicyTestSuite suite;
     if (auto s = LoadTextProto(file, &suite); !s.ok()) {
@@ -129,6 +132,8 @@ int TestPolicy(const std::string& partnership_file,
       const auto problems = Mismatches(c, d);
       if (problems.empty()) {
         ++passed;
+        if (d.verdict() == accord::v1::VERDICT_ALLOW)
+          exercised.emplace(d.agreement_id(), d.rule_id());
         out << "PASS: " << c.name() << "\n";
       } else {
         ++failed;
@@ -140,9 +145,18 @@ int TestPolicy(const std::string& partnership_file,
   }
   out << "---------------------------------------------------------------------"
          "-----------\n";
+  const auto& rules = (*policy)->data().rules;
+  for (const CompiledRule& r : rules) {
+    if (!exercised.count({r.agreement->proto.id(), r.proto->id()})) {
+      out << "UNTESTED: agreement '" << r.agreement->proto.id() << "' rule '"
+          << r.proto->id() << "' (" << r.where
+          << "): no passing case is allowed by it\n";
+    }
+  }
+  out << "rules exercised: " << exercised.size() << "/" << rules.size() << "\n";
   if (failed == 0) {
     out << "PASS: " << passed << "/" << passed << "\n";
-    return 0;
+    return require_every_rule && exercised.size() < rules.size() ? 1 : 0;
   }
   out << "FAIL: " << failed << "/" << (passed + failed) << "\n";
   return 1;

@@ -22,11 +22,13 @@ int CheckPolicy(const std::string& partnership_file,
                 std::ostream& out);
 
 // Runs every case of each accord.v1.PolicyTestSuite file; prints PASS/FAIL
-// per case naming the mismatch, then a summary.
+// per case naming the mismatch, then the rules no passing case was allowed
+// by, then a summary. With `require_every_rule`, an untested rule fails the
+// run too.
 int TestPolicy(const std::string& partnership_file,
                const std::vector<std::string>& agreement_files,
                const std::vector<std::string>& test_files, absl::Time now,
-               std::ostream& out);
+               bool require_every_rule, std::ostream& out);
 
 // Decides one accord.v1.DecisionRequest (text format) and prints the full
 // reasoning: agreements considered, each rule and why it did or did not

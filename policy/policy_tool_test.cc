@@ -74,10 +74,11 @@ TEST(PolicyToolTest, TestPassesOnTheExampleSuite) {
   const int rc = TestPolicy(
       ExamplePartnership(), ExampleAgreements(),
       {testing::SourceDir() + "/deploy/examples/policy_tests.textproto"}, Now(),
-      out);
+      /*require_every_rule=*/true, out);
   EXPECT_EQ(rc, 0) << out.str();
-  EXPECT_THAT(out.str(), AllOf(HasSubstr("PASS: police: involvement only"),
-                               Not(HasSubstr("FAIL"))));
+  EXPECT_THAT(out.str(),
+              AllOf(HasSubstr("PASS: police: involvement only"),
+                    Not(HasSubstr("FAIL")), Not(HasSubstr("UNTESTED"))));
 }
 
 TEST(PolicyToolTest, TestReportsEachMismatch) {
@@ -125,7 +126,7 @@ TEST(PolicyToolTest, TestReportsEachMismatch) {
   )pb");
   std::ostringstream out;
   EXPECT_EQ(TestPolicy(ExamplePartnership(), ExampleAgreements(), {suite},
-                       Now(), out),
+                       Now(), /*require_every_rule=*/false, out),
             1);
   const std::string s = out.str();
   EXPECT_THAT(
@@ -142,12 +143,41 @@ TEST(PolicyToolTest, TestReportsEachMismatch) {
   EXPECT_THAT(s, HasSubstr("FAIL: 2/3"));
 }
 
+TEST(PolicyToolTest, TestNamesRulesNoPassingCaseExercises) {
+  const std::string suite = TempPath("one-rule.textproto");
+  WriteFile(suite, R"pb(
+    cases {
+      name: "involvement"
+      request {
+        requester_org: "police"
+        holder_org: "refuge"
+        action: ACTION_QUERY
+        purpose: "safeguarding"
+        involvement_only: true
+        at { seconds: 1773568800 }
+      }
+      expect: VERDICT_ALLOW
+    }
+  )pb");
+  std::ostringstream lenient, strict;
+  EXPECT_EQ(TestPolicy(ExamplePartnership(), ExampleAgreements(), {suite},
+                       Now(), /*require_every_rule=*/false, lenient),
+            0);
+  EXPECT_EQ(TestPolicy(ExamplePartnership(), ExampleAgreements(), {suite},
+                       Now(), /*require_every_rule=*/true, strict),
+            1);
+  EXPECT_THAT(strict.str(),
+              AllOf(HasSubstr("UNTESTED: agreement 'northdale-police-dasv' "
+                              "rule 'police-risk-query'"),
+                    HasSubstr("rules exercised: 1/")));
+}
+
 TEST(PolicyToolTest, TestRefusesAnUnreadableSuite) {
   const std::string suite = TempPath("broken.textproto");
   WriteFile(suite, "cases { name: \"x\" request { action: ACTION_NOPE } }\n");
   std::ostringstream out;
   EXPECT_EQ(TestPolicy(ExamplePartnership(), ExampleAgreements(), {suite},
-                       Now(), out),
+                       Now(), /*require_every_rule=*/false, out),
             2);
   EXPECT_THAT(out.str(), HasSubstr(suite + ":1:"));
 }
