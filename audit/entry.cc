@@ -1,5 +1,6 @@
 #include "audit/entry.h"
 
+#include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
@@ -53,14 +54,31 @@ void AppendActor(std::string* out, bool present, const Actor& a) {
   out->push_back('}');
 }
 
+// Enum names to values, built once from the descriptor (the generated
+// X_Parse looks names up in the descriptor pool under a lock).
 template <typename Enum>
-absl::Status ParseEnum(JsonCursor& c, bool (*parse)(const std::string&, Enum*),
+const absl::flat_hash_map<std::string, int>& EnumValues() {
+  static const auto* values = [] {
+    auto* m = new absl::flat_hash_map<std::string, int>;
+    const auto* d = google::protobuf::GetEnumDescriptor<Enum>();
+    for (int i = 0; i < d->value_count(); ++i)
+      m->emplace(d->value(i)->name(), d->value(i)->number());
+    return m;
+  }();
+  return *values;
+}
+
+template <typename Enum>
+absl::Status ParseEnum(JsonCursor& c, bool (*)(const std::string&, Enum*),
                        Enum* out) {
   if (c.AtString()) {
     std::string name;
     if (auto s = c.String(&name); !s.ok()) return s;
-    if (!parse(name, out))
+    const auto& values = EnumValues<Enum>();
+    auto it = values.find(name);
+    if (it == values.end())
       return c.Error(absl::StrCat("unknown enum value ", name));
+    *out = static_cast<Enum>(it->second);
     return absl::OkStatus();
   }
   uint64_t v;
@@ -121,6 +139,39 @@ enum Key {
   kLeaf,
   kNumKeys
 };
+
+absl::string_view KeyName(Key k) {
+  static constexpr absl::string_view kNames[] = {
+      "seq",
+      "time",
+      "request_id",
+      "caller",
+      "caller_org",
+      "actor",
+      "method",
+      "action",
+      "purpose",
+      "lawful_basis",
+      "agreement_id",
+      "agreement_version",
+      "rule_id",
+      "holder",
+      "subjects",
+      "fields_released",
+      "record_count",
+      "decision",
+      "deny_reason",
+      "no_consent_justification",
+      "no_consent_approver",
+      "flag_for_review",
+      "reviews_seq",
+      "review_note",
+      "referral_id",
+      "detail",
+      "leaf"};
+  static_assert(sizeof(kNames) / sizeof(kNames[0]) == kNumKeys);
+  return kNames[k];
+}
 
 const absl::flat_hash_map<absl::string_view, Key>& KeyIndex() {
   static const auto* index = new absl::flat_hash_map<absl::string_view, Key>{
@@ -192,6 +243,151 @@ std::string EncodeLeaf(const AuditEntry& entry) {
   return SerializeDeterministic(entry);
 }
 
+void EncodeLeafTo(const AuditEntry& entry, std::string* leaf) {
+  leaf->clear();
+  leaf->push_back(kLeafVersion);
+  google::protobuf::io::StringOutputStream sos(leaf);
+  google::protobuf::io::CodedOutputStream cos(&sos);
+  cos.SetSerializationDeterministic(true);
+  entry.SerializeToCodedStream(&cos);
+}
+
+std::string EncodeLeafBody(const AuditEntry& entry) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream sos(&out);
+    google::protobuf::io::CodedOutputStream cos(&sos);
+    cos.SetSerializationDeterministic(true);
+    entry.SerializeToCodedStream(&cos);
+  }
+  return out;
+}
+
+namespace {
+void AppendVarint(uint64_t v, std::string* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+bool ReadVarint(const char*& p, const char* end, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && p < end; shift += 7) {
+    const uint8_t b = static_cast<uint8_t>(*p++);
+    *v |= uint64_t{b & 0x7fu} << shift;
+    if (b < 0x80) return true;
+  }
+  return false;
+}
+
+// RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF.
+bool IsUtf8(absl::string_view s) {
+  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    const uint8_t c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int n;
+    uint8_t lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) {
+      n = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 2;
+      if (c == 0xe0) lo = 0xa0;
+      if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 3;
+      if (c == 0xf0) lo = 0x90;
+      if (c == 0xf4) hi = 0x8f;
+    } else {
+      return false;
+    }
+    if (end - p <= n) return false;
+    if (p[1] < lo || p[1] > hi) return false;
+    for (int i = 2; i <= n; ++i) {
+      if (p[i] < 0x80 || p[i] > 0xbf) return false;
+    }
+    p += n + 1;
+  }
+  return true;
+}
+
+bool StringsAreUtf8(absl::string_view bytes,
+                    const google::protobuf::Descriptor* type, int depth) {
+  if (depth > 16) return false;
+  const char* p = bytes.data();
+  const char* end = p + bytes.size();
+  while (p < end) {
+    uint64_t tag, v;
+    if (!ReadVarint(p, end, &tag)) return false;
+    switch (tag & 7) {
+      case 0:
+        if (!ReadVarint(p, end, &v)) return false;
+        break;
+      case 1:
+        if (end - p < 8) return false;
+        p += 8;
+        break;
+      case 5:
+        if (end - p < 4) return false;
+        p += 4;
+        break;
+      case 2: {
+        if (!ReadVarint(p, end, &v) || v > static_cast<uint64_t>(end - p))
+          return false;
+        const absl::string_view value(p, v);
+        p += v;
+        const auto* field = type->FindFieldByNumber(static_cast<int>(tag >> 3));
+        if (field == nullptr) break;
+        if (field->type() == google::protobuf::FieldDescriptor::TYPE_STRING &&
+            !IsUtf8(value))
+          return false;
+        if (field->type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE &&
+            !StringsAreUtf8(value, field->message_type(), depth + 1))
+          return false;
+        break;
+      }
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+}  // namespace
+
+void AppendLeaf(uint64_t seq, const google::protobuf::Timestamp& time,
+                absl::string_view body, std::string* leaf) {
+  leaf->push_back(kLeafVersion);
+  if (seq != 0) {
+    leaf->push_back(0x08);  // field 1, varint
+    AppendVarint(seq, leaf);
+  }
+  // Field 2, the Timestamp message: seconds (1, int64) and nanos (2, int32),
+  // each omitted when zero; negative values are 10-byte varints.
+  std::string ts;
+  if (time.seconds() != 0) {
+    ts.push_back(0x08);
+    AppendVarint(static_cast<uint64_t>(time.seconds()), &ts);
+  }
+  if (time.nanos() != 0) {
+    ts.push_back(0x10);
+    AppendVarint(static_cast<uint64_t>(int64_t{time.nanos()}), &ts);
+  }
+  leaf->push_back(0x12);
+  AppendVarint(ts.size(), leaf);
+  leaf->append(ts);
+  leaf->append(body.data(), body.size());
+}
+
+bool LeafBodyIsUtf8(absl::string_view body) {
+  return StringsAreUtf8(body, AuditEntry::descriptor(), 0);
+}
+
 absl::StatusOr<AuditEntry> DecodeLeaf(absl::string_view leaf) {
   if (leaf.empty() || leaf[0] != kLeafVersion) {
     return absl::InvalidArgumentError("leaf has an unknown encoding version");
@@ -213,8 +409,67 @@ std::string FormatTimestamp(const google::protobuf::Timestamp& ts) {
                       "Z");
 }
 
+namespace {
+// Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar.
+int64_t DaysFromCivil(int64_t y, int m, int d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const int64_t yoe = y - era * 400;
+  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+// The exact shape FormatTimestamp writes, "YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z"
+// with every field in range; anything else goes to the general parser.
+bool ParseTimestampFast(absl::string_view t, google::protobuf::Timestamp* out) {
+  if (t.size() < 20 || t.size() > 30 || t[4] != '-' || t[7] != '-' ||
+      t[10] != 'T' || t[13] != ':' || t[16] != ':' || t.back() != 'Z') {
+    return false;
+  }
+  auto num = [&](size_t at, size_t len, int* v) {
+    *v = 0;
+    for (size_t i = at; i < at + len; ++i) {
+      if (t[i] < '0' || t[i] > '9') return false;
+      *v = *v * 10 + (t[i] - '0');
+    }
+    return true;
+  };
+  int y, mo, d, h, mi, sec;
+  if (!num(0, 4, &y) || !num(5, 2, &mo) || !num(8, 2, &d) ||
+      !num(11, 2, &h) || !num(14, 2, &mi) || !num(17, 2, &sec)) {
+    return false;
+  }
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30,
+                                  31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (mo < 1 || mo > 12 || d < 1 ||
+      d > kDays[mo - 1] + (mo == 2 && leap ? 1 : 0) || h > 23 || mi > 59 ||
+      sec > 59) {
+    return false;
+  }
+  int nanos = 0;
+  const size_t frac_end = t.size() - 1;
+  if (frac_end > 19) {
+    if (t[19] != '.' || frac_end == 20) return false;
+    for (size_t i = 20; i < 29; ++i) {
+      nanos *= 10;
+      if (i < frac_end) {
+        if (t[i] < '0' || t[i] > '9') return false;
+        nanos += t[i] - '0';
+      }
+    }
+  }
+  out->set_seconds(DaysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec);
+  out->set_nanos(nanos);
+  return true;
+}
+}  // namespace
+
 absl::StatusOr<google::protobuf::Timestamp> ParseTimestamp(
     absl::string_view text) {
+  google::protobuf::Timestamp fast;
+  if (ParseTimestampFast(text, &fast)) return fast;
   absl::Time t;
   std::string err;
   if (text.empty() || text.back() != 'Z' ||
@@ -307,21 +562,37 @@ std::string JsonLine(const AuditEntry& e, absl::string_view leaf) {
 
 absl::StatusOr<JsonRow> ParseJsonLine(absl::string_view line) {
   JsonRow row;
+  if (auto s = ParseJsonLineInto(line, &row); !s.ok()) return s;
+  return row;
+}
+
+absl::Status ParseJsonLineInto(absl::string_view line, JsonRow* out) {
+  JsonRow& row = *out;
   AuditEntry& e = row.entry;
+  e.Clear();
+  row.leaf.clear();
   JsonCursor c(line);
   uint32_t seen = 0;
+  int next_key = 0;  // rows are written in Key order: try that first
   bool have_leaf = false;
-  std::string scratch;
+  std::string& scratch = row.scratch;
   auto status = c.Object([&](absl::string_view key) -> absl::Status {
-    const auto& index = KeyIndex();
-    auto it = index.find(key);
-    if (it == index.end())
-      return c.Error(absl::StrCat("unknown field \"", key, "\""));
-    const uint32_t bit = uint32_t{1} << it->second;
+    Key which;
+    if (next_key < kNumKeys && key == KeyName(static_cast<Key>(next_key))) {
+      which = static_cast<Key>(next_key);
+    } else {
+      const auto& index = KeyIndex();
+      auto it = index.find(key);
+      if (it == index.end())
+        return c.Error(absl::StrCat("unknown field \"", key, "\""));
+      which = it->second;
+    }
+    next_key = which + 1;
+    const uint32_t bit = uint32_t{1} << which;
     if (seen & bit)
       return c.Error(absl::StrCat("field \"", key, "\" repeated"));
     seen |= bit;
-    switch (it->second) {
+    switch (which) {
       case kSeq: {
         uint64_t v;
         if (auto s = c.Uint(&v); !s.ok()) return s;
@@ -457,7 +728,7 @@ absl::StatusOr<JsonRow> ParseJsonLine(absl::string_view line) {
   if (!have_leaf) return absl::InvalidArgumentError("row has no \"leaf\"");
   if (!(seen & (uint32_t{1} << kSeq)))
     return absl::InvalidArgumentError("row has no \"seq\"");
-  return row;
+  return absl::OkStatus();
 }
 
 std::vector<std::string> DifferingFields(const AuditEntry& a,

@@ -30,6 +30,21 @@ namespace accord::audit {
 inline constexpr char kLeafVersion = 0x01;
 
 std::string EncodeLeaf(const accord::v1::AuditEntry& entry);
+// The same into *leaf (replacing its contents, reusing its memory).
+void EncodeLeafTo(const accord::v1::AuditEntry& entry, std::string* leaf);
+
+// The leaf in two steps, so the costly part runs on the appending thread and
+// the log's writer only adds what it assigns. seq and time are fields 1 and 2,
+// the first in the encoding, so
+//   AppendLeaf(seq, time, EncodeLeafBody(e), &leaf)
+// gives exactly EncodeLeaf(e with seq and time set).
+// EncodeLeafBody requires entry.seq() == 0 and no time.
+std::string EncodeLeafBody(const accord::v1::AuditEntry& entry);
+void AppendLeaf(uint64_t seq, const google::protobuf::Timestamp& time,
+                absl::string_view body, std::string* leaf);
+// True when every string field in the encoded body (at any depth) is valid
+// UTF-8: what DecodeLeaf would accept, checked without building messages.
+bool LeafBodyIsUtf8(absl::string_view body);
 // InvalidArgument when the bytes are not a canonical leaf.
 absl::StatusOr<accord::v1::AuditEntry> DecodeLeaf(absl::string_view leaf);
 
@@ -40,9 +55,12 @@ std::string JsonLine(const accord::v1::AuditEntry& entry,
 struct JsonRow {
   accord::v1::AuditEntry entry;  // the readable fields
   std::string leaf;              // decoded "leaf"
+  std::string scratch;           // parser's buffer, kept for reuse
 };
 // Parses one row (without its newline). Unknown or repeated keys are errors.
 absl::StatusOr<JsonRow> ParseJsonLine(absl::string_view line);
+// The same into an existing row, reusing its memory (for long exports).
+absl::Status ParseJsonLineInto(absl::string_view line, JsonRow* row);
 
 // The top-level field names that differ between two entries (for naming
 // what a tampered row changed).

@@ -82,6 +82,57 @@ TEST(EntryTest, LeafIsCanonicalAndStable) {
               HasSubstr("canonical"));
 }
 
+TEST(EntryTest, LeafFromBodyEqualsTheWholeEncoding) {
+  // The log encodes the body on the appending thread and adds seq and time
+  // on its writer: the bytes must be exactly EncodeLeaf's.
+  for (uint64_t seq : {uint64_t{0}, uint64_t{1}, uint64_t{127}, uint64_t{128},
+                       uint64_t{1} << 40, ~uint64_t{0}}) {
+    for (int64_t nanos : {int64_t{0}, int64_t{1714550000123456789},
+                          int64_t{1714550000000000000}, int64_t{999},
+                          int64_t{-1500000001}}) {
+      AuditEntry e = FullEntry();
+      e.clear_seq();
+      e.clear_time();
+      const std::string body = EncodeLeafBody(e);
+      e.set_seq(seq);
+      *e.mutable_time() = ToProtoTime(absl::FromUnixNanos(nanos));
+      std::string leaf;
+      AppendLeaf(seq, e.time(), body, &leaf);
+      EXPECT_EQ(HexEncode(leaf), HexEncode(EncodeLeaf(e)))
+          << seq << " " << nanos;
+      EXPECT_TRUE(DecodeLeaf(leaf).ok());
+    }
+  }
+}
+
+TEST(EntryTest, LeafBodyUtf8CheckAgreesWithDecodeLeaf) {
+  const std::vector<std::string> texts = {
+      "plain", "Ünïcode — ok", "\xf0\x9f\x98\x80",
+      std::string("\xc3\x28"),          // bad continuation
+      std::string("\xc0\xaf"),          // overlong
+      std::string("\xed\xa0\x80"),      // surrogate
+      std::string("\xf4\x90\x80\x80"),  // above U+10FFFF
+      std::string("\xe2\x82"),          // truncated
+      std::string("\xff")};
+  for (const std::string& t : texts) {
+    for (int where = 0; where < 3; ++where) {
+      AuditEntry e = FullEntry();
+      e.clear_seq();
+      e.clear_time();
+      if (where == 0) e.set_detail(t);
+      if (where == 1) e.mutable_actor()->set_role(t);  // nested message
+      if (where == 2) e.mutable_subjects(1)->set_value(t);  // repeated
+      std::string leaf;
+      const std::string body = EncodeLeafBody(e);
+      AppendLeaf(9, ToProtoTime(absl::FromUnixSeconds(1)), body, &leaf);
+      EXPECT_EQ(LeafBodyIsUtf8(body), DecodeLeaf(leaf).ok())
+          << HexEncode(t) << " at " << where;
+    }
+  }
+  EXPECT_TRUE(LeafBodyIsUtf8(EncodeLeafBody(FullEntry())));
+  EXPECT_FALSE(LeafBodyIsUtf8("\x0a\x05" "ab"));  // length past the end
+}
+
 TEST(EntryTest, JsonLineRoundTripsEveryField) {
   const AuditEntry e = FullEntry();
   const std::string leaf = EncodeLeaf(e);

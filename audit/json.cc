@@ -105,33 +105,47 @@ bool JsonCursor::Null() {
   return false;
 }
 
-absl::Status JsonCursor::Object(
-    const std::function<absl::Status(absl::string_view key)>& member) {
+absl::Status JsonCursor::ObjectOpen() {
   if (!Consume('{')) return Error("expected an object");
   if (++depth_ > kMaxDepth) return Error("nested too deeply");
-  if (!Consume('}')) {
-    std::string key;
-    do {
-      if (auto s = String(&key); !s.ok()) return s;
-      if (!Consume(':')) return Error("expected ':'");
-      if (auto s = member(key); !s.ok()) return s;
-    } while (Consume(','));
-    if (!Consume('}')) return Error("expected ',' or '}'");
-  }
+  return absl::OkStatus();
+}
+
+absl::Status JsonCursor::ObjectClose() {
+  if (!Consume('}')) return Error("expected ',' or '}'");
   --depth_;
   return absl::OkStatus();
 }
 
-absl::Status JsonCursor::Array(const std::function<absl::Status()>& element) {
+absl::Status JsonCursor::ArrayOpen() {
   if (!Consume('[')) return Error("expected an array");
   if (++depth_ > kMaxDepth) return Error("nested too deeply");
-  if (!Consume(']')) {
-    do {
-      if (auto s = element(); !s.ok()) return s;
-    } while (Consume(','));
-    if (!Consume(']')) return Error("expected ',' or ']'");
-  }
+  return absl::OkStatus();
+}
+
+absl::Status JsonCursor::ArrayClose() {
+  if (!Consume(']')) return Error("expected ',' or ']'");
   --depth_;
+  return absl::OkStatus();
+}
+
+absl::Status JsonCursor::StringView(absl::string_view* out,
+                                    std::string* storage) {
+  SkipSpace();
+  if (pos_ < text_.size() && text_[pos_] == '"') {
+    size_t end = pos_ + 1;
+    while (end < text_.size() && text_[end] != '"' && text_[end] != '\\' &&
+           static_cast<unsigned char>(text_[end]) >= 0x20) {
+      ++end;
+    }
+    if (end < text_.size() && text_[end] == '"') {
+      *out = text_.substr(pos_ + 1, end - pos_ - 1);
+      pos_ = end + 1;
+      return absl::OkStatus();
+    }
+  }
+  if (auto s = String(storage); !s.ok()) return s;
+  *out = *storage;
   return absl::OkStatus();
 }
 

@@ -8,7 +8,6 @@
 #define ACCORD_AUDIT_JSON_H_
 
 #include <cstdint>
-#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -25,12 +24,15 @@ class JsonCursor {
   explicit JsonCursor(absl::string_view text) : text_(text) {}
 
   // Walks an object: `member` is called with each key, positioned at the
-  // value, and must consume it. Duplicate keys are left to the caller.
-  [[nodiscard]] absl::Status Object(
-      const std::function<absl::Status(absl::string_view key)>& member);
+  // value, and must consume it. Duplicate keys are left to the caller. The
+  // key is valid only until `member` consumes its value.
+  // member: absl::Status(absl::string_view key)
+  template <typename Member>
+  [[nodiscard]] absl::Status Object(Member&& member);
   // Walks an array: `element` must consume one value.
-  [[nodiscard]] absl::Status Array(
-      const std::function<absl::Status()>& element);
+  // element: absl::Status()
+  template <typename Element>
+  [[nodiscard]] absl::Status Array(Element&& element);
 
   [[nodiscard]] absl::Status String(std::string* out);
   [[nodiscard]] absl::Status Uint(uint64_t* out);  // a non-negative integer
@@ -46,6 +48,13 @@ class JsonCursor {
   absl::Status Error(absl::string_view what) const;
 
  private:
+  // A string as a view into the text when it holds no escapes (the common
+  // case for keys), else decoded into *storage.
+  absl::Status StringView(absl::string_view* out, std::string* storage);
+  absl::Status ObjectOpen();
+  absl::Status ObjectClose();
+  absl::Status ArrayOpen();
+  absl::Status ArrayClose();
   void SkipSpace();
   bool Consume(char c);
   absl::Status SkipValue(int depth);
@@ -53,6 +62,36 @@ class JsonCursor {
   size_t pos_ = 0;
   int depth_ = 0;
 };
+
+template <typename Member>
+absl::Status JsonCursor::Object(Member&& member) {
+  if (auto s = ObjectOpen(); !s.ok()) return s;
+  if (!Consume('}')) {
+    std::string storage;
+    absl::string_view key;
+    do {
+      if (auto s = StringView(&key, &storage); !s.ok()) return s;
+      if (!Consume(':')) return Error("expected ':'");
+      if (auto s = member(key); !s.ok()) return s;
+    } while (Consume(','));
+    return ObjectClose();
+  }
+  --depth_;
+  return absl::OkStatus();
+}
+
+template <typename Element>
+absl::Status JsonCursor::Array(Element&& element) {
+  if (auto s = ArrayOpen(); !s.ok()) return s;
+  if (!Consume(']')) {
+    do {
+      if (auto s = element(); !s.ok()) return s;
+    } while (Consume(','));
+    return ArrayClose();
+  }
+  --depth_;
+  return absl::OkStatus();
+}
 
 }  // namespace accord::audit
 

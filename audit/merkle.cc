@@ -1,5 +1,6 @@
 #include "audit/merkle.h"
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include <cstring>
@@ -77,31 +78,49 @@ absl::Status SubProof(SubtreeHashes& store, uint64_t m, uint64_t begin,
 
 }  // namespace
 
-Hash LeafHash(absl::string_view leaf) {
-  // Leaves are small (an audit entry is a few hundred bytes): prefixing a
-  // copy is cheaper than a streaming digest context.
-  uint8_t stack[1024];
-  std::string heap;
-  uint8_t* buf = stack;
-  if (leaf.size() + 1 > sizeof(stack)) {
-    heap.resize(leaf.size() + 1);
-    buf = reinterpret_cast<uint8_t*>(heap.data());
-  }
-  buf[0] = 0x00;
-  if (!leaf.empty()) std::memcpy(buf + 1, leaf.data(), leaf.size());
+namespace {
+// SHA-256 through a digest fetched once and a context per thread: the
+// one-shot SHA256() looks the algorithm up (under a lock) on every call,
+// which cost more than hashing a leaf.
+const EVP_MD* Sha256Md() {
+  static const EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
+struct DigestContext {
+  DigestContext() : ctx(EVP_MD_CTX_new()) {}
+  ~DigestContext() { EVP_MD_CTX_free(ctx); }
+  EVP_MD_CTX* ctx;
+};
+
+Hash Sha256Of(uint8_t prefix, const void* a, size_t a_len, const void* b,
+              size_t b_len) {
+  thread_local DigestContext d;
   Hash out;
-  SHA256(buf, leaf.size() + 1, out.data());
+  const EVP_MD* md = Sha256Md();
+  if (md == nullptr || d.ctx == nullptr ||
+      EVP_DigestInit_ex2(d.ctx, md, nullptr) != 1 ||
+      EVP_DigestUpdate(d.ctx, &prefix, 1) != 1 ||
+      (a_len > 0 && EVP_DigestUpdate(d.ctx, a, a_len) != 1) ||
+      (b_len > 0 && EVP_DigestUpdate(d.ctx, b, b_len) != 1) ||
+      EVP_DigestFinal_ex(d.ctx, out.data(), nullptr) != 1) {
+    // Only without a working libcrypto: fall back to the one-shot call.
+    std::string buf(1, static_cast<char>(prefix));
+    buf.append(static_cast<const char*>(a), a_len);
+    buf.append(static_cast<const char*>(b), b_len);
+    SHA256(reinterpret_cast<const uint8_t*>(buf.data()), buf.size(),
+           out.data());
+  }
   return out;
+}
+}  // namespace
+
+Hash LeafHash(absl::string_view leaf) {
+  return Sha256Of(0x00, leaf.data(), leaf.size(), nullptr, 0);
 }
 
 Hash NodeHash(const Hash& left, const Hash& right) {
-  uint8_t buf[65];
-  buf[0] = 0x01;
-  std::memcpy(buf + 1, left.data(), 32);
-  std::memcpy(buf + 33, right.data(), 32);
-  Hash out;
-  SHA256(buf, sizeof(buf), out.data());
-  return out;
+  return Sha256Of(0x01, left.data(), left.size(), right.data(), right.size());
 }
 
 Hash EmptyRoot() {

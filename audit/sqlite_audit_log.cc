@@ -116,7 +116,10 @@ uint32_t PageSize(uint32_t requested) {
 struct Pending {
   enum class Kind { kAppend, kReview, kSignHead };
   Kind kind = Kind::kAppend;
+  // seq and time unset: the writer assigns them and prefixes them to `body`.
   AuditEntry entry;
+  std::string body;  // EncodeLeafBody(entry), built on the appending thread
+  bool utf8 = true;  // every text field is valid UTF-8
   uint64_t review_target = 0;
   AuditLog::DurableCallback on_durable;
   std::function<void(absl::StatusOr<SignedTreeHead>)> on_head;
@@ -157,6 +160,8 @@ class SqliteAuditLog final : public AuditLog {
       : options_(options), signer_(std::move(signer)) {}
 
   absl::Status Init();
+  // Encodes the entry on the calling thread, then queues it for the writer.
+  void EnqueueEntry(Pending p);
   void Enqueue(Pending p);
 
   // Writer thread.
@@ -165,6 +170,15 @@ class SqliteAuditLog final : public AuditLog {
   absl::Status WriteEntry(Pending& p, absl::StatusOr<uint64_t>* result,
                           std::set<uint64_t>* reviewed_in_batch);
   absl::StatusOr<SignedTreeHead> SignAndStoreHead();
+  // Hands callbacks to the completion thread, which runs them in order.
+  struct Completion {
+    std::vector<DurableCallback> callbacks;
+    std::vector<absl::StatusOr<uint64_t>> results;
+  };
+  void CompletionLoop();
+  bool CompletionsDue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(done_mu_) {
+    return !done_.empty() || done_stopping_;
+  }
 
   // Read side: `read_mu_` held.
   absl::StatusOr<Statement*> ReadStatement(const std::string& sql)
@@ -186,6 +200,11 @@ class SqliteAuditLog final : public AuditLog {
   uint64_t last_head_size_ = 0;
   absl::Time last_head_real_ = absl::InfinitePast();
   std::thread writer_;
+  // Runs durable callbacks, so the writer goes on to the next batch while the
+  // callers of the last one are woken.
+  std::thread completer_;
+  size_t last_batch_size_ = 1;  // writer thread
+  std::string leaf_;            // writer thread: reused buffer
   // Checkpoints the WAL on its own connection, off the writer's commit path.
   std::thread checkpointer_;
   void CheckpointLoop();
@@ -195,6 +214,10 @@ class SqliteAuditLog final : public AuditLog {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<SignedTreeHead> latest_head_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> durable_size_{0};
+
+  absl::Mutex done_mu_;
+  std::deque<Completion> done_ ABSL_GUARDED_BY(done_mu_);
+  bool done_stopping_ ABSL_GUARDED_BY(done_mu_) = false;
 
   absl::Mutex read_mu_;
   std::unique_ptr<sqlite::Database> rdb_ ABSL_GUARDED_BY(read_mu_);
@@ -208,13 +231,17 @@ absl::StatusOr<std::unique_ptr<SqliteAuditLog>> SqliteAuditLog::Open(
   std::unique_ptr<SqliteAuditLog> log(
       new SqliteAuditLog(options, std::move(signer)));
   if (auto s = log->Init(); !s.ok()) return s;
+  log->completer_ = std::thread([p = log.get()] { p->CompletionLoop(); });
   log->writer_ = std::thread([p = log.get()] { p->WriterLoop(); });
   log->checkpointer_ = std::thread([p = log.get()] { p->CheckpointLoop(); });
   return log;
 }
 
 absl::Status SqliteAuditLog::Init() {
-  auto wdb = sqlite::Database::Open(options_.db_path);
+  sqlite::Database::Options write_options;
+  write_options.synchronous_full =
+      options_.durability == AuditDurability::kPowerLoss;
+  auto wdb = sqlite::Database::Open(options_.db_path, write_options);
   if (!wdb.ok()) return wdb.status();
   wdb_ = std::move(*wdb);
   if (auto s = wdb_->Migrate(Migrations()); !s.ok()) return s;
@@ -301,7 +328,28 @@ SqliteAuditLog::~SqliteAuditLog() {
     stopping_ = true;
   }
   if (writer_.joinable()) writer_.join();
+  {
+    absl::MutexLock l(&done_mu_);
+    done_stopping_ = true;
+  }
+  if (completer_.joinable()) completer_.join();
   if (checkpointer_.joinable()) checkpointer_.join();
+}
+
+void SqliteAuditLog::CompletionLoop() {
+  while (true) {
+    Completion c;
+    {
+      absl::MutexLock l(&done_mu_);
+      done_mu_.Await(absl::Condition(this, &SqliteAuditLog::CompletionsDue));
+      if (done_.empty()) return;  // stopping and drained
+      c = std::move(done_.front());
+      done_.pop_front();
+    }
+    for (size_t i = 0; i < c.callbacks.size(); ++i) {
+      if (c.callbacks[i]) c.callbacks[i](std::move(c.results[i]));
+    }
+  }
 }
 
 void SqliteAuditLog::CheckpointLoop() {
@@ -332,11 +380,19 @@ void SqliteAuditLog::Enqueue(Pending p) {
   if (p.on_head) p.on_head(closed);
 }
 
+void SqliteAuditLog::EnqueueEntry(Pending p) {
+  p.entry.clear_seq();
+  p.entry.clear_time();
+  p.body = EncodeLeafBody(p.entry);
+  p.utf8 = LeafBodyIsUtf8(p.body);
+  Enqueue(std::move(p));
+}
+
 void SqliteAuditLog::Append(AuditEntry entry, DurableCallback on_durable) {
   Pending p;
   p.entry = std::move(entry);
   p.on_durable = std::move(on_durable);
-  Enqueue(std::move(p));
+  EnqueueEntry(std::move(p));
 }
 
 void SqliteAuditLog::MarkReviewed(uint64_t seq, const Reviewer& reviewer,
@@ -354,11 +410,12 @@ void SqliteAuditLog::MarkReviewed(uint64_t seq, const Reviewer& reviewer,
   p.entry.set_reviews_seq(seq);
   p.entry.set_review_note(std::move(note));
   p.on_durable = std::move(on_durable);
-  Enqueue(std::move(p));
+  EnqueueEntry(std::move(p));
 }
 
 absl::StatusOr<SignedTreeHead> SqliteAuditLog::SignTreeHeadNow() {
-  if (std::this_thread::get_id() == writer_.get_id()) {
+  if (std::this_thread::get_id() == writer_.get_id() ||
+      std::this_thread::get_id() == completer_.get_id()) {
     // A durable callback waiting on the writer would wait on itself.
     return absl::FailedPreconditionError(
         "SignTreeHeadNow called from an audit log callback; post the work "
@@ -408,25 +465,30 @@ void SqliteAuditLog::WriterLoop() {
           mu_.Await(absl::Condition(&has_work));
         }
       }
-      if (!queue_.empty() && queue_.size() < options_.max_batch && !stopping_ &&
+      // Wait for companions: as many as the last batch held (their callers
+      // are likely to come back), woken once when they are all here, or
+      // when arrivals pause for `gap`, or at max_delay.
+      const size_t want = std::min(options_.max_batch, last_batch_size_);
+      if (!queue_.empty() && queue_.size() < want && !stopping_ &&
           options_.max_delay > absl::ZeroDuration()) {
         const absl::Time deadline = absl::Now() + options_.max_delay;
-        while (queue_.size() < options_.max_batch) {
+        auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return queue_.size() >= want || stopping_;
+        };
+        while (true) {
           const size_t before = queue_.size();
           const absl::Duration left = deadline - absl::Now();
           if (left <= absl::ZeroDuration()) break;
-          auto grew = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-            return queue_.size() > before || stopping_;
-          };
-          if (!mu_.AwaitWithTimeout(absl::Condition(&grew),
-                                    std::min(left, gap)))
+          if (mu_.AwaitWithTimeout(absl::Condition(&enough),
+                                   std::min(left, gap)))
             break;
-          if (stopping_) break;
+          if (queue_.size() == before) break;  // arrivals paused
         }
       }
       const size_t n =
           std::min(queue_.size(), std::max<size_t>(options_.max_batch, 1));
       batch.reserve(n);
+      if (n > 0) last_batch_size_ = n;
       for (size_t i = 0; i < n; ++i) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -482,6 +544,12 @@ absl::StatusOr<SignedTreeHead> SqliteAuditLog::SignAndStoreHead() {
 absl::Status SqliteAuditLog::WriteEntry(Pending& p,
                                         absl::StatusOr<uint64_t>* result,
                                         std::set<uint64_t>* reviewed_in_batch) {
+  if (!p.utf8) {
+    // Refuse the entry, not the batch, and use no seq.
+    *result = absl::InvalidArgumentError(
+        "audit entry has a text field that is not valid UTF-8");
+    return absl::OkStatus();
+  }
   if (p.kind == Pending::Kind::kReview) {
     const uint64_t target = p.review_target;
     if (target >= range_.size()) {
@@ -520,19 +588,12 @@ absl::Status SqliteAuditLog::WriteEntry(Pending& p,
       return absl::OkStatus();
     }
   }
-  AuditEntry& e = p.entry;
+  const AuditEntry& e = p.entry;
   const uint64_t seq = range_.size();
   const absl::Time now = options_.clock->Now();
-  e.set_seq(seq);
-  *e.mutable_time() = ToProtoTime(now);
-  std::string leaf = EncodeLeaf(e);
-  if (auto decoded = DecodeLeaf(leaf); !decoded.ok()) {
-    // Only a string that is not UTF-8 gets here: refuse the entry, not the
-    // batch.
-    *result = absl::InvalidArgumentError(
-        "audit entry has a text field that is not valid UTF-8");
-    return absl::OkStatus();
-  }
+  std::string& leaf = leaf_;
+  leaf.clear();
+  AppendLeaf(seq, ToProtoTime(now), p.body, &leaf);
   Statement& ins = *insert_entry_;
   ins.Bind(1, static_cast<int64_t>(seq))
       .Bind(2, absl::ToUnixNanos(now))
@@ -589,9 +650,12 @@ void SqliteAuditLog::ProcessBatch(std::vector<Pending>& batch) {
     }
   }
   durable_size_.store(range_.size());
-  for (size_t i = 0; i < batch.size(); ++i) {
-    if (batch[i].on_durable) batch[i].on_durable(std::move(results[i]));
-  }
+  Completion c;
+  c.callbacks.reserve(batch.size());
+  for (Pending& p : batch) c.callbacks.push_back(std::move(p.on_durable));
+  c.results = std::move(results);
+  absl::MutexLock l(&done_mu_);
+  done_.push_back(std::move(c));
 }
 
 absl::StatusOr<Statement*> SqliteAuditLog::ReadStatement(

@@ -26,6 +26,18 @@
 
 namespace accord::audit {
 
+// What "committed" survives before on_durable is called.
+enum class AuditDurability {
+  // synchronous=FULL: every commit is fsynced; survives power loss, OS crash
+  // and SIGKILL. The default.
+  kPowerLoss,
+  // synchronous=NORMAL: a commit is written to the WAL (the OS holds it) but
+  // fsynced only at checkpoints (every 250 ms): survives SIGKILL or a crash
+  // of the gateway process, NOT power loss or an OS crash, which may lose
+  // the last fraction of a second of entries whose answers were released.
+  kProcessCrash,
+};
+
 struct SqliteAuditLogOptions {
   std::string db_path;
   // The tree head signing key: `signer` when set, else loaded from
@@ -33,6 +45,7 @@ struct SqliteAuditLogOptions {
   std::shared_ptr<const TreeHeadSigner> signer;
   std::string signing_key_file;
   const Clock* clock = nullptr;  // required; outlives the log
+  AuditDurability durability = AuditDurability::kPowerLoss;
   absl::Duration max_delay = absl::Milliseconds(2);
   size_t max_batch = 1024;
   absl::Duration tree_head_interval = absl::Seconds(1);

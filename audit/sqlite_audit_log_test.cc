@@ -56,6 +56,11 @@ class SqliteAuditLogTest : public ::testing::Test {
     return VerifyJsonlExport(*lines, *verifier_).status();
   }
 
+  // A child appends with 64 requests in flight and reports each seq when
+  // on_durable fires; it is SIGKILLed mid-stream. Every reported seq must be
+  // in the reopened log, and the log must verify.
+  void ReportedEntriesSurviveSigkill(AuditDurability durability);
+
   std::string path_ = TempDbPath(
       ::testing::UnitTest::GetInstance()->current_test_info()->name());
   FakeClock clock_{absl::FromUnixSeconds(1714550000)};
@@ -399,10 +404,8 @@ TEST_F(SqliteAuditLogTest, ExportsJsonLinesAndCsv) {
             absl::StatusCode::kCancelled);
 }
 
-// A child appends as fast as it can and reports each seq when on_durable
-// fires; it is SIGKILLed mid-stream. Every reported seq must be in the
-// reopened log, and the log must verify.
-TEST_F(SqliteAuditLogTest, EveryEntryReportedDurableSurvivesSigkill) {
+void SqliteAuditLogTest::ReportedEntriesSurviveSigkill(
+    AuditDurability durability) {
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   const pid_t pid = fork();
@@ -412,6 +415,7 @@ TEST_F(SqliteAuditLogTest, EveryEntryReportedDurableSurvivesSigkill) {
     SqliteAuditLogOptions o;
     o.db_path = path_;
     o.signer = signer_;
+    o.durability = durability;
     SystemClock clock;
     o.clock = &clock;
     auto log = OpenSqliteAuditLog(o);
@@ -453,6 +457,15 @@ TEST_F(SqliteAuditLogTest, EveryEntryReportedDurableSurvivesSigkill) {
   for (uint64_t s : reported) ASSERT_TRUE(log->GetEntry(s).ok()) << s;
   ASSERT_TRUE(log->SignTreeHeadNow().ok());
   EXPECT_TRUE(VerifyExport(*log, 0, 0).ok());
+}
+
+TEST_F(SqliteAuditLogTest, EveryEntryReportedDurableSurvivesSigkill) {
+  ReportedEntriesSurviveSigkill(AuditDurability::kPowerLoss);
+}
+
+// The process-crash mode promises exactly this much (not power loss).
+TEST_F(SqliteAuditLogTest, ProcessCrashModeSurvivesSigkill) {
+  ReportedEntriesSurviveSigkill(AuditDurability::kProcessCrash);
 }
 
 }  // namespace

@@ -1,9 +1,15 @@
 #include "audit/verify.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <thread>
+#include <utility>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -170,6 +176,155 @@ void AppendPath(std::string* out,
   out->push_back(']');
 }
 
+
+// One batch of export rows, copied out of the line source.
+struct RowResult {
+  bool parsed = false;
+  bool leaf_matches = false;
+  uint64_t seq = 0;
+  Hash leaf_hash;
+};
+
+struct Batch {
+  static constexpr size_t kLines = 2048;
+  std::string text;
+  std::vector<std::pair<size_t, size_t>> spans;  // (offset, length) in text
+  std::vector<RowResult> results;
+  std::string head_line;
+
+  void Clear() {
+    text.clear();
+    spans.clear();
+    head_line.clear();
+  }
+  void Add(absl::string_view line) {
+    spans.emplace_back(text.size(), line.size());
+    text.append(line.data(), line.size());
+  }
+  size_t size() const { return spans.size(); }
+  absl::string_view line(size_t i) const {
+    return absl::string_view(text).substr(spans[i].first, spans[i].second);
+  }
+};
+
+// The rest of a batch, then its tree head line, then the rest of the source.
+class BatchThenSource final : public LineSource {
+ public:
+  BatchThenSource(const Batch& batch, size_t next, LineSource& source)
+      : batch_(batch), next_(next), source_(source) {}
+  absl::StatusOr<bool> Next(absl::string_view* line) override {
+    if (next_ < batch_.size()) {
+      *line = batch_.line(next_++);
+      return true;
+    }
+    if (!head_done_) {
+      head_done_ = true;
+      if (!batch_.head_line.empty()) {
+        *line = batch_.head_line;
+        return true;
+      }
+    }
+    return source_.Next(line);
+  }
+
+ private:
+  const Batch& batch_;
+  size_t next_;
+  bool head_done_ = false;
+  LineSource& source_;
+};
+
+// Parses rows, checks each row's fields against its leaf and hashes the
+// leaf, over all cores: the caller's thread and one worker per further core.
+class RowCheckers {
+ public:
+  RowCheckers() {
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    const unsigned workers = std::min(cores, 8u) - 1;
+    for (unsigned i = 0; i < workers; ++i) {
+      threads_.emplace_back([this, i] { WorkerLoop(i + 1); });
+    }
+  }
+  ~RowCheckers() {
+    {
+      absl::MutexLock l(&mu_);
+      stopping_ = true;
+    }
+    for (auto& t : threads_) t.join();
+  }
+
+  void Check(Batch& batch) {
+    batch.results.assign(batch.size(), RowResult());
+    const size_t parts = threads_.size() + 1;
+    {
+      absl::MutexLock l(&mu_);
+      batch_ = &batch;
+      parts_ = parts;
+      pending_ = parts - 1;
+      ++generation_;
+    }
+    CheckSlice(batch, 0, parts, &own_row_, &own_leaf_);
+    absl::MutexLock l(&mu_);
+    mu_.Await(absl::Condition(
+        +[](size_t* pending) { return *pending == 0; }, &pending_));
+    batch_ = nullptr;
+  }
+
+ private:
+  // Rows i with i % parts == part. Stops at the slice's first bad row: the
+  // in-order walk stops there or earlier.
+  static void CheckSlice(Batch& batch, size_t part, size_t parts, JsonRow* row,
+                         std::string* leaf) {
+    const size_t n = batch.size();
+    const size_t begin = n * part / parts;
+    const size_t end = n * (part + 1) / parts;
+    for (size_t i = begin; i < end; ++i) {
+      RowResult& r = batch.results[i];
+      if (!ParseJsonLineInto(batch.line(i), row).ok()) break;
+      r.parsed = true;
+      r.seq = row->entry.seq();
+      EncodeLeafTo(row->entry, leaf);
+      r.leaf_matches = *leaf == row->leaf;
+      if (!r.leaf_matches) break;
+      r.leaf_hash = LeafHash(row->leaf);
+    }
+  }
+
+  void WorkerLoop(size_t part) {
+    JsonRow row;
+    std::string leaf;
+    uint64_t seen = 0;
+    while (true) {
+      Batch* batch;
+      size_t parts;
+      {
+        absl::MutexLock l(&mu_);
+        auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return stopping_ || generation_ != seen;
+        };
+        mu_.Await(absl::Condition(&ready));
+        if (stopping_) return;
+        seen = generation_;
+        batch = batch_;
+        parts = parts_;
+      }
+      CheckSlice(*batch, part, parts, &row, &leaf);
+      absl::MutexLock l(&mu_);
+      --pending_;
+    }
+  }
+
+  absl::Mutex mu_;
+  Batch* batch_ ABSL_GUARDED_BY(mu_) = nullptr;
+  size_t parts_ ABSL_GUARDED_BY(mu_) = 1;
+  size_t pending_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+  JsonRow own_row_;
+  std::string own_leaf_;
+};
+
 }  // namespace
 
 std::unique_ptr<LineSource> LinesFromString(absl::string_view text) {
@@ -200,41 +355,68 @@ absl::StatusOr<ExportSummary> VerifyJsonlExport(LineSource& lines,
   auto range = CompactRange::FromNodes(header->from_seq, header->prefix);
   if (!range.ok()) return LineError(1, range.status());
 
+  // Rows are checked in batches: every thread parses and hashes a slice of
+  // the batch (the costly, independent part), then this thread walks the
+  // results in line order, so the first bad entry is the one reported.
+  RowCheckers checkers;
+  Batch batch;
   uint64_t expected = header->from_seq;
   absl::StatusOr<SignedTreeHead> head = absl::DataLossError("");
   bool have_head = false;
-  while (true) {
-    more = lines.Next(&line);
-    if (!more.ok()) return more.status();
-    if (!*more) break;
-    ++line_no;
-    if (IsTreeHeadLine(line)) {
-      head = ParseTreeHeadLine(line);
-      if (!head.ok()) return LineError(line_no, head.status());
-      have_head = true;
-      break;
-    }
-    auto row = ParseJsonLine(line);
-    if (!row.ok()) {
-      return absl::DataLossError(absl::StrCat("line ", line_no, " (entry ",
-                                              expected,
-                                              "?): ", row.status().message()));
-    }
-    const uint64_t seq = row->entry.seq();
-    if (seq != expected) {
-      if (seq < expected) {
-        return absl::DataLossError(absl::StrCat(
-            "entries out of order at line ", line_no, ": entry ", seq,
-            seq + 1 == expected
-                ? " is repeated"
-                : absl::StrCat(" comes after entry ", expected - 1)));
+  bool at_end = false;
+  while (!at_end && !have_head) {
+    batch.Clear();
+    while (batch.size() < Batch::kLines) {
+      more = lines.Next(&line);
+      if (!more.ok()) return more.status();
+      if (!*more) {
+        at_end = true;
+        break;
       }
-      return absl::DataLossError(
-          DescribeJump(lines, line_no, expected, seq, header->from_seq));
+      if (IsTreeHeadLine(line)) {
+        batch.head_line.assign(line.data(), line.size());
+        have_head = true;
+        break;
+      }
+      batch.Add(line);
     }
-    if (auto s = CheckRowLeaf(*row); !s.ok()) return s;
-    range->Append(LeafHash(row->leaf));
-    ++expected;
+    checkers.Check(batch);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      ++line_no;
+      const RowResult& r = batch.results[i];
+      if (!r.parsed) {
+        auto row = ParseJsonLine(batch.line(i));
+        return absl::DataLossError(
+            absl::StrCat("line ", line_no, " (entry ", expected,
+                         "?): ", row.status().message()));
+      }
+      if (r.seq != expected) {
+        if (r.seq < expected) {
+          return absl::DataLossError(absl::StrCat(
+              "entries out of order at line ", line_no, ": entry ", r.seq,
+              r.seq + 1 == expected
+                  ? " is repeated"
+                  : absl::StrCat(" comes after entry ", expected - 1)));
+        }
+        BatchThenSource rest(batch, i + 1, lines);
+        return absl::DataLossError(
+            DescribeJump(rest, line_no, expected, r.seq, header->from_seq));
+      }
+      if (!r.leaf_matches) {
+        auto row = ParseJsonLine(batch.line(i));
+        if (!row.ok()) return row.status();
+        if (auto s = CheckRowLeaf(*row); !s.ok()) return s;
+        return absl::InternalError(
+            absl::StrCat("entry ", r.seq, ": leaf check disagrees"));
+      }
+      range->Append(r.leaf_hash);
+      ++expected;
+    }
+  }
+  if (have_head) {
+    ++line_no;
+    head = ParseTreeHeadLine(batch.head_line);
+    if (!head.ok()) return LineError(line_no, head.status());
   }
   if (!have_head) {
     return absl::DataLossError(absl::StrCat(
