@@ -142,6 +142,22 @@ DiscloseResponse Discloser::Disclose(
         ") differs from this holder's (", DecisionName(mine), ")"));
   }
 
+  // A holder never sets consent aside on the agreement's word alone: the
+  // request must carry the written justification and the named approver it
+  // will be audited with, whatever the clause itself demands.
+  if (mine.consent() == accord::v1::CONSENT_REQUIREMENT_SET_ASIDE) {
+    if (request.no_consent().justification().empty()) {
+      return Refused(
+          "consent is set aside but the request carries no written "
+          "justification (no_consent.justification)");
+    }
+    if (request.no_consent().approver().user_id().empty()) {
+      return Refused(
+          "consent is set aside but the request names no approver "
+          "(no_consent.approver)");
+    }
+  }
+
   auto subject_id = Match(request);
   if (!subject_id.ok()) {
     if (subject_id.status().code() == absl::StatusCode::kNotFound) {
@@ -214,17 +230,21 @@ DiscloseResponse Discloser::Disclose(
   auto view = store_->LoadSubject(*subject_id, /*with_records=*/true);
   if (!view.ok()) return Refused("the subject's records could not be read");
   if (consent_needed) {
+    // Some consent must be current and given to this requester for this
+    // purpose; which categories it covers is then checked item by item.
     bool any = false;
     for (const auto& c : consents) {
-      any |=
-          FromProtoTime(c.given_at()) <= now &&
-          !(c.has_withdrawn_at() && FromProtoTime(c.withdrawn_at()) <= now) &&
-          !(c.has_expires_at() && FromProtoTime(c.expires_at()) <= now);
+      for (int category : c.categories()) {
+        any |= ConsentCovers(c, *requester, request.purpose(),
+                             static_cast<DataCategory>(category), now);
+      }
     }
     if (!any) {
       return Refused(
-          "the person has no current consent here (none given, withdrawn or "
-          "expired)");
+          absl::StrCat("the person has no current consent here to ",
+                       requester->id(), " for '", request.purpose(),
+                       "' (none given, withdrawn, expired, or given to another "
+                       "organisation or for another purpose)"));
     }
   }
 
@@ -233,11 +253,20 @@ DiscloseResponse Discloser::Disclose(
   const std::string rule = DecisionName(mine);
   std::set<std::string> planned_fields;
   std::set<int> planned_categories;
+  const std::set<std::string> asked_fields(request.fields().begin(),
+                                           request.fields().end());
+  const std::set<int> asked_categories(request.categories().begin(),
+                                       request.categories().end());
   for (const auto& release : mine.plan().releases()) {
     if (release.has_field()) {
       const std::string& name = release.field();
       planned_fields.insert(name);
       const policy::FieldSpec* spec = policy::FindField(name);
+      if (release.transform() == accord::v1::TRANSFORM_DROP) {
+        if (asked_fields.count(name))
+          Withhold(&response, name, absl::StrCat("dropped by ", rule));
+        continue;
+      }
       auto it = view->subject.fields().find(name);
       if (spec == nullptr || it == view->subject.fields().end() ||
           it->second.empty())
@@ -254,13 +283,17 @@ DiscloseResponse Discloser::Disclose(
         Withhold(&response, name, std::string(out.status().message()));
         continue;
       }
-      if (release.transform() != accord::v1::TRANSFORM_DROP) {
-        (*response.mutable_fields())[name] = std::move(*out);
-      }
+      (*response.mutable_fields())[name] = std::move(*out);
     } else {
       const DataCategory category = release.category();
       planned_categories.insert(category);
-      if (release.transform() == accord::v1::TRANSFORM_DROP) continue;
+      if (release.transform() == accord::v1::TRANSFORM_DROP) {
+        if (asked_categories.count(category)) {
+          Withhold(&response, accord::v1::DataCategory_Name(category),
+                   absl::StrCat("dropped by ", rule));
+        }
+        continue;
+      }
       if (!covered(category)) {
         Withhold(&response, accord::v1::DataCategory_Name(category),
                  "no current consent covers this category");

@@ -1,19 +1,70 @@
 #include "agent/local_api.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "linkage/normalise.h"
 #include "policy/fields.h"
 #include "runtime/textproto.h"
 
 namespace accord::agent {
+namespace {
+constexpr size_t kMaxSubjectFieldBytes = 4096;
+}  // namespace
+
+absl::StatusOr<std::vector<accord::v1::SubjectToken>> PrepareSubject(
+    const linkage::LinkageKey& key, accord::v1::Subject* subject) {
+  auto& fields = *subject->mutable_fields();
+  for (const auto& [name, value] : fields) {
+    if (policy::FindField(name) == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": not a field of the field catalogue"));
+    }
+    if (value.size() > kMaxSubjectFieldBytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ": longer than ", kMaxSubjectFieldBytes, " bytes"));
+    }
+  }
+  auto get = [&](const char* name) -> std::optional<std::string> {
+    auto it = fields.find(name);
+    if (it == fields.end() || absl::StripAsciiWhitespace(it->second).empty()) {
+      return std::nullopt;
+    }
+    return it->second;
+  };
+  linkage::IdentifierSet ids;
+  ids.given_name = get("given_name");
+  ids.family_name = get("family_name");
+  ids.date_of_birth = get("date_of_birth");
+  ids.postcode = get("postcode");
+  ids.nhs_number = get("nhs_number");
+  auto tokens = linkage::DeriveTokens(key, ids);
+  if (!tokens.ok()) return tokens.status();
+  if (tokens->empty()) {
+    return absl::FailedPreconditionError(
+        "given_name: no token can be derived; give given_name, family_name "
+        "and date_of_birth, or nhs_number, or date_of_birth and postcode");
+  }
+  // DeriveTokens has validated these; store the canonical forms.
+  if (ids.date_of_birth) {
+    fields["date_of_birth"] =
+        *linkage::NormaliseDateOfBirth(*ids.date_of_birth);
+  }
+  if (ids.postcode)
+    fields["postcode"] = *linkage::NormalisePostcode(*ids.postcode);
+  if (ids.nhs_number)
+    fields["nhs_number"] = *linkage::NormaliseNhsNumber(*ids.nhs_number);
+  return tokens;
+}
 
 LocalApi::LocalApi(std::string self_org, std::string partnership_id,
                    AgentStore* store, const linkage::LinkageKey* linkage_key,
-                   const Clock* clock)
+                   const Clock* clock, const PartnershipDirectory* partnership)
     : self_org_(std::move(self_org)),
       partnership_id_(std::move(partnership_id)),
       store_(store),
       linkage_key_(linkage_key),
-      clock_(clock) {}
+      clock_(clock),
+      partnership_(partnership) {}
 
 absl::Status LocalApi::Authorise(
     const absl::StatusOr<Principal>& caller) const {
@@ -29,40 +80,34 @@ absl::Status LocalApi::Authorise(
 
 absl::StatusOr<std::vector<accord::v1::SubjectToken>> LocalApi::TokensFor(
     const accord::v1::Subject& subject) const {
-  for (const auto& [name, value] : subject.fields()) {
-    if (policy::FindField(name) == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "field subject.fields: '", name, "' is not in the field catalogue"));
-    }
+  accord::v1::Subject copy = subject;
+  auto tokens = PrepareSubject(*linkage_key_, &copy);
+  if (!tokens.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("field subject.fields.", tokens.status().message()));
   }
-  linkage::IdentifierSet ids;
-  auto get = [&](const char* name) -> std::optional<std::string> {
-    auto it = subject.fields().find(name);
-    if (it == subject.fields().end() || it->second.empty()) return std::nullopt;
-    return it->second;
-  };
-  ids.given_name = get("given_name");
-  ids.family_name = get("family_name");
-  ids.date_of_birth = get("date_of_birth");
-  ids.postcode = get("postcode");
-  ids.nhs_number = get("nhs_number");
-  return linkage::DeriveTokens(*linkage_key_, ids);
+  return tokens;
+}
+
+absl::StatusOr<std::unique_ptr<ImportSession>> LocalApi::StartImport(
+    accord::v1::ImportFormat format) {
+  ImportOptions options;
+  options.partnership = partnership_;
+  return ImportSession::Start(format, store_, linkage_key_, options);
 }
 
 absl::StatusOr<accord::v1::UpsertSubjectResponse> LocalApi::UpsertSubject(
     const accord::v1::UpsertSubjectRequest& request) {
   if (auto s = ValidateMessage(request); !s.ok()) return s;
-  auto tokens = TokensFor(request.subject());
-  if (!tokens.ok()) return tokens.status();
-  if (tokens->empty()) {
+  accord::v1::Subject subject = request.subject();
+  auto tokens = PrepareSubject(*linkage_key_, &subject);
+  if (!tokens.ok()) {
     return absl::InvalidArgumentError(
-        "field subject.fields: no token can be derived; give names and "
-        "date_of_birth, "
-        "nhs_number, or date_of_birth and postcode");
+        absl::StrCat("field subject.fields.", tokens.status().message()));
   }
   accord::v1::UpsertSubjectResponse response;
   auto s = store_->Write([&](AgentStore::Writer& w) -> absl::Status {
-    auto created = w.UpsertSubject(request.subject(), *tokens);
+    auto created = w.UpsertSubject(subject, *tokens);
     if (!created.ok()) return created.status();
     response.set_created(*created);
     return absl::OkStatus();

@@ -1,7 +1,8 @@
 // The agent's local API logic: what the partner's own systems do with their
 // agent (ingest subjects, records, consent and engagements; read tokens).
 // Only the partner's own organisation identity may call it. Every write is a
-// single transaction: a refused request leaves nothing half-written.
+// single transaction: a refused request leaves nothing half-written; an
+// import applies each row all-or-nothing.
 // Thread-safe.
 #ifndef ACCORD_AGENT_LOCAL_API_H_
 #define ACCORD_AGENT_LOCAL_API_H_
@@ -11,17 +12,31 @@
 
 #include "absl/status/statusor.h"
 #include "accord/v1/agent.pb.h"
+#include "agent/import.h"
 #include "agent/store.h"
 #include "linkage/tokens.h"
 #include "runtime/clock.h"
 #include "runtime/identity.h"
+#include "runtime/partnership.h"
 
 namespace accord::agent {
 
+// Checks a subject's fields against the field catalogue, rewrites its date of
+// birth, postcode and NHS number in their canonical forms (so matching and
+// minimisation see one form however the partner's system wrote them) and
+// derives its tokens. Errors start with the field name ("postcode: ...") and
+// never contain its value: InvalidArgument for a malformed field,
+// FailedPrecondition when no token can be derived from what is given.
+absl::StatusOr<std::vector<accord::v1::SubjectToken>> PrepareSubject(
+    const linkage::LinkageKey& key, accord::v1::Subject* subject);
+
 class LocalApi {
  public:
+  // `partnership`, when given, lets imports check consent recipients and
+  // purposes against the partnership's organisations and purposes.
   LocalApi(std::string self_org, std::string partnership_id, AgentStore* store,
-           const linkage::LinkageKey* linkage_key, const Clock* clock);
+           const linkage::LinkageKey* linkage_key, const Clock* clock,
+           const PartnershipDirectory* partnership = nullptr);
 
   // OK only for spiffe://<partnership>/org/<self_org>.
   absl::Status Authorise(const absl::StatusOr<Principal>& caller) const;
@@ -40,6 +55,10 @@ class LocalApi {
       const accord::v1::RecordEngagementRequest& request);
   absl::StatusOr<accord::v1::SubjectTokensResponse> SubjectTokens(
       const accord::v1::SubjectTokensRequest& request);
+  // A bulk import in `format` (agent/import.h); InvalidArgument when the
+  // format is unspecified.
+  absl::StatusOr<std::unique_ptr<ImportSession>> StartImport(
+      accord::v1::ImportFormat format);
 
   // The tokens of a subject's identifiers; InvalidArgument names a malformed
   // field (never its value).
@@ -52,6 +71,7 @@ class LocalApi {
   AgentStore* store_;
   const linkage::LinkageKey* linkage_key_;
   const Clock* clock_;
+  const PartnershipDirectory* partnership_;
 };
 
 }  // namespace accord::agent

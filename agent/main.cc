@@ -69,7 +69,7 @@ int Run(const std::string& config_path) {
   agent::Discloser discloser(config.org_id(), *partnership, store->get(),
                              policy->get(), *pseudonym_key, &clock);
   agent::LocalApi local_api(config.org_id(), (*partnership)->id(), store->get(),
-                            &*linkage_key, &clock);
+                            &*linkage_key, &clock, partnership->get());
   agent::HolderService holder_service((*partnership)->id(), &discloser);
   agent::LocalService local_service((*partnership)->id(), &local_api);
 

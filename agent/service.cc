@@ -83,4 +83,77 @@ ACCORD_LOCAL_METHOD(SubjectTokens)
 
 #undef ACCORD_LOCAL_METHOD
 
+namespace {
+
+// One import stream. The session does the work; this only moves chunks in
+// and the report (or the first whole-file error) out.
+class ImportReactor final
+    : public grpc::ServerReadReactor<accord::v1::ImportRow> {
+ public:
+  ImportReactor(LocalApi* api, absl::Status authorised,
+                accord::v1::ImportReport* report)
+      : api_(api), report_(report) {
+    if (!authorised.ok()) {
+      Finish(ToGrpcStatus(authorised));
+      return;
+    }
+    StartRead(&chunk_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client has sent the whole file
+      if (session_ == nullptr) {
+        Finish(ToGrpcStatus(absl::InvalidArgumentError(
+            "field format: the import stream was empty")));
+        return;
+      }
+      auto report = session_->Finish();
+      if (!report.ok()) {
+        Finish(ToGrpcStatus(report.status()));
+        return;
+      }
+      *report_ = std::move(*report);
+      Finish(grpc::Status::OK);
+      return;
+    }
+    if (session_ == nullptr) {
+      auto session = api_->StartImport(chunk_.format());
+      if (!session.ok()) {
+        Finish(ToGrpcStatus(session.status()));
+        return;
+      }
+      session_ = std::move(*session);
+    } else if (chunk_.format() != accord::v1::IMPORT_FORMAT_UNSPECIFIED &&
+               chunk_.format() != format_) {
+      Finish(ToGrpcStatus(absl::InvalidArgumentError(
+          "field format: changed in the middle of an import")));
+      return;
+    }
+    if (format_ == accord::v1::IMPORT_FORMAT_UNSPECIFIED)
+      format_ = chunk_.format();
+    if (auto s = session_->Feed(chunk_.chunk()); !s.ok()) {
+      Finish(ToGrpcStatus(s));
+      return;
+    }
+    StartRead(&chunk_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  LocalApi* const api_;
+  accord::v1::ImportReport* const report_;
+  accord::v1::ImportRow chunk_;
+  accord::v1::ImportFormat format_ = accord::v1::IMPORT_FORMAT_UNSPECIFIED;
+  std::unique_ptr<ImportSession> session_;
+};
+
+}  // namespace
+
+grpc::ServerReadReactor<accord::v1::ImportRow>* LocalService::Import(
+    grpc::CallbackServerContext* ctx, accord::v1::ImportReport* response) {
+  return new ImportReactor(api_, api_->Authorise(Peer(ctx, partnership_id_)),
+                           response);
+}
+
 }  // namespace accord::agent

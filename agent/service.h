@@ -62,6 +62,12 @@ class LocalService final : public accord::v1::AgentLocal::CallbackService {
       grpc::CallbackServerContext* ctx,
       const accord::v1::SubjectTokensRequest* request,
       accord::v1::SubjectTokensResponse* response) override;
+  // Client-streaming: chunks of a CSV or JSON Lines file; each chunk is
+  // parsed and its full batches applied on the callback thread (bounded work
+  // per message), the report sent when the stream ends.
+  grpc::ServerReadReactor<accord::v1::ImportRow>* Import(
+      grpc::CallbackServerContext* ctx,
+      accord::v1::ImportReport* response) override;
 
  private:
   // Authorises, runs `fn(request)` and finishes the reactor with its result.

@@ -1,5 +1,6 @@
 #include "agent/store.h"
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/clock.h"
 #include "runtime/crypto.h"
@@ -52,6 +53,21 @@ const std::vector<std::string>& Migrations() {
         body BLOB NOT NULL);           -- accord.v1.Engagement
       CREATE INDEX engagements_subject ON engagements(subject_id);
       )sql",
+      // Version 2: consent history is append-only, enforced by the schema.
+      // A withdrawal is an event of its own; the consent is never changed.
+      R"sql(
+      CREATE INDEX consent_events_consent ON consent_events(consent_id, event);
+      CREATE TRIGGER consents_never_updated BEFORE UPDATE ON consents
+        BEGIN SELECT RAISE(ABORT, 'consent records are append-only'); END;
+      CREATE TRIGGER consents_never_deleted BEFORE DELETE ON consents
+        BEGIN SELECT RAISE(ABORT, 'consent records are append-only'); END;
+      CREATE TRIGGER consent_events_never_updated BEFORE UPDATE ON consent_events
+        BEGIN SELECT RAISE(ABORT, 'consent history is append-only'); END;
+      CREATE TRIGGER consent_events_never_deleted BEFORE DELETE ON consent_events
+        BEGIN SELECT RAISE(ABORT, 'consent history is append-only'); END;
+      CREATE INDEX engagements_identity ON engagements(subject_id, service,
+                                                       started_at);
+      )sql",
   };
   return *kMigrations;
 }
@@ -67,17 +83,71 @@ absl::StatusOr<Msg> ParseBody(absl::string_view blob, absl::string_view what) {
   return m;
 }
 
+// A consent's body with its withdrawal (the first 'withdrawn' event) filled in.
+constexpr char kConsentColumns[] =
+    "c.body, (SELECT e.at FROM consent_events e WHERE e.consent_id = c.id AND "
+    "e.event = 'withdrawn' ORDER BY e.seq LIMIT 1), (SELECT e.recorded_by FROM "
+    "consent_events e WHERE e.consent_id = c.id AND e.event = 'withdrawn' "
+    "ORDER BY e.seq LIMIT 1)";
+
+absl::StatusOr<accord::v1::ConsentRecord> ConsentFromRow(const Statement& q,
+                                                         int first_column) {
+  auto c =
+      ParseBody<accord::v1::ConsentRecord>(q.Blob(first_column), "consent");
+  if (!c.ok()) return c.status();
+  if (!q.IsNull(first_column + 1) && !c->has_withdrawn_at()) {
+    *c->mutable_withdrawn_at() =
+        ToProtoTime(absl::FromUnixMicros(q.Int(first_column + 1)));
+  }
+  if (!q.IsNull(first_column + 2))
+    c->set_withdrawn_by(std::string(q.Text(first_column + 2)));
+  return c;
+}
+
 }  // namespace
+
+// One SQLite connection and the statements prepared on it. Statements are
+// prepared once and reused; ResetAll() ends every statement in use so a
+// reader connection holds no snapshot between uses (a pooled reader must see
+// the latest consent, e.g. a withdrawal, the next time it is used).
+class AgentStore::Connection {
+ public:
+  explicit Connection(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+  Database& db() { return *db_; }
+
+  // The statement for `sql`, reset and unbound, ready to use.
+  absl::StatusOr<Statement*> Prepare(const char* sql) {
+    auto it = cache_.find(sql);
+    if (it != cache_.end()) {
+      it->second->Reset();
+      return it->second.get();
+    }
+    auto stmt = db_->Prepare(sql);
+    if (!stmt.ok()) return stmt.status();
+    auto owned = std::make_unique<Statement>(std::move(*stmt));
+    Statement* out = owned.get();
+    cache_.emplace(sql, std::move(owned));
+    return out;
+  }
+  void ResetAll() {
+    for (auto& [sql, stmt] : cache_) stmt->Reset();
+  }
+
+ private:
+  std::unique_ptr<Database> db_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Statement>> cache_;
+};
 
 absl::StatusOr<std::unique_ptr<AgentStore>> AgentStore::Open(
     const std::string& path) {
   auto db = Database::Open(path);
   if (!db.ok()) return db.status();
   if (auto s = (*db)->Migrate(Migrations()); !s.ok()) return s;
-  return std::unique_ptr<AgentStore>(new AgentStore(std::move(*db), path));
+  return std::unique_ptr<AgentStore>(
+      new AgentStore(std::make_unique<Connection>(std::move(*db)), path));
 }
 
-AgentStore::AgentStore(std::unique_ptr<Database> writer, std::string path)
+AgentStore::AgentStore(std::unique_ptr<Connection> writer, std::string path)
     : path_(std::move(path)), writer_(std::move(writer)) {}
 
 AgentStore::~AgentStore() = default;
@@ -86,33 +156,53 @@ absl::Status AgentStore::Write(
     const std::function<absl::Status(Writer&)>& body) {
   absl::MutexLock lock(&write_mu_);
   Writer w(*writer_);
-  return sqlite::InTransaction(*writer_, [&] { return body(w); });
+  return sqlite::InTransaction(writer_->db(), [&] {
+    absl::Status s = body(w);
+    writer_->ResetAll();
+    return s;
+  });
 }
 
 absl::Status AgentStore::Writer::Savepoint(
     const std::function<absl::Status()>& body) {
-  if (auto s = db_.Exec("SAVEPOINT row"); !s.ok()) return s;
+  Database& db = conn_.db();
+  if (auto s = db.Exec("SAVEPOINT row"); !s.ok()) return s;
   absl::Status s = body();
   if (!s.ok()) {
-    (void)db_.Exec("ROLLBACK TO row");
-    (void)db_.Exec("RELEASE row");
+    conn_.ResetAll();
+    (void)db.Exec("ROLLBACK TO row");
+    (void)db.Exec("RELEASE row");
     return s;
   }
-  return db_.Exec("RELEASE row");
+  return db.Exec("RELEASE row");
 }
 
 absl::StatusOr<int64_t> AgentStore::Writer::SubjectId(
     const std::string& local_id) {
-  auto q = db_.Prepare("SELECT id FROM subjects WHERE local_id = ?");
+  auto q = conn_.Prepare("SELECT id FROM subjects WHERE local_id = ?");
   if (!q.ok()) return q.status();
-  q->Bind(1, local_id);
-  auto step = q->Next();
+  (*q)->Bind(1, local_id);
+  auto step = (*q)->Next();
   if (!step.ok()) return step.status();
   if (*step != Statement::Step::kRow) {
     return absl::NotFoundError(
         absl::StrCat("no subject with local_id '", local_id, "'"));
   }
-  return q->Int(0);
+  return (*q)->Int(0);
+}
+
+absl::StatusOr<accord::v1::Subject> AgentStore::Writer::FindSubject(
+    const std::string& local_id) {
+  auto q = conn_.Prepare("SELECT body FROM subjects WHERE local_id = ?");
+  if (!q.ok()) return q.status();
+  (*q)->Bind(1, local_id);
+  auto step = (*q)->Next();
+  if (!step.ok()) return step.status();
+  if (*step != Statement::Step::kRow) {
+    return absl::NotFoundError(
+        absl::StrCat("no subject with local_id '", local_id, "'"));
+  }
+  return ParseBody<accord::v1::Subject>((*q)->Blob(0), "subject");
 }
 
 absl::StatusOr<bool> AgentStore::Writer::UpsertSubject(
@@ -125,35 +215,37 @@ absl::StatusOr<bool> AgentStore::Writer::UpsertSubject(
   }
   const bool created = !existing.ok();
   const std::string body = subject.SerializeAsString();
+  const int64_t now = Micros(absl::Now());
   int64_t id = 0;
   if (created) {
-    auto ins = db_.Prepare(
+    auto ins = conn_.Prepare(
         "INSERT INTO subjects(local_id, body, updated_at) VALUES(?,?,?)");
     if (!ins.ok()) return ins.status();
-    ins->Bind(1, subject.local_id())
-        .BindBlob(2, body)
-        .Bind(3, Micros(absl::Now()));
-    if (auto s = ins->Run(); !s.ok()) return s;
-    id = db_.LastInsertRowId();
+    (*ins)->Bind(1, subject.local_id()).BindBlob(2, body).Bind(3, now);
+    if (auto s = (*ins)->Run(); !s.ok()) return s;
+    id = conn_.db().LastInsertRowId();
   } else {
     id = *existing;
-    auto upd = db_.Prepare(
+    auto upd = conn_.Prepare(
         "UPDATE subjects SET body = ?, updated_at = ? WHERE id = ?");
     if (!upd.ok()) return upd.status();
-    upd->BindBlob(1, body).Bind(2, Micros(absl::Now())).Bind(3, id);
-    if (auto s = upd->Run(); !s.ok()) return s;
-    auto del = db_.Prepare("DELETE FROM subject_tokens WHERE subject_id = ?");
+    (*upd)->BindBlob(1, body).Bind(2, now).Bind(3, id);
+    if (auto s = (*upd)->Run(); !s.ok()) return s;
+    auto del = conn_.Prepare("DELETE FROM subject_tokens WHERE subject_id = ?");
     if (!del.ok()) return del.status();
-    del->Bind(1, id);
-    if (auto s = del->Run(); !s.ok()) return s;
+    (*del)->Bind(1, id);
+    if (auto s = (*del)->Run(); !s.ok()) return s;
   }
-  auto tok = db_.Prepare(
+  auto tok = conn_.Prepare(
       "INSERT OR IGNORE INTO subject_tokens(token, kind, subject_id) "
       "VALUES(?,?,?)");
   if (!tok.ok()) return tok.status();
   for (const auto& t : tokens) {
-    tok->Bind(1, t.value()).Bind(2, static_cast<int64_t>(t.kind())).Bind(3, id);
-    if (auto s = tok->Run(); !s.ok()) return s;
+    (*tok)
+        ->Bind(1, t.value())
+        .Bind(2, static_cast<int64_t>(t.kind()))
+        .Bind(3, id);
+    if (auto s = (*tok)->Run(); !s.ok()) return s;
   }
   return created;
 }
@@ -162,43 +254,45 @@ absl::StatusOr<bool> AgentStore::Writer::UpsertRecord(
     const accord::v1::Record& record) {
   auto subject = SubjectId(record.subject_local_id());
   if (!subject.ok()) return subject.status();
-  auto q = db_.Prepare(
+  auto exists = conn_.Prepare("SELECT 1 FROM records WHERE local_id = ?");
+  if (!exists.ok()) return exists.status();
+  (*exists)->Bind(1, record.local_id());
+  auto step = (*exists)->Next();
+  if (!step.ok()) return step.status();
+  const bool created = *step != Statement::Step::kRow;
+  (*exists)->Reset();
+  auto q = conn_.Prepare(
       "INSERT INTO records(local_id, subject_id, category, body) "
       "VALUES(?,?,?,?) "
       "ON CONFLICT(local_id) DO UPDATE SET subject_id = excluded.subject_id, "
       "category = excluded.category, body = excluded.body");
   if (!q.ok()) return q.status();
-  auto exists = db_.Prepare("SELECT 1 FROM records WHERE local_id = ?");
-  if (!exists.ok()) return exists.status();
-  exists->Bind(1, record.local_id());
-  auto step = exists->Next();
-  if (!step.ok()) return step.status();
-  const bool created = *step != Statement::Step::kRow;
-  q->Bind(1, record.local_id())
+  (*q)->Bind(1, record.local_id())
       .Bind(2, *subject)
       .Bind(3, static_cast<int64_t>(record.category()))
       .BindBlob(4, record.SerializeAsString());
-  if (auto s = q->Run(); !s.ok()) return s;
+  if (auto s = (*q)->Run(); !s.ok()) return s;
   return created;
 }
 
 absl::StatusOr<std::string> AgentStore::Writer::RecordConsent(
     accord::v1::ConsentRecord consent) {
+  if (consent.has_withdrawn_at() || !consent.withdrawn_by().empty()) {
+    return absl::InvalidArgumentError(
+        "field consent.withdrawn_at: a new consent cannot already be "
+        "withdrawn; record it, then withdraw it");
+  }
   auto subject = SubjectId(consent.subject_local_id());
   if (!subject.ok()) return subject.status();
   if (consent.id().empty())
     consent.set_id(absl::StrCat("consent-", HexEncode(RandomBytes(8))));
-  if (consent.has_withdrawn_at()) {
-    return absl::InvalidArgumentError(
-        "a new consent cannot already be withdrawn");
-  }
   auto q =
-      db_.Prepare("INSERT INTO consents(id, subject_id, body) VALUES(?,?,?)");
+      conn_.Prepare("INSERT INTO consents(id, subject_id, body) VALUES(?,?,?)");
   if (!q.ok()) return q.status();
-  q->Bind(1, consent.id())
+  (*q)->Bind(1, consent.id())
       .Bind(2, *subject)
       .BindBlob(3, consent.SerializeAsString());
-  if (auto s = q->Run(); !s.ok()) {
+  if (auto s = (*q)->Run(); !s.ok()) {
     if (s.code() == absl::StatusCode::kAlreadyExists) {
       return absl::AlreadyExistsError(
           absl::StrCat("consent '", consent.id(),
@@ -207,62 +301,89 @@ absl::StatusOr<std::string> AgentStore::Writer::RecordConsent(
     }
     return s;
   }
-  auto ev = db_.Prepare(
+  auto ev = conn_.Prepare(
       "INSERT INTO consent_events(consent_id, event, at, recorded_by) "
       "VALUES(?, 'given', ?, ?)");
   if (!ev.ok()) return ev.status();
-  ev->Bind(1, consent.id())
+  (*ev)
+      ->Bind(1, consent.id())
       .Bind(2, Micros(FromProtoTime(consent.given_at())))
       .Bind(3, consent.recorded_by());
-  if (auto s = ev->Run(); !s.ok()) return s;
+  if (auto s = (*ev)->Run(); !s.ok()) return s;
   return consent.id();
 }
 
-absl::Status AgentStore::Writer::WithdrawConsent(
-    const std::string& consent_id, absl::Time at,
-    const std::string& recorded_by) {
-  auto q = db_.Prepare("SELECT body FROM consents WHERE id = ?");
+absl::StatusOr<accord::v1::ConsentRecord> AgentStore::Writer::FindConsent(
+    const std::string& consent_id) {
+  static const std::string* const kSql = new std::string(absl::StrCat(
+      "SELECT ", kConsentColumns, " FROM consents c WHERE c.id = ?"));
+  auto q = conn_.Prepare(kSql->c_str());
   if (!q.ok()) return q.status();
-  q->Bind(1, consent_id);
-  auto step = q->Next();
+  (*q)->Bind(1, consent_id);
+  auto step = (*q)->Next();
   if (!step.ok()) return step.status();
   if (*step != Statement::Step::kRow) {
     return absl::NotFoundError(
         absl::StrCat("no consent with id '", consent_id, "'"));
   }
-  auto consent = ParseBody<accord::v1::ConsentRecord>(q->Blob(0), "consent");
+  auto c = ConsentFromRow(**q, 0);
+  (*q)->Reset();
+  return c;
+}
+
+absl::Status AgentStore::Writer::WithdrawConsent(
+    const std::string& consent_id, absl::Time at,
+    const std::string& recorded_by) {
+  auto consent = FindConsent(consent_id);
   if (!consent.ok()) return consent.status();
   if (consent->has_withdrawn_at()) {
     return absl::FailedPreconditionError(
         absl::StrCat("consent '", consent_id, "' was already withdrawn"));
   }
-  *consent->mutable_withdrawn_at() = ToProtoTime(at);
-  auto upd = db_.Prepare("UPDATE consents SET body = ? WHERE id = ?");
-  if (!upd.ok()) return upd.status();
-  upd->BindBlob(1, consent->SerializeAsString()).Bind(2, consent_id);
-  if (auto s = upd->Run(); !s.ok()) return s;
-  auto ev = db_.Prepare(
+  if (at < FromProtoTime(consent->given_at())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("field withdrawn_at: consent '", consent_id,
+                     "' cannot be withdrawn before it was given"));
+  }
+  auto ev = conn_.Prepare(
       "INSERT INTO consent_events(consent_id, event, at, recorded_by) "
       "VALUES(?, 'withdrawn', ?, ?)");
   if (!ev.ok()) return ev.status();
-  ev->Bind(1, consent_id).Bind(2, Micros(at)).Bind(3, recorded_by);
-  return ev->Run();
+  (*ev)->Bind(1, consent_id).Bind(2, Micros(at)).Bind(3, recorded_by);
+  return (*ev)->Run();
 }
 
 absl::StatusOr<std::string> AgentStore::Writer::RecordEngagement(
     const accord::v1::Engagement& engagement) {
   auto subject = SubjectId(engagement.subject_local_id());
   if (!subject.ok()) return subject.status();
-  auto q = db_.Prepare(
+  const int64_t started = Micros(FromProtoTime(engagement.started_at()));
+  auto find = conn_.Prepare(
+      "SELECT id FROM engagements WHERE subject_id = ? AND service = ? AND "
+      "started_at = ?");
+  if (!find.ok()) return find.status();
+  (*find)->Bind(1, *subject).Bind(2, engagement.service()).Bind(3, started);
+  auto step = (*find)->Next();
+  if (!step.ok()) return step.status();
+  if (*step == Statement::Step::kRow) {
+    const int64_t id = (*find)->Int(0);
+    (*find)->Reset();
+    auto upd = conn_.Prepare("UPDATE engagements SET body = ? WHERE id = ?");
+    if (!upd.ok()) return upd.status();
+    (*upd)->BindBlob(1, engagement.SerializeAsString()).Bind(2, id);
+    if (auto s = (*upd)->Run(); !s.ok()) return s;
+    return absl::StrCat("engagement-", id);
+  }
+  auto q = conn_.Prepare(
       "INSERT INTO engagements(subject_id, service, started_at, body) "
       "VALUES(?,?,?,?)");
   if (!q.ok()) return q.status();
-  q->Bind(1, *subject)
+  (*q)->Bind(1, *subject)
       .Bind(2, engagement.service())
-      .Bind(3, Micros(FromProtoTime(engagement.started_at())))
+      .Bind(3, started)
       .BindBlob(4, engagement.SerializeAsString());
-  if (auto s = q->Run(); !s.ok()) return s;
-  return absl::StrCat("engagement-", db_.LastInsertRowId());
+  if (auto s = (*q)->Run(); !s.ok()) return s;
+  return absl::StrCat("engagement-", conn_.db().LastInsertRowId());
 }
 
 // ---------------------------------------------------------------------------
@@ -272,55 +393,77 @@ class AgentStore::Reader {
  public:
   explicit Reader(AgentStore* store) : store_(store) {}
   ~Reader() {
-    if (db_) store_->ReleaseReader(std::move(db_));
+    if (conn_) {
+      conn_->ResetAll();
+      store_->ReleaseReader(std::move(conn_));
+    }
   }
   absl::Status Acquire() {
-    auto db = store_->AcquireReader();
-    if (!db.ok()) return db.status();
-    db_ = std::move(*db);
+    auto conn = store_->AcquireReader();
+    if (!conn.ok()) return conn.status();
+    conn_ = std::move(*conn);
     return absl::OkStatus();
   }
-  Database& db() { return *db_; }
+  absl::StatusOr<Statement*> Prepare(const char* sql) {
+    return conn_->Prepare(sql);
+  }
 
  private:
   AgentStore* store_;
-  std::unique_ptr<Database> db_;
+  std::unique_ptr<Connection> conn_;
 };
 
-absl::StatusOr<std::unique_ptr<Database>> AgentStore::AcquireReader() {
+absl::StatusOr<std::unique_ptr<AgentStore::Connection>>
+AgentStore::AcquireReader() {
   {
     absl::MutexLock lock(&pool_mu_);
     if (!readers_.empty()) {
-      auto db = std::move(readers_.back());
+      auto conn = std::move(readers_.back());
       readers_.pop_back();
-      return db;
+      return conn;
     }
   }
   Database::Options options;
   options.read_only = true;
-  return Database::Open(path_, options);
+  auto db = Database::Open(path_, options);
+  if (!db.ok()) return db.status();
+  return std::make_unique<Connection>(std::move(*db));
 }
 
-void AgentStore::ReleaseReader(std::unique_ptr<Database> db) {
+void AgentStore::ReleaseReader(std::unique_ptr<Connection> conn) {
   absl::MutexLock lock(&pool_mu_);
-  if (readers_.size() < 16) readers_.push_back(std::move(db));
+  if (readers_.size() < 16) readers_.push_back(std::move(conn));
 }
+
+namespace {
+
+// Runs `q` to the end, calling `row` for each row.
+template <typename Fn>
+absl::Status EachRow(Statement& q, Fn&& row) {
+  while (true) {
+    auto step = q.Next();
+    if (!step.ok()) return step.status();
+    if (*step == Statement::Step::kDone) return absl::OkStatus();
+    if (auto s = row(); !s.ok()) return s;
+  }
+}
+
+}  // namespace
 
 absl::StatusOr<std::vector<int64_t>> AgentStore::FindByToken(
     const accord::v1::SubjectToken& token) {
   Reader r(this);
   if (auto s = r.Acquire(); !s.ok()) return s;
-  auto q = r.db().Prepare(
+  auto q = r.Prepare(
       "SELECT subject_id FROM subject_tokens WHERE token = ? AND kind = ?");
   if (!q.ok()) return q.status();
-  q->Bind(1, token.value()).Bind(2, static_cast<int64_t>(token.kind()));
+  (*q)->Bind(1, token.value()).Bind(2, static_cast<int64_t>(token.kind()));
   std::vector<int64_t> ids;
-  while (true) {
-    auto step = q->Next();
-    if (!step.ok()) return step.status();
-    if (*step == Statement::Step::kDone) break;
-    ids.push_back(q->Int(0));
-  }
+  auto s = EachRow(**q, [&] {
+    ids.push_back((*q)->Int(0));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
   return ids;
 }
 
@@ -328,52 +471,52 @@ absl::StatusOr<SubjectView> AgentStore::LoadSubject(int64_t id,
                                                     bool with_records) {
   Reader r(this);
   if (auto s = r.Acquire(); !s.ok()) return s;
-  auto q = r.db().Prepare("SELECT body FROM subjects WHERE id = ?");
+  auto q = r.Prepare("SELECT body FROM subjects WHERE id = ?");
   if (!q.ok()) return q.status();
-  q->Bind(1, id);
-  auto step = q->Next();
+  (*q)->Bind(1, id);
+  auto step = (*q)->Next();
   if (!step.ok()) return step.status();
   if (*step != Statement::Step::kRow)
     return absl::NotFoundError("subject not found");
   SubjectView view;
   view.id = id;
-  auto subject = ParseBody<accord::v1::Subject>(q->Blob(0), "subject");
+  auto subject = ParseBody<accord::v1::Subject>((*q)->Blob(0), "subject");
   if (!subject.ok()) return subject.status();
   view.subject = std::move(*subject);
   if (with_records) {
-    auto rq = r.db().Prepare(
-        "SELECT body FROM records WHERE subject_id = ? ORDER BY id");
+    auto rq =
+        r.Prepare("SELECT body FROM records WHERE subject_id = ? ORDER BY id");
     if (!rq.ok()) return rq.status();
-    rq->Bind(1, id);
-    while (true) {
-      auto rs = rq->Next();
-      if (!rs.ok()) return rs.status();
-      if (*rs == Statement::Step::kDone) break;
-      auto rec = ParseBody<accord::v1::Record>(rq->Blob(0), "record");
+    (*rq)->Bind(1, id);
+    auto s = EachRow(**rq, [&]() -> absl::Status {
+      auto rec = ParseBody<accord::v1::Record>((*rq)->Blob(0), "record");
       if (!rec.ok()) return rec.status();
       view.records.push_back(std::move(*rec));
-    }
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
   }
   return view;
 }
 
 absl::StatusOr<std::vector<accord::v1::ConsentRecord>> AgentStore::ConsentsOf(
     int64_t subject_id) {
+  static const std::string* const kSql = new std::string(
+      absl::StrCat("SELECT ", kConsentColumns,
+                   " FROM consents c WHERE c.subject_id = ? ORDER BY c.rowid"));
   Reader r(this);
   if (auto s = r.Acquire(); !s.ok()) return s;
-  auto q = r.db().Prepare(
-      "SELECT body FROM consents WHERE subject_id = ? ORDER BY rowid");
+  auto q = r.Prepare(kSql->c_str());
   if (!q.ok()) return q.status();
-  q->Bind(1, subject_id);
+  (*q)->Bind(1, subject_id);
   std::vector<accord::v1::ConsentRecord> out;
-  while (true) {
-    auto step = q->Next();
-    if (!step.ok()) return step.status();
-    if (*step == Statement::Step::kDone) break;
-    auto c = ParseBody<accord::v1::ConsentRecord>(q->Blob(0), "consent");
+  auto s = EachRow(**q, [&]() -> absl::Status {
+    auto c = ConsentFromRow(**q, 0);
     if (!c.ok()) return c.status();
     out.push_back(std::move(*c));
-  }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
   return out;
 }
 
@@ -383,16 +526,16 @@ absl::StatusOr<std::vector<accord::v1::ConsentRecord>> AgentStore::Consents(
   {
     Reader r(this);
     if (auto s = r.Acquire(); !s.ok()) return s;
-    auto q = r.db().Prepare("SELECT id FROM subjects WHERE local_id = ?");
+    auto q = r.Prepare("SELECT id FROM subjects WHERE local_id = ?");
     if (!q.ok()) return q.status();
-    q->Bind(1, subject_local_id);
-    auto step = q->Next();
+    (*q)->Bind(1, subject_local_id);
+    auto step = (*q)->Next();
     if (!step.ok()) return step.status();
     if (*step != Statement::Step::kRow) {
       return absl::NotFoundError(
           absl::StrCat("no subject with local_id '", subject_local_id, "'"));
     }
-    id = q->Int(0);
+    id = (*q)->Int(0);
   }
   return ConsentsOf(id);
 }
@@ -401,19 +544,18 @@ absl::StatusOr<std::vector<accord::v1::Engagement>> AgentStore::EngagementsOf(
     int64_t subject_id) {
   Reader r(this);
   if (auto s = r.Acquire(); !s.ok()) return s;
-  auto q = r.db().Prepare(
+  auto q = r.Prepare(
       "SELECT body FROM engagements WHERE subject_id = ? ORDER BY started_at");
   if (!q.ok()) return q.status();
-  q->Bind(1, subject_id);
+  (*q)->Bind(1, subject_id);
   std::vector<accord::v1::Engagement> out;
-  while (true) {
-    auto step = q->Next();
-    if (!step.ok()) return step.status();
-    if (*step == Statement::Step::kDone) break;
-    auto e = ParseBody<accord::v1::Engagement>(q->Blob(0), "engagement");
+  auto s = EachRow(**q, [&]() -> absl::Status {
+    auto e = ParseBody<accord::v1::Engagement>((*q)->Blob(0), "engagement");
     if (!e.ok()) return e.status();
     out.push_back(std::move(*e));
-  }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
   return out;
 }
 
@@ -421,22 +563,20 @@ absl::StatusOr<std::vector<accord::v1::SubjectToken>> AgentStore::TokensOf(
     const std::string& local_id) {
   Reader r(this);
   if (auto s = r.Acquire(); !s.ok()) return s;
-  auto q = r.db().Prepare(
+  auto q = r.Prepare(
       "SELECT t.token, t.kind FROM subject_tokens t JOIN subjects s ON s.id = "
-      "t.subject_id "
-      "WHERE s.local_id = ? ORDER BY t.kind");
+      "t.subject_id WHERE s.local_id = ? ORDER BY t.kind");
   if (!q.ok()) return q.status();
-  q->Bind(1, local_id);
+  (*q)->Bind(1, local_id);
   std::vector<accord::v1::SubjectToken> out;
-  while (true) {
-    auto step = q->Next();
-    if (!step.ok()) return step.status();
-    if (*step == Statement::Step::kDone) break;
+  auto s = EachRow(**q, [&] {
     accord::v1::SubjectToken t;
-    t.set_value(std::string(q->Text(0)));
-    t.set_kind(static_cast<accord::v1::TokenKind>(q->Int(1)));
+    t.set_value(std::string((*q)->Text(0)));
+    t.set_kind(static_cast<accord::v1::TokenKind>((*q)->Int(1)));
     out.push_back(std::move(t));
-  }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
   if (out.empty()) {
     return absl::NotFoundError(
         absl::StrCat("no subject with local_id '", local_id, "'"));
@@ -447,11 +587,11 @@ absl::StatusOr<std::vector<accord::v1::SubjectToken>> AgentStore::TokensOf(
 absl::StatusOr<int64_t> AgentStore::SubjectCount() {
   Reader r(this);
   if (auto s = r.Acquire(); !s.ok()) return s;
-  auto q = r.db().Prepare("SELECT count(*) FROM subjects");
+  auto q = r.Prepare("SELECT count(*) FROM subjects");
   if (!q.ok()) return q.status();
-  auto step = q->Next();
+  auto step = (*q)->Next();
   if (!step.ok()) return step.status();
-  return q->Int(0);
+  return (*q)->Int(0);
 }
 
 }  // namespace accord::agent

@@ -2,11 +2,17 @@
 // records and engagements, in SQLite (WAL).
 //
 // Tokens are derived by the caller (the agent's linkage key never reaches the
-// store's callers over the wire). Consent history is append-only: withdrawal
-// stamps `withdrawn_at` and records an event; nothing is overwritten or
-// deleted. Every write is one transaction, so a failed write leaves nothing
-// half-written. Thread-safe: writes are serialised on one connection, reads
-// use a pool of read-only connections so disclosures never wait for writes.
+// store's callers over the wire). Consent history is append-only: a consent
+// record is written once and never changed; withdrawal is a separate event
+// (who, when), and `withdrawn_at` is filled in from it when consents are read.
+// The schema enforces this with triggers that refuse any UPDATE or DELETE of
+// consents and consent events. Every write is one transaction, so a failed
+// write leaves nothing half-written; Writer::Savepoint gives one part of a
+// transaction (one import row) the same all-or-nothing property.
+//
+// Thread-safe: writes are serialised on one connection, reads use a pool of
+// read-only connections so disclosures never wait for writes. Statements are
+// prepared once per connection and reused.
 #ifndef ACCORD_AGENT_STORE_H_
 #define ACCORD_AGENT_STORE_H_
 
@@ -33,6 +39,9 @@ struct SubjectView {
 };
 
 class AgentStore {
+ private:
+  class Connection;
+
  public:
   // Write operations, valid only inside Write(); see there.
   class Writer {
@@ -43,11 +52,23 @@ class AgentStore {
         const std::vector<accord::v1::SubjectToken>& tokens);
     // Inserts or replaces a record; the subject must exist.
     absl::StatusOr<bool> UpsertRecord(const accord::v1::Record& record);
+    // The subject with this local id (fields only), NotFound if none.
+    absl::StatusOr<accord::v1::Subject> FindSubject(
+        const std::string& local_id);
     // Stores a new consent record (history is kept); returns its id.
+    // AlreadyExists when the id is taken: a consent is never overwritten.
     absl::StatusOr<std::string> RecordConsent(
         accord::v1::ConsentRecord consent);
+    // The consent with this id as stored (withdrawal filled in), NotFound if
+    // none.
+    absl::StatusOr<accord::v1::ConsentRecord> FindConsent(
+        const std::string& consent_id);
+    // Records the withdrawal of a consent as a new event; the consent itself
+    // is not changed. FailedPrecondition when it was already withdrawn.
     absl::Status WithdrawConsent(const std::string& consent_id, absl::Time at,
                                  const std::string& recorded_by);
+    // Stores an engagement; one with the same subject, service and start is
+    // the same engagement and is updated (end, needs, worker). Returns its id.
     absl::StatusOr<std::string> RecordEngagement(
         const accord::v1::Engagement& engagement);
     // Runs `body` in a savepoint: on error everything it wrote is undone and
@@ -56,9 +77,9 @@ class AgentStore {
 
    private:
     friend class AgentStore;
-    explicit Writer(sqlite::Database& db) : db_(db) {}
+    explicit Writer(Connection& conn) : conn_(conn) {}
     absl::StatusOr<int64_t> SubjectId(const std::string& local_id);
-    sqlite::Database& db_;
+    Connection& conn_;
   };
 
   static absl::StatusOr<std::unique_ptr<AgentStore>> Open(
@@ -75,6 +96,8 @@ class AgentStore {
   absl::StatusOr<std::vector<int64_t>> FindByToken(
       const accord::v1::SubjectToken& token);
   absl::StatusOr<SubjectView> LoadSubject(int64_t id, bool with_records);
+  // A subject's consents, oldest first, with `withdrawn_at` and
+  // `withdrawn_by` filled in from the withdrawal events.
   absl::StatusOr<std::vector<accord::v1::ConsentRecord>> ConsentsOf(
       int64_t subject_id);
   absl::StatusOr<std::vector<accord::v1::ConsentRecord>> Consents(
@@ -87,16 +110,15 @@ class AgentStore {
 
  private:
   class Reader;
-  AgentStore(std::unique_ptr<sqlite::Database> writer, std::string path);
-  absl::StatusOr<std::unique_ptr<sqlite::Database>> AcquireReader();
-  void ReleaseReader(std::unique_ptr<sqlite::Database> db);
+  AgentStore(std::unique_ptr<Connection> writer, std::string path);
+  absl::StatusOr<std::unique_ptr<Connection>> AcquireReader();
+  void ReleaseReader(std::unique_ptr<Connection> conn);
 
   const std::string path_;
   absl::Mutex write_mu_;
-  std::unique_ptr<sqlite::Database> writer_ ABSL_GUARDED_BY(write_mu_);
+  std::unique_ptr<Connection> writer_ ABSL_GUARDED_BY(write_mu_);
   absl::Mutex pool_mu_;
-  std::vector<std::unique_ptr<sqlite::Database>> readers_
-      ABSL_GUARDED_BY(pool_mu_);
+  std::vector<std::unique_ptr<Connection>> readers_ ABSL_GUARDED_BY(pool_mu_);
 };
 
 }  // namespace accord::agent

@@ -16,6 +16,7 @@ int QueryCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 int AgreementsCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 int TokenCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 int AgentCommand(const Argv& argv, std::ostream& out, std::ostream& err);
+int ImportCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 int PolicyCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 

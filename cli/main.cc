@@ -15,10 +15,11 @@ Commands:
   agreements   list the register of information-sharing agreements in force
   token        derive a person's partnership tokens from their identifiers
   agent        use your organisation's agent: load data, add subjects, consent
+  import       load a CSV or JSON Lines file into your agent; report rejected rows
   audit        auditors: search, subject access, review queue, proofs, export, verify
   policy       check, test and explain information-sharing agreements offline
 
-Connection flags (query, agreements, agent, audit):
+Connection flags (query, agreements, agent, import, audit):
   --pki DIR --as NAME     use DIR/NAME.pem, DIR/NAME.key and DIR/ca.pem (env ACCORD_PKI, ACCORD_AS)
   --ca F --cert F --key F use these files instead
   --gateway HOST:PORT     the gateway (env ACCORD_GATEWAY, default 127.0.0.1:17443)
@@ -45,6 +46,8 @@ int main(int argc, char** argv) {
     return accord::cli::TokenCommand(rest, std::cout, std::cerr);
   if (command == "agent")
     return accord::cli::AgentCommand(rest, std::cout, std::cerr);
+  if (command == "import")
+    return accord::cli::ImportCommand(rest, std::cout, std::cerr);
   if (command == "audit")
     return accord::cli::AuditCommand(rest, std::cout, std::cerr);
   if (command == "policy")

@@ -1,0 +1,845 @@
+#include "agent/import.h"
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/civil_time.h"
+#include "agent/local_api.h"
+#include "linkage/normalise.h"
+#include "policy/fields.h"
+#include "runtime/clock.h"
+#include "runtime/crypto.h"
+
+namespace accord::agent {
+namespace {
+
+using Cells = std::vector<std::pair<std::string, std::string>>;
+
+constexpr size_t kMaxIdBytes = 128;
+constexpr size_t kMaxTextBytes = 65536;
+constexpr size_t kMaxShortBytes = 512;
+
+const std::vector<absl::string_view>& Columns() {
+  static const auto* kColumns = [] {
+    auto* v = new std::vector<absl::string_view>{"subject_id"};
+    for (const auto& f : policy::AllFields()) v->push_back(f.name);
+    for (absl::string_view c : {"record_id",
+                                "record_category",
+                                "record_provenance",
+                                "record_date",
+                                "record_service",
+                                "record_author_role",
+                                "record_text",
+                                "consent_id",
+                                "consent_to_orgs",
+                                "consent_to_kinds",
+                                "consent_purposes",
+                                "consent_categories",
+                                "consent_given",
+                                "consent_method",
+                                "consent_recorded_by",
+                                "consent_expires",
+                                "engagement_service",
+                                "engagement_started",
+                                "engagement_ended",
+                                "engagement_needs",
+                                "engagement_worker_name",
+                                "engagement_worker_role"}) {
+      v->push_back(c);
+    }
+    return v;
+  }();
+  return *kColumns;
+}
+
+bool IsColumn(absl::string_view name) {
+  static const auto* kSet = new absl::flat_hash_set<absl::string_view>(
+      Columns().begin(), Columns().end());
+  return kSet->contains(name);
+}
+
+bool IsListColumn(absl::string_view name) {
+  return name == "consent_to_orgs" || name == "consent_to_kinds" ||
+         name == "consent_purposes" || name == "consent_categories" ||
+         name == "engagement_needs";
+}
+
+// "Given Name", "given-name" and "GIVEN_NAME" all name given_name.
+std::string ColumnKey(absl::string_view header) {
+  std::string key(absl::StripAsciiWhitespace(header));
+  for (char& c : key) {
+    c = absl::ascii_tolower(static_cast<unsigned char>(c));
+    if (c == ' ' || c == '-') c = '_';
+  }
+  return key;
+}
+
+void StripBom(absl::string_view* text) {
+  if (absl::StartsWith(*text, "\xEF\xBB\xBF")) text->remove_prefix(3);
+}
+
+absl::Status Bad(absl::string_view column, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(column, ": ", what));
+}
+
+// The cells of one row by column; absent and empty cells read as "".
+class RowCells {
+ public:
+  explicit RowCells(const Cells& cells) {
+    for (const auto& [k, v] : cells) {
+      if (!v.empty()) values_[k] = v;
+    }
+  }
+  absl::string_view Get(absl::string_view column) const {
+    auto it = values_.find(column);
+    return it == values_.end() ? absl::string_view() : it->second;
+  }
+  bool AnyWithPrefix(absl::string_view prefix) const {
+    auto it = values_.lower_bound(prefix);
+    return it != values_.end() && absl::StartsWith(it->first, prefix);
+  }
+
+ private:
+  std::map<std::string, std::string, std::less<>> values_;
+};
+
+std::vector<std::string> ListOf(absl::string_view text) {
+  std::vector<std::string> out;
+  for (absl::string_view part : absl::StrSplit(text, ';')) {
+    part = absl::StripAsciiWhitespace(part);
+    if (!part.empty()) out.emplace_back(part);
+  }
+  return out;
+}
+
+// A value of `type` written as the enum value's name without `prefix`, in any
+// case, with spaces or hyphens for underscores ("case summary" ->
+// DATA_CATEGORY_CASE_SUMMARY). The unspecified value is never accepted.
+template <typename Enum>
+absl::StatusOr<Enum> EnumCell(absl::string_view column, absl::string_view text,
+                              absl::string_view prefix) {
+  const auto* d = google::protobuf::GetEnumDescriptor<Enum>();
+  std::string name = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(text));
+  for (char& c : name) {
+    if (c == ' ' || c == '-') c = '_';
+  }
+  const auto* v = d->FindValueByName(absl::StrCat(prefix, name));
+  if (v == nullptr) v = d->FindValueByName(name);
+  if (v == nullptr || v->number() == 0) {
+    std::vector<std::string> words;
+    for (int i = 0; i < d->value_count(); ++i) {
+      if (d->value(i)->number() == 0) continue;
+      std::string w =
+          absl::AsciiStrToLower(absl::StripPrefix(d->value(i)->name(), prefix));
+      words.push_back(std::move(w));
+    }
+    return Bad(column, absl::StrCat("not one of ", absl::StrJoin(words, ", ")));
+  }
+  return static_cast<Enum>(v->number());
+}
+
+// A date (YYYY-MM-DD or DD/MM/YYYY, read as midnight UTC) or an RFC 3339
+// date and time.
+absl::StatusOr<absl::Time> TimeCell(absl::string_view column,
+                                    absl::string_view text) {
+  if (text.size() > 10) {
+    absl::Time t;
+    std::string err;
+    if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return t;
+  }
+  auto day_text = linkage::NormaliseDateOfBirth(text);
+  absl::CivilDay day;
+  if (!day_text.ok() || !absl::ParseCivilTime(*day_text, &day)) {
+    return Bad(column,
+               "not a date (write YYYY-MM-DD or DD/MM/YYYY, or a date and "
+               "time as 2026-03-01T14:30:00Z)");
+  }
+  return absl::FromCivil(day, absl::UTCTimeZone());
+}
+
+absl::Status CheckLength(absl::string_view column, absl::string_view text,
+                         size_t max) {
+  if (text.size() > max)
+    return Bad(column, absl::StrCat("longer than ", max, " bytes"));
+  return absl::OkStatus();
+}
+
+absl::Status BuildRecord(const RowCells& c, const std::string& subject_id,
+                         accord::v1::Record* r) {
+  r->set_subject_local_id(subject_id);
+  const absl::string_view id = c.Get("record_id");
+  if (id.empty()) return Bad("record_id", "required when a row has a record");
+  if (auto s = CheckLength("record_id", id, kMaxIdBytes); !s.ok()) return s;
+  r->set_local_id(std::string(id));
+  if (c.Get("record_category").empty())
+    return Bad("record_category", "required when a row has a record");
+  auto category = EnumCell<accord::v1::DataCategory>(
+      "record_category", c.Get("record_category"), "DATA_CATEGORY_");
+  if (!category.ok()) return category.status();
+  r->set_category(*category);
+  // UK GDPR Art 5(1)(d): a receiver must be able to tell fact from opinion,
+  // so every imported record must say which it is.
+  if (c.Get("record_provenance").empty()) {
+    return Bad("record_provenance",
+               "required: say whether the record is fact or opinion");
+  }
+  auto provenance = EnumCell<accord::v1::Provenance>(
+      "record_provenance", c.Get("record_provenance"), "PROVENANCE_");
+  if (!provenance.ok()) return provenance.status();
+  r->set_provenance(*provenance);
+  if (!c.Get("record_date").empty()) {
+    auto t = TimeCell("record_date", c.Get("record_date"));
+    if (!t.ok()) return t.status();
+    *r->mutable_recorded_at() = ToProtoTime(*t);
+  }
+  for (const char* col : {"record_service", "record_author_role"}) {
+    if (auto s = CheckLength(col, c.Get(col), kMaxShortBytes); !s.ok())
+      return s;
+  }
+  r->set_service(std::string(c.Get("record_service")));
+  r->set_author_role(std::string(c.Get("record_author_role")));
+  const absl::string_view text = c.Get("record_text");
+  if (text.empty())
+    return Bad("record_text", "required when a row has a record");
+  if (auto s = CheckLength("record_text", text, kMaxTextBytes); !s.ok())
+    return s;
+  r->set_text(std::string(text));
+  return absl::OkStatus();
+}
+
+absl::Status BuildConsent(const RowCells& c, const std::string& subject_id,
+                          const ImportOptions& options,
+                          accord::v1::ConsentRecord* consent) {
+  consent->set_subject_local_id(subject_id);
+  const auto* partnership = options.partnership;
+  for (auto& org : ListOf(c.Get("consent_to_orgs"))) {
+    if (partnership != nullptr && partnership->FindOrg(org) == nullptr) {
+      return Bad("consent_to_orgs",
+                 "names an organisation that is not in the partnership");
+    }
+    consent->add_granted_to_orgs(std::move(org));
+  }
+  for (const auto& kind : ListOf(c.Get("consent_to_kinds"))) {
+    auto k =
+        EnumCell<accord::v1::OrgKind>("consent_to_kinds", kind, "ORG_KIND_");
+    if (!k.ok()) return k.status();
+    consent->add_granted_to_kinds(*k);
+  }
+  if (consent->granted_to_orgs_size() == 0 &&
+      consent->granted_to_kinds_size() == 0) {
+    return Bad("consent_to_orgs",
+               "a consent must name at least one organisation "
+               "(consent_to_orgs) or kind of organisation (consent_to_kinds)");
+  }
+  for (auto& purpose : ListOf(c.Get("consent_purposes"))) {
+    if (partnership != nullptr && !partnership->HasPurpose(purpose)) {
+      return Bad("consent_purposes",
+                 "names a purpose that is not one of the partnership's");
+    }
+    consent->add_purposes(std::move(purpose));
+  }
+  if (consent->purposes_size() == 0)
+    return Bad("consent_purposes", "required when a row has a consent");
+  for (const auto& category : ListOf(c.Get("consent_categories"))) {
+    auto k = EnumCell<accord::v1::DataCategory>("consent_categories", category,
+                                                "DATA_CATEGORY_");
+    if (!k.ok()) return k.status();
+    consent->add_categories(*k);
+  }
+  if (consent->categories_size() == 0)
+    return Bad("consent_categories", "required when a row has a consent");
+  if (c.Get("consent_given").empty())
+    return Bad("consent_given", "required when a row has a consent");
+  auto given = TimeCell("consent_given", c.Get("consent_given"));
+  if (!given.ok()) return given.status();
+  *consent->mutable_given_at() = ToProtoTime(*given);
+  if (c.Get("consent_method").empty()) {
+    return Bad("consent_method",
+               "required: how the consent was given (written, verbal or "
+               "digital)");
+  }
+  auto method = EnumCell<accord::v1::ConsentMethod>(
+      "consent_method", c.Get("consent_method"), "CONSENT_METHOD_");
+  if (!method.ok()) return method.status();
+  consent->set_method(*method);
+  const absl::string_view by = c.Get("consent_recorded_by");
+  if (by.empty())
+    return Bad("consent_recorded_by", "required: who recorded it");
+  if (auto s = CheckLength("consent_recorded_by", by, kMaxShortBytes); !s.ok())
+    return s;
+  consent->set_recorded_by(std::string(by));
+  if (!c.Get("consent_expires").empty()) {
+    auto expires = TimeCell("consent_expires", c.Get("consent_expires"));
+    if (!expires.ok()) return expires.status();
+    if (*expires <= *given)
+      return Bad("consent_expires", "must be after consent_given");
+    *consent->mutable_expires_at() = ToProtoTime(*expires);
+  }
+  const absl::string_view id = c.Get("consent_id");
+  if (auto s = CheckLength("consent_id", id, kMaxIdBytes); !s.ok()) return s;
+  if (!id.empty()) {
+    consent->set_id(std::string(id));
+  } else {
+    // Without an id, the same consent imported twice gets the same id, so a
+    // re-import does not record it again.
+    const Digest d = Sha256(consent->SerializeAsString());
+    consent->set_id(absl::StrCat("import-", HexEncode(d).substr(0, 24)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BuildEngagement(const RowCells& c, const std::string& subject_id,
+                             accord::v1::Engagement* e) {
+  e->set_subject_local_id(subject_id);
+  const absl::string_view service = c.Get("engagement_service");
+  if (service.empty()) {
+    return Bad("engagement_service", "required when a row has an engagement");
+  }
+  if (auto s = CheckLength("engagement_service", service, kMaxShortBytes);
+      !s.ok())
+    return s;
+  e->set_service(std::string(service));
+  if (c.Get("engagement_started").empty()) {
+    return Bad("engagement_started", "required when a row has an engagement");
+  }
+  auto started = TimeCell("engagement_started", c.Get("engagement_started"));
+  if (!started.ok()) return started.status();
+  *e->mutable_started_at() = ToProtoTime(*started);
+  if (!c.Get("engagement_ended").empty()) {
+    auto ended = TimeCell("engagement_ended", c.Get("engagement_ended"));
+    if (!ended.ok()) return ended.status();
+    if (*ended < *started)
+      return Bad("engagement_ended", "must not be before engagement_started");
+    *e->mutable_ended_at() = ToProtoTime(*ended);
+  }
+  for (auto& need : ListOf(c.Get("engagement_needs")))
+    e->add_needs(std::move(need));
+  for (const char* col : {"engagement_worker_name", "engagement_worker_role"}) {
+    if (auto s = CheckLength(col, c.Get(col), kMaxShortBytes); !s.ok())
+      return s;
+  }
+  e->set_worker_name(std::string(c.Get("engagement_worker_name")));
+  e->set_worker_role(std::string(c.Get("engagement_worker_role")));
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// CSV (RFC 4180 as spreadsheets write it: comma-separated, cells with commas,
+// quotes or line breaks in double quotes, "" for a quote inside one).
+
+class CsvParser final : public RowParser {
+ public:
+  explicit CsvParser(const ImportOptions& options) : options_(options) {}
+
+  absl::Status Feed(absl::string_view chunk, std::vector<ImportedRow>* rows,
+                    std::vector<RowProblem>* rejected) override {
+    buf_.append(chunk.data(), chunk.size());
+    size_t start = 0;
+    for (size_t i = scan_; i < buf_.size(); ++i) {
+      const char c = buf_[i];
+      if (c == '"') {
+        in_quotes_ = !in_quotes_;
+      } else if (c == '\n' && !in_quotes_) {
+        if (auto s = Record(absl::string_view(buf_).substr(start, i - start),
+                            rows, rejected);
+            !s.ok()) {
+          return s;
+        }
+        start = i + 1;
+      }
+    }
+    buf_.erase(0, start);
+    scan_ = buf_.size();
+    if (buf_.size() > options_.max_row_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "row ", record_no_ + 1, ": longer than ", options_.max_row_bytes,
+          " bytes; is a quote (\") left open?"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Finish(std::vector<ImportedRow>* rows,
+                      std::vector<RowProblem>* rejected) override {
+    if (in_quotes_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("row ", record_no_ + 1,
+                       ": the file ends inside a quoted cell; is a quote (\") "
+                       "left open?"));
+    }
+    if (!buf_.empty()) {
+      if (auto s = Record(buf_, rows, rejected); !s.ok()) return s;
+      buf_.clear();
+    }
+    if (columns_.empty()) {
+      return absl::InvalidArgumentError(
+          "the file is empty: a CSV import starts with a header row naming "
+          "its columns");
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  // Splits one record into cells, unquoting.
+  static void Split(absl::string_view line, std::vector<std::string>* cells) {
+    cells->clear();
+    std::string cur;
+    bool quoted = false, was_quoted = false;
+    for (size_t i = 0; i < line.size(); ++i) {
+      const char c = line[i];
+      if (quoted) {
+        if (c == '"') {
+          if (i + 1 < line.size() && line[i + 1] == '"') {
+            cur.push_back('"');
+            ++i;
+          } else {
+            quoted = false;
+          }
+        } else {
+          cur.push_back(c);
+        }
+      } else if (c == '"' && !was_quoted &&
+                 absl::StripAsciiWhitespace(cur).empty()) {
+        cur.clear();
+        quoted = was_quoted = true;
+      } else if (c == ',') {
+        cells->push_back(std::move(cur));
+        cur.clear();
+        was_quoted = false;
+      } else {
+        cur.push_back(c);
+      }
+    }
+    cells->push_back(std::move(cur));
+  }
+
+  absl::Status Record(absl::string_view line, std::vector<ImportedRow>* rows,
+                      std::vector<RowProblem>* rejected) {
+    if (absl::EndsWith(line, "\r")) line.remove_suffix(1);
+    ++record_no_;
+    if (record_no_ == 1) {
+      StripBom(&line);
+      return Header(line);
+    }
+    Split(line, &cells_);
+    bool blank = true;
+    for (auto& cell : cells_) {
+      absl::string_view t = absl::StripAsciiWhitespace(cell);
+      if (!t.empty()) blank = false;
+      if (t.size() != cell.size()) cell = std::string(t);
+    }
+    if (blank) return absl::OkStatus();  // spreadsheets save empty rows
+    ++rows_read_;
+    if (cells_.size() > columns_.size()) {
+      rejected->push_back(
+          {record_no_, absl::StrCat("the row has ", cells_.size(),
+                                    " cells but the header names ",
+                                    columns_.size(), " columns")});
+      return absl::OkStatus();
+    }
+    Cells named;
+    named.reserve(cells_.size());
+    for (size_t i = 0; i < cells_.size(); ++i)
+      named.emplace_back(columns_[i], std::move(cells_[i]));
+    auto row = BuildRow(record_no_, named, options_);
+    if (row.ok()) {
+      rows->push_back(std::move(*row));
+    } else {
+      rejected->push_back({record_no_, std::string(row.status().message())});
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Header(absl::string_view line) {
+    std::vector<std::string> names;
+    Split(line, &names);
+    absl::flat_hash_set<std::string> seen;
+    for (size_t i = 0; i < names.size(); ++i) {
+      std::string key = ColumnKey(names[i]);
+      if (key.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("header (row 1): column ", i + 1, " has no name"));
+      }
+      if (!IsColumn(key)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "header (row 1): '", key,
+            "' is not an import column (see docs/AGENT.md for the columns)"));
+      }
+      if (!seen.insert(key).second) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("header (row 1): column '", key, "' appears twice"));
+      }
+      columns_.push_back(std::move(key));
+    }
+    if (!seen.contains("subject_id")) {
+      return absl::InvalidArgumentError(
+          "header (row 1): the subject_id column is required");
+    }
+    return absl::OkStatus();
+  }
+
+  const ImportOptions options_;
+  std::string buf_;
+  size_t scan_ = 0;
+  bool in_quotes_ = false;
+  uint64_t record_no_ = 0;
+  std::vector<std::string> columns_;
+  std::vector<std::string> cells_;
+};
+
+// ---------------------------------------------------------------------------
+// JSON Lines: one flat JSON object per line, keys the column names, values
+// strings (or null; lists may also be arrays of strings).
+
+class JsonLinesParser final : public RowParser {
+ public:
+  explicit JsonLinesParser(const ImportOptions& options) : options_(options) {}
+
+  absl::Status Feed(absl::string_view chunk, std::vector<ImportedRow>* rows,
+                    std::vector<RowProblem>* rejected) override {
+    buf_.append(chunk.data(), chunk.size());
+    size_t start = 0;
+    for (size_t i = scan_; i < buf_.size(); ++i) {
+      if (buf_[i] != '\n') continue;
+      Line(absl::string_view(buf_).substr(start, i - start), rows, rejected);
+      start = i + 1;
+    }
+    buf_.erase(0, start);
+    scan_ = buf_.size();
+    if (buf_.size() > options_.max_row_bytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("row ", line_no_ + 1, ": longer than ",
+                       options_.max_row_bytes, " bytes"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Finish(std::vector<ImportedRow>* rows,
+                      std::vector<RowProblem>* rejected) override {
+    if (!buf_.empty()) Line(buf_, rows, rejected);
+    buf_.clear();
+    return absl::OkStatus();
+  }
+
+ private:
+  void Line(absl::string_view line, std::vector<ImportedRow>* rows,
+            std::vector<RowProblem>* rejected) {
+    ++line_no_;
+    if (line_no_ == 1) StripBom(&line);
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty()) return;
+    ++rows_read_;
+    auto cells = Parse(line);
+    if (!cells.ok()) {
+      rejected->push_back({line_no_, std::string(cells.status().message())});
+      return;
+    }
+    auto row = BuildRow(line_no_, *cells, options_);
+    if (row.ok()) {
+      rows->push_back(std::move(*row));
+    } else {
+      rejected->push_back({line_no_, std::string(row.status().message())});
+    }
+  }
+
+  absl::StatusOr<Cells> Parse(absl::string_view line) {
+    google::protobuf::Struct object;
+    // The parser's own message may quote the line; it is not passed on.
+    if (!google::protobuf::util::JsonStringToMessage(
+             google::protobuf::StringPiece(line.data(), line.size()), &object)
+             .ok()) {
+      return absl::InvalidArgumentError(
+          "the line is not one JSON object (write {\"subject_id\": \"...\", "
+          "...} on a single line)");
+    }
+    Cells cells;
+    for (const auto& [name, value] : object.fields()) {
+      std::string key = ColumnKey(name);
+      if (!IsColumn(key)) {
+        return Bad(key,
+                   "not an import column (see docs/AGENT.md for the columns)");
+      }
+      std::string text;
+      switch (value.kind_case()) {
+        case google::protobuf::Value::kStringValue:
+          text = std::string(absl::StripAsciiWhitespace(value.string_value()));
+          break;
+        case google::protobuf::Value::kNullValue:
+          break;
+        case google::protobuf::Value::kListValue: {
+          if (!IsListColumn(key)) return Bad(key, "must be a string");
+          std::vector<std::string> items;
+          for (const auto& item : value.list_value().values()) {
+            if (item.kind_case() != google::protobuf::Value::kStringValue)
+              return Bad(key, "must be a list of strings");
+            items.push_back(item.string_value());
+          }
+          text = absl::StrJoin(items, ";");
+          break;
+        }
+        default:
+          return Bad(key,
+                     "must be a string (write numbers and dates in "
+                     "quotes)");
+      }
+      cells.emplace_back(std::move(key), std::move(text));
+    }
+    return cells;
+  }
+
+  const ImportOptions options_;
+  std::string buf_;
+  size_t scan_ = 0;
+  uint64_t line_no_ = 0;
+};
+
+void AddCounts(const accord::v1::ImportReport& from,
+               accord::v1::ImportReport* to) {
+  to->set_rows_applied(to->rows_applied() + from.rows_applied());
+  to->set_subjects_created(to->subjects_created() + from.subjects_created());
+  to->set_subjects_updated(to->subjects_updated() + from.subjects_updated());
+  to->set_records_written(to->records_written() + from.records_written());
+  to->set_consents_recorded(to->consents_recorded() + from.consents_recorded());
+  to->set_engagements_written(to->engagements_written() +
+                              from.engagements_written());
+}
+
+bool SameFields(const accord::v1::Subject& a, const accord::v1::Subject& b) {
+  if (a.fields_size() != b.fields_size()) return false;
+  for (const auto& [k, v] : a.fields()) {
+    auto it = b.fields().find(k);
+    if (it == b.fields().end() || it->second != v) return false;
+  }
+  return true;
+}
+
+// Whether a failed row is the row's fault (reported, import goes on) rather
+// than the store's (the batch stops).
+bool RowFault(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kFailedPrecondition:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+absl::Span<const absl::string_view> ImportColumns() { return Columns(); }
+
+absl::StatusOr<ImportedRow> BuildRow(uint64_t row, const Cells& cells,
+                                     const ImportOptions& options) {
+  const RowCells c(cells);
+  ImportedRow out;
+  out.row = row;
+  const absl::string_view subject_id = c.Get("subject_id");
+  if (subject_id.empty())
+    return Bad("subject_id", "required: the person's id in your own system");
+  if (auto s = CheckLength("subject_id", subject_id, kMaxIdBytes); !s.ok())
+    return s;
+  out.subject_id = std::string(subject_id);
+  for (const auto& f : policy::AllFields()) {
+    const absl::string_view v = c.Get(f.name);
+    if (v.empty()) continue;
+    if (auto s = CheckLength(f.name, v, 4096); !s.ok()) return s;
+    out.subject_fields.emplace(std::string(f.name), std::string(v));
+  }
+  if (c.AnyWithPrefix("record_")) {
+    out.record.emplace();
+    if (auto s = BuildRecord(c, out.subject_id, &*out.record); !s.ok())
+      return s;
+  }
+  if (c.AnyWithPrefix("consent_")) {
+    out.consent.emplace();
+    if (auto s = BuildConsent(c, out.subject_id, options, &*out.consent);
+        !s.ok())
+      return s;
+  }
+  if (c.AnyWithPrefix("engagement_")) {
+    out.engagement.emplace();
+    if (auto s = BuildEngagement(c, out.subject_id, &*out.engagement); !s.ok())
+      return s;
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<RowParser>> RowParser::Create(
+    accord::v1::ImportFormat format, const ImportOptions& options) {
+  switch (format) {
+    case accord::v1::IMPORT_FORMAT_CSV:
+      return std::make_unique<CsvParser>(options);
+    case accord::v1::IMPORT_FORMAT_JSONL:
+      return std::make_unique<JsonLinesParser>(options);
+    default:
+      return absl::InvalidArgumentError(
+          "field format: the first message of an import must say CSV or "
+          "JSONL");
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Importer
+
+absl::Status Importer::ApplyRow(AgentStore::Writer& w, const ImportedRow& row,
+                                accord::v1::ImportReport* counts) {
+  auto existing = w.FindSubject(row.subject_id);
+  if (!existing.ok() &&
+      existing.status().code() != absl::StatusCode::kNotFound) {
+    return existing.status();
+  }
+  if (!row.subject_fields.empty()) {
+    accord::v1::Subject subject;
+    if (existing.ok()) subject = *existing;
+    subject.set_local_id(row.subject_id);
+    for (const auto& [k, v] : row.subject_fields)
+      (*subject.mutable_fields())[k] = v;
+    auto tokens = PrepareSubject(*linkage_key_, &subject);
+    if (!tokens.ok()) {
+      if (tokens.status().code() == absl::StatusCode::kFailedPrecondition) {
+        return Bad("subject_id",
+                   existing.ok()
+                       ? "the subject's identifiers would give no token"
+                       : "no subject with this id is held, and the row's "
+                         "identity columns give no token to create one: give "
+                         "given_name, family_name and date_of_birth, or "
+                         "nhs_number, or date_of_birth and postcode");
+      }
+      return tokens.status();
+    }
+    if (!existing.ok() || !SameFields(subject, *existing)) {
+      auto created = w.UpsertSubject(subject, *tokens);
+      if (!created.ok()) return created.status();
+      if (*created) {
+        counts->set_subjects_created(1);
+      } else {
+        counts->set_subjects_updated(1);
+      }
+    }
+  } else if (!existing.ok()) {
+    return Bad("subject_id",
+               "no subject with this id is held, and the row has no identity "
+               "columns to create one (given_name, family_name, "
+               "date_of_birth, ...)");
+  }
+  if (row.record) {
+    auto r = w.UpsertRecord(*row.record);
+    if (!r.ok()) return r.status();
+    counts->set_records_written(1);
+  }
+  if (row.consent) {
+    auto stored = w.FindConsent(row.consent->id());
+    if (stored.ok()) {
+      stored->clear_withdrawn_at();
+      stored->clear_withdrawn_by();
+      if (stored->SerializeAsString() != row.consent->SerializeAsString()) {
+        return Bad("consent_id",
+                   "a consent with this id is already recorded with other "
+                   "terms; consent history is never overwritten, so give the "
+                   "new consent its own id (and withdraw the old one)");
+      }
+    } else if (stored.status().code() == absl::StatusCode::kNotFound) {
+      auto id = w.RecordConsent(*row.consent);
+      if (!id.ok()) return id.status();
+      counts->set_consents_recorded(1);
+    } else {
+      return stored.status();
+    }
+  }
+  if (row.engagement) {
+    auto id = w.RecordEngagement(*row.engagement);
+    if (!id.ok()) return id.status();
+    counts->set_engagements_written(1);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Importer::Apply(const std::vector<ImportedRow>& rows,
+                             accord::v1::ImportReport* report,
+                             std::vector<RowProblem>* rejected) {
+  if (rows.empty()) return absl::OkStatus();
+  accord::v1::ImportReport batch;
+  std::vector<RowProblem> batch_rejected;
+  auto s = store_->Write([&](AgentStore::Writer& w) -> absl::Status {
+    for (const auto& row : rows) {
+      accord::v1::ImportReport counts;
+      absl::Status rs = w.Savepoint([&] { return ApplyRow(w, row, &counts); });
+      if (rs.ok()) {
+        counts.set_rows_applied(1);
+        AddCounts(counts, &batch);
+      } else if (RowFault(rs)) {
+        batch_rejected.push_back({row.row, std::string(rs.message())});
+      } else {
+        return rs;
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  AddCounts(batch, report);
+  for (auto& p : batch_rejected) rejected->push_back(std::move(p));
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// ImportSession
+
+absl::StatusOr<std::unique_ptr<ImportSession>> ImportSession::Start(
+    accord::v1::ImportFormat format, AgentStore* store,
+    const linkage::LinkageKey* linkage_key, const ImportOptions& options) {
+  auto parser = RowParser::Create(format, options);
+  if (!parser.ok()) return parser.status();
+  return std::unique_ptr<ImportSession>(
+      new ImportSession(std::move(*parser), store, linkage_key, options));
+}
+
+ImportSession::ImportSession(std::unique_ptr<RowParser> parser,
+                             AgentStore* store,
+                             const linkage::LinkageKey* linkage_key,
+                             const ImportOptions& options)
+    : parser_(std::move(parser)),
+      importer_(store, linkage_key),
+      options_(options) {}
+
+absl::Status ImportSession::ApplyPending() {
+  absl::Status s = importer_.Apply(pending_, &report_, &rejected_);
+  pending_.clear();
+  return s;
+}
+
+absl::Status ImportSession::Feed(absl::string_view chunk) {
+  if (auto s = parser_->Feed(chunk, &pending_, &rejected_); !s.ok()) return s;
+  if (static_cast<int>(pending_.size()) >= options_.batch_rows)
+    return ApplyPending();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<accord::v1::ImportReport> ImportSession::Finish() {
+  if (auto s = parser_->Finish(&pending_, &rejected_); !s.ok()) return s;
+  if (auto s = ApplyPending(); !s.ok()) return s;
+  accord::v1::ImportReport report = report_;
+  report.set_rows_read(parser_->rows_read());
+  std::stable_sort(
+      rejected_.begin(), rejected_.end(),
+      [](const RowProblem& a, const RowProblem& b) { return a.row < b.row; });
+  report.set_rows_rejected(rejected_.size());
+  for (size_t i = 0;
+       i < rejected_.size() && i < static_cast<size_t>(kMaxListedRejections);
+       ++i) {
+    auto* r = report.add_rejected();
+    r->set_row(rejected_[i].row);
+    r->set_reason(rejected_[i].reason);
+  }
+  return report;
+}
+
+}  // namespace accord::agent

@@ -1,0 +1,407 @@
+// Import: parsing CSV and JSON Lines as partners produce them, per-row
+// validation with reasons naming the column, and per-row atomicity on a real
+// SQLite store.
+
+#include "agent/import.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/test_util.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace accord::agent {
+namespace {
+
+using testing::AgentFixture;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+using ::testing::StartsWith;
+
+constexpr char kHeader[] =
+    "subject_id,given_name,family_name,date_of_birth,postcode,phone,"
+    "record_id,record_category,record_provenance,record_date,record_text,"
+    "consent_id,consent_to_orgs,consent_to_kinds,consent_purposes,"
+    "consent_categories,consent_given,consent_method,consent_recorded_by,"
+    "consent_expires,engagement_service,engagement_started\n";
+
+// One subject with a record, a consent and an engagement.
+constexpr char kGoodRow[] =
+    "S-1,Zoë,O'Brien-Smith,07/03/1990,ls6 2ab,07700 900123,"
+    "R-1,needs,fact,2026-02-01,\"Wants help with housing, and a solicitor.\","
+    "C-1,vol-b,police,support;safeguarding,identity;needs,2026-02-01,written,"
+    "ISVA Isla Vance,2027-02-01,isva,2026-01-10\n";
+
+class ImportTest : public ::testing::Test {
+ protected:
+  ImportTest() : f_("import") {}
+
+  absl::StatusOr<accord::v1::ImportReport> Import(
+      const std::string& text,
+      accord::v1::ImportFormat format = accord::v1::IMPORT_FORMAT_CSV,
+      size_t chunk = 1 << 16) {
+    ImportOptions options;
+    options.partnership = f_.partnership.get();
+    options.batch_rows = 3;  // several batches even in small files
+    auto session =
+        ImportSession::Start(format, f_.store.get(), f_.key.get(), options);
+    if (!session.ok()) return session.status();
+    for (size_t i = 0; i < text.size(); i += chunk) {
+      if (auto s = (*session)->Feed(absl::string_view(text).substr(i, chunk));
+          !s.ok()) {
+        return s;
+      }
+    }
+    return (*session)->Finish();
+  }
+
+  // Parses only (no store), returning rows and problems.
+  void Parse(const std::string& text, accord::v1::ImportFormat format,
+             size_t chunk, std::vector<ImportedRow>* rows,
+             std::vector<RowProblem>* rejected) {
+    ImportOptions options;
+    options.partnership = f_.partnership.get();
+    auto parser = RowParser::Create(format, options);
+    ASSERT_TRUE(parser.ok());
+    for (size_t i = 0; i < text.size(); i += chunk) {
+      ASSERT_TRUE(
+          (*parser)
+              ->Feed(absl::string_view(text).substr(i, chunk), rows, rejected)
+              .ok());
+    }
+    ASSERT_TRUE((*parser)->Finish(rows, rejected).ok());
+  }
+
+  bool HasSubject(const std::string& id) { return f_.store->TokensOf(id).ok(); }
+
+  static std::string Reasons(const accord::v1::ImportReport& r) {
+    std::vector<std::string> out;
+    for (const auto& x : r.rejected())
+      out.push_back(absl::StrCat(x.row(), ": ", x.reason()));
+    return absl::StrJoin(out, "\n");
+  }
+
+  AgentFixture f_;
+};
+
+TEST_F(ImportTest, CsvRowWritesSubjectRecordConsentAndEngagement) {
+  auto report = Import(absl::StrCat(kHeader, kGoodRow));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->rows_read(), 1u);
+  EXPECT_EQ(report->rows_applied(), 1u) << Reasons(*report);
+  EXPECT_EQ(report->subjects_created(), 1u);
+  EXPECT_EQ(report->records_written(), 1u);
+  EXPECT_EQ(report->consents_recorded(), 1u);
+  EXPECT_EQ(report->engagements_written(), 1u);
+
+  auto tokens = f_.store->TokensOf("S-1");
+  ASSERT_TRUE(tokens.ok());
+  EXPECT_THAT(*tokens, SizeIs(2));  // name + dob, dob + postcode
+  auto ids = f_.store->FindByToken((*tokens)[0]);
+  ASSERT_TRUE(ids.ok());
+  ASSERT_THAT(*ids, SizeIs(1));
+  auto view = f_.store->LoadSubject((*ids)[0], true);
+  ASSERT_TRUE(view.ok());
+  // Identifiers are stored in their canonical forms.
+  EXPECT_EQ(view->subject.fields().at("date_of_birth"), "1990-03-07");
+  EXPECT_EQ(view->subject.fields().at("postcode"), "LS6 2AB");
+  EXPECT_EQ(view->subject.fields().at("given_name"), "Zoë");
+  ASSERT_THAT(view->records, SizeIs(1));
+  EXPECT_EQ(view->records[0].text(),
+            "Wants help with housing, and a solicitor.");
+  EXPECT_EQ(view->records[0].provenance(), accord::v1::PROVENANCE_FACT);
+  auto consents = f_.store->ConsentsOf((*ids)[0]);
+  ASSERT_TRUE(consents.ok());
+  ASSERT_THAT(*consents, SizeIs(1));
+  const auto& c = (*consents)[0];
+  EXPECT_EQ(c.id(), "C-1");
+  EXPECT_THAT(c.granted_to_orgs(), ::testing::ElementsAre("vol-b"));
+  EXPECT_THAT(c.granted_to_kinds(),
+              ::testing::ElementsAre(accord::v1::ORG_KIND_POLICE));
+  EXPECT_THAT(c.purposes(), ::testing::ElementsAre("support", "safeguarding"));
+  EXPECT_EQ(c.method(), accord::v1::CONSENT_METHOD_WRITTEN);
+  EXPECT_TRUE(c.has_expires_at());
+  auto engagements = f_.store->EngagementsOf((*ids)[0]);
+  ASSERT_TRUE(engagements.ok());
+  EXPECT_THAT(*engagements, SizeIs(1));
+}
+
+TEST_F(ImportTest, ChunksCutAnywhereGiveTheSameRows) {
+  const std::string text = absl::StrCat(
+      "\xEF\xBB\xBF", kHeader, kGoodRow,
+      "S-2,\"Ann \"\"Nan\"\"\",Lee,1980-01-02,,,R-2,case summary,opinion,,"
+      "\"Line one\r\nline two, with comma\",,,,,,,,,,,\r\n",
+      ",,,,,,,,,,,,,,,,,,,,,\n",  // an empty spreadsheet row
+      "S-3,Bo,Chen,1975-05-05\n");
+  std::vector<ImportedRow> whole_rows;
+  std::vector<RowProblem> whole_rejected;
+  Parse(text, accord::v1::IMPORT_FORMAT_CSV, text.size(), &whole_rows,
+        &whole_rejected);
+  ASSERT_THAT(whole_rejected, SizeIs(0))
+      << whole_rejected[0].row << " " << whole_rejected[0].reason;
+  ASSERT_THAT(whole_rows, SizeIs(3));
+  EXPECT_EQ(whole_rows[1].subject_fields.at("given_name"), "Ann \"Nan\"");
+  ASSERT_TRUE(whole_rows[1].record.has_value());
+  EXPECT_EQ(whole_rows[1].record->text(), "Line one\r\nline two, with comma");
+  EXPECT_EQ(whole_rows[1].record->category(),
+            accord::v1::DATA_CATEGORY_CASE_SUMMARY);
+  EXPECT_EQ(whole_rows[1].record->provenance(), accord::v1::PROVENANCE_OPINION);
+  // Rows are numbered as a spreadsheet shows them: header 1, then 2, 3;
+  // the blank row (4) is skipped.
+  EXPECT_EQ(whole_rows[0].row, 2u);
+  EXPECT_EQ(whole_rows[1].row, 3u);
+  EXPECT_EQ(whole_rows[2].row, 5u);
+  for (size_t chunk : {1, 2, 3, 7, 64}) {
+    std::vector<ImportedRow> rows;
+    std::vector<RowProblem> rejected;
+    Parse(text, accord::v1::IMPORT_FORMAT_CSV, chunk, &rows, &rejected);
+    ASSERT_THAT(rows, SizeIs(3)) << "chunk " << chunk;
+    EXPECT_THAT(rejected, SizeIs(0));
+    for (size_t i = 0; i < rows.size(); ++i) {
+      EXPECT_EQ(rows[i].row, whole_rows[i].row);
+      EXPECT_EQ(rows[i].subject_fields, whole_rows[i].subject_fields);
+      EXPECT_EQ(rows[i].record.has_value(), whole_rows[i].record.has_value());
+    }
+  }
+}
+
+TEST_F(ImportTest, HeaderColumnsAreForgivingButUnknownColumnsStopTheFile) {
+  auto ok = Import(
+      "Subject ID, Given Name ,FAMILY-NAME,Date of Birth\n"
+      "S-1,Zoe,Ash,1990-01-01\n");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->rows_applied(), 1u) << Reasons(*ok);
+
+  auto typo = Import("subject_id,given_name,famliy_name\nS-1,Zoe,Ash\n");
+  EXPECT_EQ(typo.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(typo.status().message(), HasSubstr("famliy_name"));
+  EXPECT_THAT(typo.status().message(), HasSubstr("row 1"));
+
+  auto no_id = Import("given_name,family_name\nZoe,Ash\n");
+  EXPECT_THAT(no_id.status().message(), HasSubstr("subject_id"));
+
+  auto dup = Import("subject_id,given_name,Given Name\nS,a,b\n");
+  EXPECT_THAT(dup.status().message(), HasSubstr("appears twice"));
+
+  auto empty = Import("");
+  EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
+
+  auto open_quote = Import("subject_id,given_name\nS-1,\"Zoe\n");
+  EXPECT_THAT(open_quote.status().message(), HasSubstr("quote"));
+}
+
+TEST_F(ImportTest, BadRowsAreRejectedWithRowNumberAndColumn) {
+  const std::string text = absl::StrCat(
+      "subject_id,given_name,family_name,date_of_birth,postcode,"
+      "record_id,record_category,record_provenance,record_text,"
+      "consent_to_orgs,consent_purposes,consent_categories,consent_given,"
+      "consent_method,consent_recorded_by\n",
+      // 2: good
+      "S-1,Zoe,Ash,1990-01-01,,,,,,,,,,,\n",
+      // 3: impossible date of birth
+      "S-2,Amy,Bell,1990-02-30,,,,,,,,,,,\n",
+      // 4: malformed postcode
+      "S-3,Cat,Dunn,1991-01-01,NOT A POSTCODE,,,,,,,,,,\n",
+      // 5: record without fact/opinion mark
+      "S-4,Di,Eve,1992-01-01,,R-4,needs,,text,,,,,,\n",
+      // 6: consent to an organisation outside the partnership
+      "S-5,Ed,Fox,1993-01-01,,,,,,polise,support,identity,2026-01-01,"
+      "written,K\n",
+      // 7: unknown consent category
+      "S-6,Fi,Gee,1994-01-01,,,,,,vol-b,support,identity;dna,2026-01-01,"
+      "written,K\n",
+      // 8: no subject id
+      ",Gus,Hale,1995-01-01,,,,,,,,,,,\n",
+      // 9: too many cells
+      "S-7,Hal,Ide,1996-01-01,,,,,,,,,,,,extra\n",
+      // 10: no identifiers from which a token can be derived
+      "S-8,Ivy,,,,,,,,,,,,,\n",
+      // 11: good
+      "S-9,Jo,Kay,1997-01-01,,R-9,risk,opinion,High risk.,,,,,,\n");
+  auto report = Import(text);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->rows_read(), 10u);
+  EXPECT_EQ(report->rows_applied(), 2u) << Reasons(*report);
+  EXPECT_EQ(report->rows_rejected(), 8u);
+  ASSERT_THAT(report->rejected(), SizeIs(8));
+  const std::vector<std::pair<uint64_t, std::string>> want = {
+      {3, "date_of_birth:"},
+      {4, "postcode:"},
+      {5, "record_provenance:"},
+      {6, "consent_to_orgs:"},
+      {7, "consent_categories:"},
+      {8, "subject_id:"},
+      {9, "cells"},
+      {10, "subject_id: no subject with this id is held"}};
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(report->rejected(i).row(), want[i].first) << Reasons(*report);
+    EXPECT_THAT(report->rejected(i).reason(), HasSubstr(want[i].second))
+        << Reasons(*report);
+  }
+  // Reasons never repeat a cell's value.
+  for (const auto& r : report->rejected()) {
+    EXPECT_THAT(r.reason(), ::testing::Not(HasSubstr("polise")));
+    EXPECT_THAT(r.reason(), ::testing::Not(HasSubstr("NOT A POSTCODE")));
+    EXPECT_THAT(r.reason(), ::testing::Not(HasSubstr("1990-02-30")));
+  }
+  EXPECT_TRUE(HasSubject("S-1"));
+  EXPECT_TRUE(HasSubject("S-9"));
+  for (const char* id : {"S-2", "S-3", "S-4", "S-5", "S-6", "S-7", "S-8"})
+    EXPECT_FALSE(HasSubject(id)) << id;
+}
+
+TEST_F(ImportTest, ARowFailingPartWayWritesNothingOfItself) {
+  // C-1 already records other terms for S-1.
+  ASSERT_TRUE(Import(absl::StrCat(kHeader, kGoodRow))->rows_applied() == 1);
+  auto before = f_.store->SubjectCount();
+  ASSERT_TRUE(before.ok());
+  // Row 2: a new subject, a record and an engagement that are all valid, and
+  // a consent that reuses C-1 with different terms: the store refuses the
+  // consent after the subject and the record were written.
+  const std::string clash =
+      "S-NEW,Amy,Bell,1980-01-01,,,R-NEW,needs,fact,2026-02-01,Needs.,"
+      "C-1,vol-b,,support,identity,2026-02-01,verbal,Someone Else,,isva,"
+      "2026-01-10\n";
+  // Row 3: a good row after it, in the same batch.
+  const std::string good = "S-OK,Bo,Chen,1975-05-05,,,,,,,,,,,,,,,,,,\n";
+  auto report = Import(absl::StrCat(kHeader, clash, good));
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_THAT(report->rejected(), SizeIs(1));
+  EXPECT_EQ(report->rejected(0).row(), 2u);
+  EXPECT_THAT(report->rejected(0).reason(), StartsWith("consent_id:"));
+  EXPECT_THAT(report->rejected(0).reason(), HasSubstr("never overwritten"));
+  EXPECT_EQ(report->rows_applied(), 1u);
+  // Nothing of row 2: no subject, no record, no engagement.
+  EXPECT_FALSE(HasSubject("S-NEW"));
+  EXPECT_EQ(*f_.store->SubjectCount(), *before + 1);  // only S-OK
+  EXPECT_TRUE(HasSubject("S-OK"));
+  // And C-1 is unchanged.
+  auto consents = f_.store->Consents("S-1");
+  ASSERT_TRUE(consents.ok());
+  ASSERT_THAT(*consents, SizeIs(1));
+  EXPECT_EQ((*consents)[0].recorded_by(), "ISVA Isla Vance");
+}
+
+TEST_F(ImportTest, ReimportingTheSameFileChangesNothing) {
+  const std::string text = absl::StrCat(
+      kHeader, kGoodRow,
+      // A consent without an id: recognised by its terms on re-import.
+      "S-1,,,,,,,,,,,,vol-c,,support,needs,2026-02-02,verbal,Key worker,,,\n");
+  auto first = Import(text);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->rows_applied(), 2u) << Reasons(*first);
+  EXPECT_EQ(first->consents_recorded(), 2u);
+  auto second = Import(text);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->rows_applied(), 2u) << Reasons(*second);
+  EXPECT_EQ(second->subjects_created(), 0u);
+  EXPECT_EQ(second->subjects_updated(), 0u);
+  EXPECT_EQ(second->consents_recorded(), 0u);
+  auto consents = f_.store->Consents("S-1");
+  ASSERT_TRUE(consents.ok());
+  EXPECT_THAT(*consents, SizeIs(2));
+  auto tokens = f_.store->TokensOf("S-1");
+  auto ids = f_.store->FindByToken((*tokens)[0]);
+  auto engagements = f_.store->EngagementsOf((*ids)[0]);
+  ASSERT_TRUE(engagements.ok());
+  EXPECT_THAT(*engagements, SizeIs(1));
+}
+
+TEST_F(ImportTest, EmptyCellsNeverEraseWhatIsHeld) {
+  ASSERT_EQ(Import(absl::StrCat(kHeader, kGoodRow))->rows_applied(), 1u);
+  // Only a new phone number; name, date of birth and postcode stay.
+  auto report = Import(
+      "subject_id,given_name,family_name,date_of_birth,postcode,phone\n"
+      "S-1,,,,,07700 900999\n");
+  ASSERT_TRUE(report.ok());
+  EXPECT_EQ(report->subjects_updated(), 1u) << Reasons(*report);
+  auto tokens = f_.store->TokensOf("S-1");
+  ASSERT_TRUE(tokens.ok());
+  EXPECT_THAT(*tokens, SizeIs(2));
+  auto ids = f_.store->FindByToken((*tokens)[0]);
+  auto view = f_.store->LoadSubject((*ids)[0], false);
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->subject.fields().at("phone"), "07700 900999");
+  EXPECT_EQ(view->subject.fields().at("given_name"), "Zoë");
+  // A row for a subject not held, with no identity columns, is rejected.
+  auto unknown = Import("subject_id,phone\nS-404,07700 900000\n");
+  ASSERT_TRUE(unknown.ok());
+  ASSERT_THAT(unknown->rejected(), SizeIs(1));
+  EXPECT_THAT(unknown->rejected(0).reason(), StartsWith("subject_id:"));
+}
+
+TEST_F(ImportTest, JsonLinesRowsAndRejections) {
+  const std::string text =
+      "{\"subject_id\": \"J-1\", \"given_name\": \"Zoë\", \"family_name\": "
+      "\"Ash\", \"date_of_birth\": \"1990-01-01\", \"consent_to_orgs\": "
+      "[\"vol-b\"], \"consent_purposes\": [\"support\"], "
+      "\"consent_categories\": [\"identity\", \"needs\"], \"consent_given\": "
+      "\"2026-02-01T10:30:00Z\", \"consent_method\": \"digital\", "
+      "\"consent_recorded_by\": \"Portal\"}\n"
+      "\n"
+      "{\"subject_id\": \"J-2\", \"nhs_number\": 9434765919}\n"
+      "not json at all\n"
+      "{\"subject_id\": \"J-3\", \"shoe_size\": \"5\"}\n"
+      "{\"subject_id\": \"J-4\", \"nhs_number\": \"943 476 5919\", "
+      "\"record_id\": null}";  // no final newline
+  for (size_t chunk : {size_t{5}, text.size()}) {
+    auto report = Import(text, accord::v1::IMPORT_FORMAT_JSONL, chunk);
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_EQ(report->rows_read(), 5u);
+    EXPECT_EQ(report->rows_applied(), 2u) << Reasons(*report);
+    ASSERT_THAT(report->rejected(), SizeIs(3)) << Reasons(*report);
+    EXPECT_EQ(report->rejected(0).row(), 3u);
+    EXPECT_THAT(report->rejected(0).reason(), StartsWith("nhs_number:"));
+    EXPECT_EQ(report->rejected(1).row(), 4u);
+    EXPECT_THAT(report->rejected(1).reason(), HasSubstr("JSON"));
+    EXPECT_EQ(report->rejected(2).row(), 5u);
+    EXPECT_THAT(report->rejected(2).reason(), StartsWith("shoe_size:"));
+  }
+  EXPECT_TRUE(HasSubject("J-1"));
+  EXPECT_TRUE(HasSubject("J-4"));
+  auto consents = f_.store->Consents("J-1");
+  ASSERT_TRUE(consents.ok());
+  ASSERT_THAT(*consents, SizeIs(1));
+  EXPECT_EQ((*consents)[0].given_at().seconds(), 1769941800);
+  EXPECT_EQ((*consents)[0].method(), accord::v1::CONSENT_METHOD_DIGITAL);
+}
+
+TEST_F(ImportTest, ImportedConsentGovernsDisclosure) {
+  ASSERT_EQ(Import(absl::StrCat(kHeader, kGoodRow))->rows_applied(), 1u);
+  linkage::IdentifierSet ids;
+  ids.given_name = "zoe";
+  ids.family_name = "obrien smith";
+  ids.date_of_birth = "1990-03-07";
+  auto tokens = linkage::DeriveTokens(*f_.key, ids);
+  ASSERT_TRUE(tokens.ok());
+  accord::v1::DiscloseRequest r;
+  r.set_request_id("r");
+  r.set_requester_org("vol-b");
+  r.set_purpose("support");
+  r.set_mode(accord::v1::QUERY_MODE_RECORDS);
+  for (auto& t : *tokens) *r.add_subjects() = t;
+  accord::v1::DecisionRequest d;
+  d.set_requester_org("vol-b");
+  d.set_holder_org("vol-a");
+  d.set_action(accord::v1::ACTION_QUERY);
+  d.set_purpose("support");
+  *d.mutable_at() = ToProtoTime(f_.clock.Now());
+  *r.mutable_decision() = f_.engine->DecideProto(d);
+  auto resp = f_.discloser->Disclose(r);
+  ASSERT_EQ(resp.status(), accord::v1::HOLDER_STATUS_ANSWERED) << resp.detail();
+  EXPECT_EQ(resp.fields().at("date_of_birth"), "1990");
+  ASSERT_THAT(resp.records(), SizeIs(1));
+  EXPECT_EQ(resp.records(0).category(), accord::v1::DATA_CATEGORY_NEEDS);
+}
+
+TEST_F(ImportTest, ColumnsIncludeTheWholeFieldCatalogue) {
+  const auto columns = ImportColumns();
+  for (const auto& f : policy::AllFields()) {
+    EXPECT_NE(std::find(columns.begin(), columns.end(), f.name), columns.end())
+        << f.name;
+  }
+}
+
+}  // namespace
+}  // namespace accord::agent
