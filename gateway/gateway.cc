@@ -19,14 +19,20 @@ using accord::v1::HolderAnswer;
 
 std::string NewRequestId() { return HexEncode(RandomBytes(12)); }
 
-// Runs `done` after every entry is durable; the first failure wins.
+// Runs `done` after every entry is durable; the first failure wins. The
+// common case, a query to one holder, is a single append with no shared
+// state; several entries share a counter of those still pending.
 void AppendAll(audit::AuditLog* log, std::vector<AuditEntry> entries,
                std::function<void(absl::StatusOr<uint64_t> first_seq)> done) {
+  if (entries.size() == 1) {
+    log->Append(std::move(entries[0]), std::move(done));
+    return;
+  }
   struct Pending {
-    absl::Mutex mu;
-    size_t left;
+    std::atomic<size_t> left;
+    std::atomic<uint64_t> first{UINT64_MAX};
+    absl::Mutex mu;  // guards `status`, taken only on failure
     absl::Status status;
-    uint64_t first = UINT64_MAX;
     std::function<void(absl::StatusOr<uint64_t>)> done;
   };
   auto pending = std::make_shared<Pending>();
@@ -34,19 +40,23 @@ void AppendAll(audit::AuditLog* log, std::vector<AuditEntry> entries,
   pending->done = std::move(done);
   for (auto& e : entries) {
     log->Append(std::move(e), [pending](absl::StatusOr<uint64_t> seq) {
-      bool last = false;
+      if (seq.ok()) {
+        uint64_t first = pending->first.load();
+        while (*seq < first &&
+               !pending->first.compare_exchange_weak(first, *seq)) {
+        }
+      } else {
+        absl::MutexLock lock(&pending->mu);
+        if (pending->status.ok()) pending->status = seq.status();
+      }
+      if (pending->left.fetch_sub(1) != 1) return;
+      absl::Status status;
       {
         absl::MutexLock lock(&pending->mu);
-        if (!seq.ok() && pending->status.ok()) pending->status = seq.status();
-        if (seq.ok()) pending->first = std::min(pending->first, *seq);
-        last = --pending->left == 0;
+        status = pending->status;
       }
-      if (!last) return;
-      if (!pending->status.ok()) {
-        pending->done(pending->status);
-      } else {
-        pending->done(pending->first);
-      }
+      if (!status.ok()) return pending->done(status);
+      pending->done(pending->first.load());
     });
   }
 }
@@ -262,7 +272,7 @@ void Gateway::Query(const Caller& caller,
     *dr.mutable_actor() = caller.actor;
     const int index = p.index;
     holders_->Disclose(
-        p.holder, dr, options_.holder_deadline,
+        p.holder, std::move(dr), options_.holder_deadline,
         [this, call, index](grpc::Status status,
                             accord::v1::DiscloseResponse resp) {
           HolderAnswer* a = call->response.mutable_answers(index);
@@ -305,8 +315,9 @@ void Gateway::Query(const Caller& caller,
 }
 
 void Gateway::FinishQuery(std::shared_ptr<QueryCall> call) {
-  // Release only after every decision of this call is durable.
-  std::vector<AuditEntry> entries = call->entries;
+  // Release only after every decision of this call is durable. The entries
+  // are not read again: move them to the log rather than copy them.
+  std::vector<AuditEntry> entries = std::move(call->entries);
   AppendAll(audit_, std::move(entries), [call](absl::StatusOr<uint64_t> first) {
     if (!first.ok()) return call->done(AuditFailure(first.status()));
     call->response.set_request_id(call->request.request_id());

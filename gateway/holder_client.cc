@@ -12,8 +12,8 @@ namespace {
 class GrpcHolderClients final : public HolderClients {
  public:
   void Disclose(const std::string& holder_org,
-                const accord::v1::DiscloseRequest& request,
-                absl::Duration deadline, DiscloseDone done) override {
+                accord::v1::DiscloseRequest request, absl::Duration deadline,
+                DiscloseDone done) override {
     auto it = stubs_.find(holder_org);
     if (it == stubs_.end()) {
       done(grpc::Status(grpc::StatusCode::NOT_FOUND,
@@ -30,7 +30,7 @@ class GrpcHolderClients final : public HolderClients {
     };
     auto* call = new Call;
     call->done = std::move(done);
-    call->request = request;
+    call->request = std::move(request);
     call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
     it->second->async()->Disclose(&call->ctx, &call->request, &call->response,
                                   [call](grpc::Status status) {

@@ -25,8 +25,10 @@ class HolderClients {
 
   virtual ~HolderClients() = default;
   // Calls `holder_org`'s agent. `done` runs exactly once, on a gRPC thread.
+  // The request is taken by value: callers move it in, and it lives in the
+  // call's state until the answer arrives.
   virtual void Disclose(const std::string& holder_org,
-                        const accord::v1::DiscloseRequest& request,
+                        accord::v1::DiscloseRequest request,
                         absl::Duration deadline, DiscloseDone done) = 0;
   virtual bool Knows(const std::string& holder_org) const = 0;
 };

@@ -1,0 +1,286 @@
+#!/usr/bin/env bash
+# Accord's benchmarks in one run, side by side on loopback (docs/PERFORMANCE.md):
+#   1. an agent's Holder.Disclose called directly (one hop, the physical limit);
+#   2. the same call relayed by nginx grpc_pass, mutual TLS on both sides;
+#   3. the same query through accord-gateway, with policy and durable audit;
+# each at concurrency 1 and 64, then the micro-benchmarks (policy_bench,
+# audit_bench, agent_bench when built). Every figure is printed as
+# `BENCH <name> <value> <unit>`.
+#
+#   bench/run.sh [--quick] [--no-build] [--no-micro]
+#
+# --quick     a short smoke run (few subjects, 2 s per measurement)
+# --no-build  use the programs already in build/bin
+# --no-micro  skip the micro-benchmarks
+# Environment: ACCORD_BENCH_PORT_BASE (default 27000; the demo uses 17xxx),
+# ACCORD_BENCH_DIR (default build/bench-run), ACCORD_BENCH_DURATION and
+# ACCORD_BENCH_WARMUP (seconds per measurement).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+quick=0
+build=1
+micro=1
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    --no-build) build=0 ;;
+    --no-micro) micro=0 ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+if ((quick)); then
+  subjects=300 duration=${ACCORD_BENCH_DURATION:-2} warmup=${ACCORD_BENCH_WARMUP:-1}
+else
+  subjects=3000 duration=${ACCORD_BENCH_DURATION:-15} warmup=${ACCORD_BENCH_WARMUP:-3}
+fi
+base=${ACCORD_BENCH_PORT_BASE:-27000}
+gateway_port=$((base + 443))
+nginx_port=$((base + 444))
+holder_port=$((base + 501))
+local_port=$((base + 601))
+holder=womens-centre
+requester=police
+cores=$(nproc)
+
+say() { printf '\n== %s\n' "$*" >&2; }
+die() { echo "run.sh: $*" >&2; exit 1; }
+
+# --- build ------------------------------------------------------------------
+has_agent_bench=0
+grep -q "agent_bench" agent/CMakeLists.txt 2>/dev/null && has_agent_bench=1
+if ((build)); then
+  say "Building (RelWithDebInfo, -DACCORD_BENCH=ON)"
+  targets="accord-gateway accord-agent accordctl loadgen"
+  ((micro)) && targets+=" policy_bench audit_bench"
+  ((micro && has_agent_bench)) && targets+=" agent_bench"
+  ACCORD_BUILD_TARGETS="$targets" scripts/build.sh -DACCORD_BENCH=ON >&2
+fi
+bin="$root/build/bin"
+for p in accord-gateway accord-agent accordctl loadgen; do
+  [[ -x "$bin/$p" ]] || die "$bin/$p is missing; run without --no-build"
+done
+
+# --- nginx ------------------------------------------------------------------
+nginx_bin=$(command -v nginx || true)
+if [[ -z "$nginx_bin" && -x /usr/sbin/nginx ]]; then nginx_bin=/usr/sbin/nginx; fi
+if [[ -z "$nginx_bin" ]]; then
+  say "Installing Debian's nginx (nginx-light)"
+  if [[ $EUID -eq 0 ]]; then
+    apt-get install -y nginx-light >&2 || { apt-get update >&2 && apt-get install -y nginx-light >&2; }
+  else
+    sudo apt-get install -y nginx-light >&2
+  fi
+  nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+fi
+
+# --- a fresh partnership on loopback ----------------------------------------
+for port in $gateway_port $nginx_port $holder_port $local_port; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    die "port $port is in use; set ACCORD_BENCH_PORT_BASE to another base"
+  fi
+done
+run=${ACCORD_BENCH_DIR:-$root/build/bench-run}
+rm -rf "$run"
+mkdir -p "$run/state" "$run/logs" "$run/keys" "$run/nginx"
+chmod 700 "$run" "$run/keys"
+ex=deploy/examples
+sed -E "s/127\.0\.0\.1:17([0-9]{3})/127.0.0.1:$((base / 1000))\1/" \
+  "$ex/partnership.textproto" >"$run/partnership.textproto"
+cp -r "$ex/agreements" "$run/agreements"
+shift_ports() { sed -E "s/127\.0\.0\.1:17([0-9]{3})/127.0.0.1:$((base / 1000))\1/" "$1" >"$2"; }
+shift_ports "$ex/config/gateway.textproto" "$run/gateway.textproto"
+shift_ports "$ex/config/agent-$holder.textproto" "$run/agent.textproto"
+grep -q "127.0.0.1:$gateway_port" "$run/gateway.textproto" || die "gateway port not set"
+grep -q "127.0.0.1:$holder_port" "$run/agent.textproto" || die "holder port not set"
+
+say "Creating a fresh PKI (deploy/pki/make-pki.sh) in $run/pki"
+deploy/pki/make-pki.sh --partnership "$run/partnership.textproto" --out "$run/pki" \
+  >"$run/logs/pki.log" 2>&1 || { cat "$run/logs/pki.log" >&2; die "make-pki.sh failed"; }
+for k in linkage "pseudonym-$holder"; do
+  (umask 077 && openssl rand -hex 32 >"$run/keys/$k.key")
+done
+
+pids=()
+nginx_pid=""
+stop_all() {
+  if [[ -n "$nginx_pid" ]]; then kill -QUIT "$nginx_pid" 2>/dev/null || true; fi
+  for pid in ${pids[@]+"${pids[@]}"}; do kill "$pid" 2>/dev/null || true; done
+  for pid in ${pids[@]+"${pids[@]}"} $nginx_pid; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop_all EXIT
+
+wait_for() { # wait_for LOG TEXT PID
+  for _ in $(seq 1 400); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || break
+    sleep 0.05
+  done
+  cat "$1" >&2
+  die "timed out waiting for '$2' in $1"
+}
+
+say "Starting the $holder agent (holder API :$holder_port)"
+"$bin/accord-agent" --config "$run/agent.textproto" >"$run/logs/agent.log" 2>&1 &
+agent_pid=$!
+pids+=("$agent_pid")
+wait_for "$run/logs/agent.log" "local API on port" "$agent_pid"
+
+say "Loading $subjects synthetic subjects through the agent's local API (accordctl)"
+"$bin/loadgen" --write-dataset "$run/dataset.textproto" --subjects "$subjects"
+load_start=$(date +%s.%N)
+"$bin/accordctl" agent load "$run/dataset.textproto" --pki "$run/pki" --as "org-$holder" \
+  --agent "127.0.0.1:$local_port" >&2
+load_end=$(date +%s.%N)
+
+say "Starting accord-gateway (:$gateway_port, policy and durable audit)"
+"$bin/accord-gateway" --config "$run/gateway.textproto" >"$run/logs/gateway.log" 2>&1 &
+gateway_pid=$!
+pids+=("$gateway_pid")
+wait_for "$run/logs/gateway.log" "serving" "$gateway_pid"
+
+say "Starting nginx grpc_pass (:$nginx_port, $cores workers, mutual TLS both sides)"
+user_line=""
+[[ $EUID -eq 0 ]] && user_line="user root;"
+cat >"$run/nginx.conf" <<EOF
+# Generated by bench/run.sh: nginx relaying gRPC to the agent, in the
+# gateway's place (its certificate on both sides), no policy, no audit.
+$user_line
+worker_processes $cores;
+daemon off;
+pid $run/nginx/nginx.pid;
+error_log $run/logs/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $run/nginx/body;
+  proxy_temp_path $run/nginx/proxy;
+  fastcgi_temp_path $run/nginx/fastcgi;
+  uwsgi_temp_path $run/nginx/uwsgi;
+  scgi_temp_path $run/nginx/scgi;
+  upstream agent {
+    server 127.0.0.1:$holder_port;
+    keepalive 256;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+  }
+  server {
+    listen 127.0.0.1:$nginx_port ssl http2;
+    ssl_protocols TLSv1.3;
+    ssl_certificate $run/pki/gateway.pem;
+    ssl_certificate_key $run/pki/gateway.key;
+    ssl_client_certificate $run/pki/ca.pem;
+    ssl_crl $run/pki/crl.pem;
+    ssl_verify_client on;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    http2_max_concurrent_streams 256;
+    location / {
+      grpc_pass grpcs://agent;
+      grpc_ssl_protocols TLSv1.3;
+      grpc_ssl_certificate $run/pki/gateway.pem;
+      grpc_ssl_certificate_key $run/pki/gateway.key;
+      grpc_ssl_trusted_certificate $run/pki/ca.pem;
+      grpc_ssl_verify on;
+      grpc_ssl_name localhost;
+      grpc_ssl_session_reuse on;
+    }
+  }
+}
+EOF
+"$nginx_bin" -t -c "$run/nginx.conf" -p "$run/nginx/" -e "$run/logs/nginx-error.log" \
+  >"$run/logs/nginx-test.log" 2>&1 || { cat "$run/logs/nginx-test.log" >&2; die "nginx config rejected"; }
+"$nginx_bin" -c "$run/nginx.conf" -p "$run/nginx/" -e "$run/logs/nginx-error.log" &
+nginx_pid=$!
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$nginx_port") 2>/dev/null && break
+  kill -0 "$nginx_pid" 2>/dev/null || { cat "$run/logs/nginx-error.log" >&2; die "nginx exited"; }
+  sleep 0.05
+done
+
+# --- the side-by-side measurements -------------------------------------------
+agreements=$(ls "$run"/agreements/*.textproto | paste -sd, -)
+declare -A result
+measure() { # measure TARGET ADDRESS CONCURRENCY [extra flags]
+  local target=$1 address=$2 c=$3
+  shift 3
+  local channels=$((c < 4 ? c : 4))
+  local line
+  line=$("$bin/loadgen" --target "$target" --address "$address" --pki "$run/pki" \
+    --partnership "$run/partnership.textproto" --agreements "$agreements" \
+    --linkage-key "$run/keys/linkage.key" --requester "$requester" --holder "$holder" \
+    --subjects "$subjects" --concurrency "$c" --channels "$channels" \
+    --duration "$duration" --warmup "$warmup" "$@" 2>>"$run/logs/loadgen.log")
+  echo "$line" >&2
+  echo "$line" >>"$run/logs/loadgen.log"
+  local kv
+  for kv in $line; do
+    [[ "$kv" == *=* ]] && result["$target.c$c.${kv%%=*}"]="${kv#*=}"
+  done
+  local errors=${result["$target.c$c.errors"]}
+  ((errors == 0)) || echo "run.sh: $target at c$c: $errors errors (see $run/logs/loadgen.log)" >&2
+}
+
+say "Measuring: ${duration}s per run after ${warmup}s warm-up; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+load_before=$(cut -d' ' -f1 /proc/loadavg)
+for c in 1 64; do
+  measure direct "127.0.0.1:$holder_port" "$c"
+  measure nginx "127.0.0.1:$nginx_port" "$c"
+  measure gateway "127.0.0.1:$gateway_port" "$c" --watch-pid "$gateway_pid"
+done
+load_after=$(cut -d' ' -f1 /proc/loadavg)
+rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$gateway_pid/status")
+audit_rows=$(sqlite3 "$run/state/gateway-audit.db" "select count(*) from entries" 2>/dev/null || echo -1)
+
+bench() { printf 'BENCH %s %s %s\n' "$1" "$2" "$3"; }
+r() { echo "${result[$1]}"; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
+
+say "Results"
+bench bench_machine_cores "$cores" count
+bench bench_load_avg_before "$load_before" load
+bench bench_load_avg_after "$load_after" load
+bench agent_import_accordctl_rows_per_s \
+  "$(awk -v n="$subjects" -v a="$load_start" -v b="$load_end" 'BEGIN { printf "%.0f", 3 * n / (b - a) }')" rows/s
+for c in 1 64; do
+  for t in direct nginx gateway; do
+    bench "${t}_qps_c$c" "$(r "$t.c$c.qps")" req/s
+    for p in p50 p90 p99 p999; do bench "${t}_${p}_us_c$c" "$(r "$t.c$c.${p}_us")" us; done
+    bench "${t}_errors_c$c" "$(r "$t.c$c.errors")" count
+  done
+  bench "gateway_over_nginx_qps_c$c" "$(div "$(r gateway.c$c.qps)" "$(r nginx.c$c.qps)")" ratio
+  bench "gateway_over_direct_qps_c$c" "$(div "$(r gateway.c$c.qps)" "$(r direct.c$c.qps)")" ratio
+  bench "nginx_over_direct_qps_c$c" "$(div "$(r nginx.c$c.qps)" "$(r direct.c$c.qps)")" ratio
+  bench "gateway_cpu_s_per_1k_c$c" "$(r "gateway.c$c.server_cpu_s_per_1k")" s
+done
+bench gateway_added_p50_us_c1 "$(sub "$(r gateway.c1.p50_us)" "$(r direct.c1.p50_us)")" us
+bench nginx_added_p50_us_c1 "$(sub "$(r nginx.c1.p50_us)" "$(r direct.c1.p50_us)")" us
+bench gateway_rss_mb "$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')" MB
+bench gateway_audit_entries "$audit_rows" count
+
+# Stop the servers before the micro-benchmarks so they run on idle cores.
+stop_all
+trap - EXIT
+nginx_pid=""
+pids=()
+
+# --- micro-benchmarks --------------------------------------------------------
+if ((micro)); then
+  bench_args=()
+  ((quick)) && bench_args=(--benchmark_min_time=0.05)
+  for b in policy_bench audit_bench agent_bench; do
+    if [[ ! -x "$bin/$b" ]]; then
+      say "$b not built; skipped"
+      continue
+    fi
+    say "Running $b"
+    "$bin/$b" ${bench_args[@]+"${bench_args[@]}"} >"$run/logs/$b.log" 2>&1 ||
+      { tail -20 "$run/logs/$b.log" >&2; die "$b failed"; }
+    grep '^BENCH ' "$run/logs/$b.log" || true
+  done
+fi
+say "Done (logs in $run/logs)"
