@@ -19,6 +19,7 @@
 #include "runtime/clock.h"
 #include "runtime/crypto.h"
 #include "runtime/partnership.h"
+#include "runtime/revocation.h"
 #include "runtime/server.h"
 #include "runtime/textproto.h"
 #include "runtime/tls.h"
@@ -65,13 +66,23 @@ int Run(const std::string& config_path) {
     return StartupFailure(kProgram, holder_creds.status());
   auto local_creds = MakeServerCredentials(tls);
   if (!local_creds.ok()) return StartupFailure(kProgram, local_creds.status());
+  auto revocation = RevocationList::Load(tls.crl_file(), tls.ca_file());
+  if (!revocation.ok()) return StartupFailure(kProgram, revocation.status());
+  if (!(*revocation)->configured()) {
+    std::fprintf(stderr,
+                 "%s[%s]: warning: tls.crl_file is not set; revoked "
+                 "certificates will be accepted\n",
+                 kProgram, config.org_id().c_str());
+  }
 
   agent::Discloser discloser(config.org_id(), *partnership, store->get(),
                              policy->get(), *pseudonym_key, &clock);
   agent::LocalApi local_api(config.org_id(), (*partnership)->id(), store->get(),
                             &*linkage_key, &clock, partnership->get());
-  agent::HolderService holder_service((*partnership)->id(), &discloser);
-  agent::LocalService local_service((*partnership)->id(), &local_api);
+  agent::HolderService holder_service((*partnership)->id(), &discloser,
+                                      revocation->get());
+  agent::LocalService local_service((*partnership)->id(), &local_api,
+                                    revocation->get());
 
   auto holder = StartServer(config.holder_listen_address(), *holder_creds,
                             {&holder_service});
@@ -83,17 +94,29 @@ int Run(const std::string& config_path) {
               config.org_id().c_str(), holder->port, local->port);
   std::fflush(stdout);
 
-  // Agreements are re-read when their files change; a bad file is reported
-  // and the policy in force stays.
+  // Agreements and the CRL are re-read when their files change (certificates
+  // and keys are watched by the TLS credentials); a bad file is reported and
+  // what is in force stays.
   absl::Notification stopping;
   std::thread reloader([&] {
-    while (!stopping.WaitForNotificationWithTimeout(absl::Seconds(2))) {
+    while (!stopping.WaitForNotificationWithTimeout(absl::Seconds(1))) {
       if (auto s = (*policy)->ReloadIfChanged(); !s.ok()) {
         std::fprintf(
             stderr,
             "%s[%s]: agreements not reloaded, previous policy stays: %s\n",
             kProgram, config.org_id().c_str(),
             std::string(s.status().message()).c_str());
+      }
+      auto crl = (*revocation)->ReloadIfChanged();
+      if (!crl.ok()) {
+        std::fprintf(stderr,
+                     "%s[%s]: CRL not reloaded, previous one stays: %s\n",
+                     kProgram, config.org_id().c_str(),
+                     std::string(crl.status().message()).c_str());
+      } else if (*crl) {
+        std::printf("%s[%s]: CRL reloaded (%zu revoked)\n", kProgram,
+                    config.org_id().c_str(), (*revocation)->revoked_count());
+        std::fflush(stdout);
       }
     }
   });

@@ -1,5 +1,7 @@
 #include "agent/service.h"
 
+#include <cstdio>
+
 #include "absl/strings/str_cat.h"
 #include "runtime/identity.h"
 #include "runtime/status.h"
@@ -7,17 +9,28 @@
 
 namespace accord::agent {
 namespace {
+// The caller's identity, refused when its certificate is revoked.
 absl::StatusOr<Principal> Peer(grpc::CallbackServerContext* ctx,
-                               const std::string& partnership) {
+                               const std::string& partnership,
+                               const RevocationList* revocation) {
   auto auth = ctx->auth_context();
   if (!auth) return absl::UnauthenticatedError("no TLS peer");
-  return PeerPrincipal(*auth, partnership);
+  auto principal = PeerPrincipal(*auth, partnership);
+  if (principal.ok() && revocation != nullptr) {
+    if (auto s = revocation->CheckPeer(*auth); !s.ok()) {
+      // No record content: the identity and the reason only.
+      std::fprintf(stderr, "accord-agent: refused %s: %s\n",
+                   principal->uri.c_str(), std::string(s.message()).c_str());
+      return s;
+    }
+  }
+  return principal;
 }
 }  // namespace
 
 absl::Status HolderService::AuthoriseGateway(
     grpc::CallbackServerContext* ctx) const {
-  auto peer = Peer(ctx, partnership_id_);
+  auto peer = Peer(ctx, partnership_id_, revocation_);
   if (!peer.ok()) return peer.status();
   if (peer->kind != PrincipalKind::kGateway) {
     return absl::PermissionDeniedError(absl::StrCat(
@@ -49,7 +62,8 @@ grpc::ServerUnaryReactor* LocalService::Handle(grpc::CallbackServerContext* ctx,
                                                const Req* request,
                                                Resp* response, Fn fn) {
   auto* reactor = ctx->DefaultReactor();
-  if (auto s = api_->Authorise(Peer(ctx, partnership_id_)); !s.ok()) {
+  if (auto s = api_->Authorise(Peer(ctx, partnership_id_, revocation_));
+      !s.ok()) {
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
   }

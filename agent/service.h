@@ -10,13 +10,18 @@
 #include "accord/v1/agent.grpc.pb.h"
 #include "agent/disclosure.h"
 #include "agent/local_api.h"
+#include "runtime/revocation.h"
 
 namespace accord::agent {
 
 class HolderService final : public accord::v1::Holder::CallbackService {
  public:
-  HolderService(std::string partnership_id, const Discloser* discloser)
-      : partnership_id_(std::move(partnership_id)), discloser_(discloser) {}
+  // `revocation` is the CRL checked on every call (null: none configured).
+  HolderService(std::string partnership_id, const Discloser* discloser,
+                const RevocationList* revocation)
+      : partnership_id_(std::move(partnership_id)),
+        discloser_(discloser),
+        revocation_(revocation) {}
 
   grpc::ServerUnaryReactor* Disclose(
       grpc::CallbackServerContext* ctx,
@@ -27,12 +32,16 @@ class HolderService final : public accord::v1::Holder::CallbackService {
   absl::Status AuthoriseGateway(grpc::CallbackServerContext* ctx) const;
   const std::string partnership_id_;
   const Discloser* discloser_;
+  const RevocationList* revocation_;
 };
 
 class LocalService final : public accord::v1::AgentLocal::CallbackService {
  public:
-  LocalService(std::string partnership_id, LocalApi* api)
-      : partnership_id_(std::move(partnership_id)), api_(api) {}
+  LocalService(std::string partnership_id, LocalApi* api,
+               const RevocationList* revocation)
+      : partnership_id_(std::move(partnership_id)),
+        api_(api),
+        revocation_(revocation) {}
 
   grpc::ServerUnaryReactor* UpsertSubject(
       grpc::CallbackServerContext* ctx,
@@ -76,6 +85,7 @@ class LocalService final : public accord::v1::AgentLocal::CallbackService {
                                    const Req* request, Resp* response, Fn fn);
   const std::string partnership_id_;
   LocalApi* api_;
+  const RevocationList* revocation_;
 };
 
 }  // namespace accord::agent

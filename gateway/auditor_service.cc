@@ -30,7 +30,7 @@ grpc::ServerUnaryReactor* AuditorService::Unary(
     grpc::CallbackServerContext* ctx, const char* method, std::string detail,
     Resp* response, Body body) {
   auto* reactor = ctx->DefaultReactor();
-  Caller caller = CallerFromContext(*ctx, gateway_->partnership().id());
+  Caller caller = CallerFromContext(*ctx, *gateway_);
   gateway_->AuthoriseAuditor(
       caller, method, detail,
       [this, reactor, response,
@@ -120,7 +120,7 @@ grpc::ServerUnaryReactor* AuditorService::MarkReviewed(
     accord::v1::MarkReviewedResponse* response) {
   // The review is itself an audit entry, appended by the log; authorise first.
   auto* reactor = ctx->DefaultReactor();
-  Caller caller = CallerFromContext(*ctx, gateway_->partnership().id());
+  Caller caller = CallerFromContext(*ctx, *gateway_);
   if (auto s = ValidateMessage(*request); !s.ok()) {
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
@@ -275,7 +275,7 @@ grpc::ServerWriteReactor<accord::v1::ExportChunk>* AuditorService::Export(
     grpc::CallbackServerContext* ctx,
     const accord::v1::ExportRequest* request) {
   auto* reactor = new ExportReactor(log_, *request);
-  Caller caller = CallerFromContext(*ctx, gateway_->partnership().id());
+  Caller caller = CallerFromContext(*ctx, *gateway_);
   gateway_->AuthoriseAuditor(
       caller, "AuditExport",
       absl::StrCat(request->from_seq(), "..", request->to_seq()),

@@ -79,6 +79,7 @@ struct Gateway::QueryCall {
       entries;  // one per holder decision, same order as answers
   std::atomic<int> outstanding{0};
   Done<accord::v1::QueryResponse> done;
+  OrgLimits::Permit permit;  // the in-flight slot, returned with the call
 };
 
 Gateway::Gateway(std::shared_ptr<const PartnershipDirectory> partnership,
@@ -90,7 +91,14 @@ Gateway::Gateway(std::shared_ptr<const PartnershipDirectory> partnership,
       audit_(audit),
       holders_(holders),
       clock_(clock),
-      options_(options) {}
+      options_(options),
+      limits_(options.limits, clock) {}
+
+absl::StatusOr<OrgLimits::Permit> Gateway::Admit(const Caller& caller) {
+  if (!caller.principal.ok()) return caller.principal.status();
+  const Principal& p = *caller.principal;
+  return limits_.Admit(p.kind == PrincipalKind::kOrg ? p.name : p.uri);
+}
 
 AuditEntry Gateway::BaseEntry(const Caller& caller,
                               const std::string& method) const {
@@ -116,6 +124,11 @@ void Gateway::Refuse(const Caller& caller, const std::string& method,
                                        absl::StatusOr<uint64_t> seq) {
     done(seq.ok() ? status : AuditFailure(seq.status()));
   });
+}
+
+void Gateway::AuditRefusal(const Caller& caller, const std::string& method,
+                           absl::Status status) {
+  Refuse(caller, method, std::move(status), {}, [](absl::Status) {});
 }
 
 absl::StatusOr<const accord::v1::Organisation*> Gateway::CallerOrg(
@@ -157,6 +170,9 @@ void Gateway::Query(const Caller& caller,
   auto org = CallerOrg(caller);
   if (!org.ok()) return refuse(org.status());
   call->org = *org;
+  auto permit = Admit(caller);
+  if (!permit.ok()) return refuse(permit.status());
+  call->permit = std::move(*permit);
   if (auto s = ValidateMessage(req); !s.ok()) return refuse(s);
   for (int i = 0; i < req.subjects_size(); ++i) {
     if (auto s = linkage::ValidateTokenValue(req.subjects(i).value());
@@ -257,6 +273,14 @@ void Gateway::Query(const Caller& caller,
                            " to query any holder for '", req.purpose(), "'")));
   }
 
+  // Holders answer within the configured deadline, and never after the
+  // caller has stopped waiting (a margin is kept to audit and reply).
+  absl::Duration holder_deadline = options_.holder_deadline;
+  if (caller.deadline != absl::InfiniteFuture()) {
+    holder_deadline = std::min(holder_deadline,
+                               caller.deadline - now - absl::Milliseconds(50));
+    holder_deadline = std::max(holder_deadline, absl::Milliseconds(1));
+  }
   call->outstanding = static_cast<int>(allowed.size());
   for (auto& p : allowed) {
     accord::v1::DiscloseRequest dr;
@@ -272,7 +296,7 @@ void Gateway::Query(const Caller& caller,
     *dr.mutable_actor() = caller.actor;
     const int index = p.index;
     holders_->Disclose(
-        p.holder, std::move(dr), options_.holder_deadline,
+        p.holder, std::move(dr), holder_deadline,
         [this, call, index](grpc::Status status,
                             accord::v1::DiscloseResponse resp) {
           HolderAnswer* a = call->response.mutable_answers(index);
@@ -331,6 +355,11 @@ void Gateway::ListAgreements(const Caller& caller,
                              Done<accord::v1::ListAgreementsResponse> done) {
   if (!caller.principal.ok()) {
     return Refuse(caller, "ListAgreements", caller.principal.status(), {},
+                  [done](absl::Status s) { done(s); });
+  }
+  auto permit = Admit(caller);
+  if (!permit.ok()) {
+    return Refuse(caller, "ListAgreements", permit.status(), {},
                   [done](absl::Status s) { done(s); });
   }
   accord::v1::ListAgreementsResponse response;

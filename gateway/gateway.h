@@ -18,10 +18,12 @@
 #include "accord/v1/gateway.pb.h"
 #include "audit/audit_log.h"
 #include "gateway/holder_client.h"
+#include "gateway/limits.h"
 #include "policy/policy.h"
 #include "runtime/clock.h"
 #include "runtime/identity.h"
 #include "runtime/partnership.h"
+#include "runtime/revocation.h"
 
 namespace accord::gateway {
 
@@ -32,10 +34,19 @@ struct Caller {
       absl::UnauthenticatedError("no identity");
   std::string peer_uris;  // raw URI SANs, for the audit of refusals
   accord::v1::Actor actor;
+  // When the caller stops waiting; calls to holders never outlive it.
+  absl::Time deadline = absl::InfiniteFuture();
 };
 
 struct GatewayOptions {
+  // Longest a holder may take to answer a fanned-out query (shortened to
+  // the caller's own deadline when that is sooner).
   absl::Duration holder_deadline = absl::Seconds(2);
+  // Per-organisation rate and concurrency limits.
+  LimitOptions limits;
+  // The partnership CA's CRL, checked on every call; null when none is
+  // configured. Must outlive the Gateway.
+  const RevocationList* revocation = nullptr;
 };
 
 template <typename T>
@@ -61,6 +72,18 @@ class Gateway {
                         std::function<void(absl::Status)> done);
 
   const PartnershipDirectory& partnership() const { return *partnership_; }
+  const RevocationList* revocation() const { return options_.revocation; }
+
+  // Admits one call from the caller's organisation (or other principal)
+  // under the rate and concurrency limits; ResourceExhausted when over. The
+  // permit is held until the call finishes. Every entry point calls this
+  // after authentication and audits a refusal.
+  absl::StatusOr<OrgLimits::Permit> Admit(const Caller& caller);
+
+  // Records the refusal of a call that never reached the logic (e.g. a
+  // request gRPC could not parse). Fire and forget.
+  void AuditRefusal(const Caller& caller, const std::string& method,
+                    absl::Status status);
 
  private:
   struct QueryCall;
@@ -82,6 +105,7 @@ class Gateway {
   HolderClients* holders_;
   const Clock* clock_;
   const GatewayOptions options_;
+  OrgLimits limits_;
 };
 
 }  // namespace accord::gateway

@@ -20,6 +20,7 @@
 #include "policy/policy.h"
 #include "runtime/clock.h"
 #include "runtime/partnership.h"
+#include "runtime/revocation.h"
 #include "runtime/server.h"
 #include "runtime/textproto.h"
 #include "runtime/tls.h"
@@ -69,8 +70,18 @@ int Run(const std::string& config_path) {
   if (!holders.ok()) return StartupFailure(kProgram, holders.status());
   auto creds = MakeServerCredentials(tls);
   if (!creds.ok()) return StartupFailure(kProgram, creds.status());
+  auto revocation = RevocationList::Load(tls.crl_file(), tls.ca_file());
+  if (!revocation.ok()) return StartupFailure(kProgram, revocation.status());
+  if (!(*revocation)->configured()) {
+    std::fprintf(stderr,
+                 "%s: warning: tls.crl_file is not set; revoked certificates "
+                 "will be accepted\n",
+                 kProgram);
+  }
 
   gateway::GatewayOptions options;
+  options.revocation = revocation->get();
+  options.limits = gateway::LimitOptions::FromProto(config.rate_limit());
   if (config.has_holder_deadline()) {
     options.holder_deadline =
         absl::Seconds(config.holder_deadline().seconds()) +
@@ -80,20 +91,37 @@ int Run(const std::string& config_path) {
                            holders->get(), &clock, options);
   gateway::GatewayService gateway_service(&gateway);
   gateway::AuditorService auditor_service(&gateway, audit_log->get());
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(gateway::MakeMalformedRequestAuditor(&gateway));
   auto server = StartServer(config.listen_address(), *creds,
-                            {&gateway_service, &auditor_service});
+                            {&gateway_service, &auditor_service},
+                            std::move(interceptors));
   if (!server.ok()) return StartupFailure(kProgram, server.status());
   std::printf("%s: serving %s on port %d\n", kProgram,
               (*partnership)->id().c_str(), server->port);
   std::fflush(stdout);
 
   absl::Notification stopping;
+  // Agreements and the CRL are re-read when their files change (certificates
+  // and keys are watched by the TLS credentials); a bad file is reported and
+  // what is in force stays.
   std::thread reloader([&] {
-    while (!stopping.WaitForNotificationWithTimeout(absl::Seconds(2))) {
+    while (!stopping.WaitForNotificationWithTimeout(absl::Seconds(1))) {
       if (auto s = (*policy)->ReloadIfChanged(); !s.ok()) {
         std::fprintf(stderr,
                      "%s: agreements not reloaded, previous policy stays: %s\n",
                      kProgram, std::string(s.status().message()).c_str());
+      }
+      auto crl = (*revocation)->ReloadIfChanged();
+      if (!crl.ok()) {
+        std::fprintf(stderr, "%s: CRL not reloaded, previous one stays: %s\n",
+                     kProgram, std::string(crl.status().message()).c_str());
+      } else if (*crl) {
+        std::printf("%s: CRL reloaded (%zu revoked)\n", kProgram,
+                    (*revocation)->revoked_count());
+        std::fflush(stdout);
       }
     }
   });

@@ -4,19 +4,73 @@
 
 namespace accord::gateway {
 
-Caller CallerFromContext(const grpc::CallbackServerContext& ctx,
-                         const std::string& partnership) {
+Caller CallerFromContext(const grpc::ServerContextBase& ctx,
+                         const Gateway& gateway) {
   Caller caller;
   auto auth = ctx.auth_context();
   if (auth) {
-    caller.principal = PeerPrincipal(*auth, partnership);
+    caller.principal = PeerPrincipal(*auth, gateway.partnership().id());
     caller.peer_uris = PeerUris(*auth);
+    if (caller.principal.ok() && gateway.revocation() != nullptr) {
+      if (auto s = gateway.revocation()->CheckPeer(*auth); !s.ok()) {
+        caller.principal = s;
+      }
+    }
   }
   caller.actor = ActorFromMetadata(ctx);
+  caller.deadline = absl::FromChrono(ctx.deadline());
   return caller;
 }
 
 namespace {
+
+using grpc::experimental::InterceptionHookPoints;
+
+class MalformedRequestInterceptor final
+    : public grpc::experimental::Interceptor {
+ public:
+  MalformedRequestInterceptor(Gateway* gateway,
+                              grpc::experimental::ServerRpcInfo* info)
+      : gateway_(gateway), info_(info) {}
+
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::POST_RECV_MESSAGE) &&
+        methods->GetRecvMessage() == nullptr &&
+        info_->type() == grpc::experimental::ServerRpcInfo::Type::UNARY) {
+      // A unary request that gRPC could not deserialise: the handler will
+      // never run, so record the refusal here.
+      std::string method = info_->method();
+      if (const size_t slash = method.rfind('/'); slash != std::string::npos)
+        method = method.substr(slash + 1);
+      gateway_->AuditRefusal(
+          CallerFromContext(*info_->server_context(), *gateway_), method,
+          absl::InvalidArgumentError(
+              "the request is not a valid protobuf message of its type"));
+    }
+    methods->Proceed();
+  }
+
+ private:
+  Gateway* gateway_;
+  grpc::experimental::ServerRpcInfo* info_;
+};
+
+class MalformedRequestAuditorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit MalformedRequestAuditorFactory(Gateway* gateway)
+      : gateway_(gateway) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new MalformedRequestInterceptor(gateway_, info);
+  }
+
+ private:
+  Gateway* gateway_;
+};
+
 // Finishes `reactor` with the logic's result, moving the value into the
 // response message gRPC owns.
 template <typename T>
@@ -36,8 +90,8 @@ grpc::ServerUnaryReactor* GatewayService::Query(
     grpc::CallbackServerContext* ctx, const accord::v1::QueryRequest* request,
     accord::v1::QueryResponse* response) {
   auto* reactor = ctx->DefaultReactor();
-  gateway_->Query(CallerFromContext(*ctx, gateway_->partnership().id()),
-                  *request, FinishInto(reactor, response));
+  gateway_->Query(CallerFromContext(*ctx, *gateway_), *request,
+                  FinishInto(reactor, response));
   return reactor;
 }
 
@@ -46,10 +100,18 @@ grpc::ServerUnaryReactor* GatewayService::ListAgreements(
     const accord::v1::ListAgreementsRequest* request,
     accord::v1::ListAgreementsResponse* response) {
   auto* reactor = ctx->DefaultReactor();
-  gateway_->ListAgreements(
-      CallerFromContext(*ctx, gateway_->partnership().id()), *request,
-      FinishInto(reactor, response));
+  gateway_->ListAgreements(CallerFromContext(*ctx, *gateway_), *request,
+                           FinishInto(reactor, response));
   return reactor;
+}
+
+}  // namespace accord::gateway
+
+namespace accord::gateway {
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+MakeMalformedRequestAuditor(Gateway* gateway) {
+  return std::make_unique<MalformedRequestAuditorFactory>(gateway);
 }
 
 }  // namespace accord::gateway

@@ -5,6 +5,10 @@
 #ifndef ACCORD_GATEWAY_SERVICE_H_
 #define ACCORD_GATEWAY_SERVICE_H_
 
+#include <grpcpp/support/server_interceptor.h>
+
+#include <memory>
+
 #include "accord/v1/gateway.grpc.pb.h"
 #include "gateway/gateway.h"
 
@@ -26,9 +30,17 @@ class GatewayService final : public accord::v1::Gateway::CallbackService {
   Gateway* gateway_;
 };
 
-// The transport's view of the caller.
-Caller CallerFromContext(const grpc::CallbackServerContext& ctx,
-                         const std::string& partnership);
+// The transport's view of the caller: its certificate identity (refused
+// when the certificate is revoked), the acting practitioner and the call's
+// deadline.
+Caller CallerFromContext(const grpc::ServerContextBase& ctx,
+                         const Gateway& gateway);
+
+// Audits calls whose request gRPC could not parse (malformed protobuf), which
+// never reach a handler: the entry names the caller's certificate identity
+// and the method. Register with StartServer's `interceptors`.
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+MakeMalformedRequestAuditor(Gateway* gateway);
 
 }  // namespace accord::gateway
 

@@ -140,7 +140,7 @@ std::string CleanMetadata(
 }
 }  // namespace
 
-accord::v1::Actor ActorFromMetadata(const grpc::CallbackServerContext& ctx) {
+accord::v1::Actor ActorFromMetadata(const grpc::ServerContextBase& ctx) {
   accord::v1::Actor actor;
   const auto& md = ctx.client_metadata();
   actor.set_user_id(CleanMetadata(md, kUserMetadataKey));

@@ -51,7 +51,7 @@ std::string PeerUris(const grpc::AuthContext& auth);
 
 // The acting practitioner from metadata (x-accord-user, x-accord-role),
 // bounded and stripped of control characters.
-accord::v1::Actor ActorFromMetadata(const grpc::CallbackServerContext& ctx);
+accord::v1::Actor ActorFromMetadata(const grpc::ServerContextBase& ctx);
 
 inline constexpr char kUserMetadataKey[] = "x-accord-user";
 inline constexpr char kRoleMetadataKey[] = "x-accord-role";

@@ -13,7 +13,10 @@ constexpr int kMaxMessageBytes = 4 * 1024 * 1024;
 
 absl::StatusOr<StartedServer> StartServer(
     const std::string& address, std::shared_ptr<grpc::ServerCredentials> creds,
-    const std::vector<grpc::Service*>& services) {
+    const std::vector<grpc::Service*>& services,
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors) {
   grpc::ServerBuilder builder;
   StartedServer out;
   builder.AddListeningPort(address, creds, &out.port);
@@ -22,7 +25,15 @@ absl::StatusOr<StartedServer> StartServer(
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(
       GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  // Bounds on what one hostile connection can hold: streams at once, header
+  // bytes, and time to finish the TLS handshake.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 100);
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 16 * 1024);
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, 10000);
   for (auto* s : services) builder.RegisterService(s);
+  if (!interceptors.empty()) {
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   out.server = builder.BuildAndStart();
   if (!out.server || out.port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address,

@@ -78,6 +78,74 @@ class Collector : public google::protobuf::io::ErrorCollector {
   std::vector<std::string> errors_;
 };
 
+// Why `v` is not acceptable text of `format`, or null. Never quotes the
+// value: requests may carry record content.
+const char* CheckText(const std::string& v, accord::v1::Format format) {
+  size_t i = 0;
+  const size_t n = v.size();
+  while (i < n) {
+    const unsigned char c = static_cast<unsigned char>(v[i]);
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+        return "contains a control character";
+      }
+      ++i;
+      continue;
+    }
+    // Multi-byte UTF-8 sequence (RFC 3629: no overlongs, no surrogates,
+    // nothing above U+10FFFF).
+    size_t len = 0;
+    uint32_t cp = 0;
+    if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return "is not valid UTF-8";
+    }
+    if (i + len > n) return "is not valid UTF-8";
+    for (size_t k = 1; k < len; ++k) {
+      const unsigned char cc = static_cast<unsigned char>(v[i + k]);
+      if ((cc & 0xc0) != 0x80) return "is not valid UTF-8";
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      return "is not valid UTF-8";
+    }
+    i += len;
+  }
+  switch (format) {
+    case accord::v1::FORMAT_SUBJECT_TOKEN:
+      if (v.size() != 64) {
+        return "must be 64 lower-case hex characters (a subject token)";
+      }
+      for (char c : v) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+          return "must be 64 lower-case hex characters (a subject token)";
+        }
+      }
+      break;
+    case accord::v1::FORMAT_IDENTIFIER:
+      for (char c : v) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+              (c >= 'A' && c <= 'Z') || c == '-' || c == '_' || c == '.' ||
+              c == ':' || c == '/' || c == '@')) {
+          return "must be an identifier (letters, digits and -_.:/@ only)";
+        }
+      }
+      break;
+    default:
+      break;
+  }
+  return nullptr;
+}
+
 // Walks a message and collects errors. `where` locates the message in a text
 // file (line/column of its opening, 0-based) when a ParseInfoTree exists.
 class Validator {
@@ -185,6 +253,10 @@ class Validator {
               absl::StrCat("is ", v.size(), " bytes long; at most ", limit));
         } else if (rules.required() && v.empty()) {
           Add(tree, f, rep ? index : -1, line, col, fpath, "must not be empty");
+        } else if (f->type() == FieldDescriptor::TYPE_STRING) {
+          if (const char* what = CheckText(v, rules.format())) {
+            Add(tree, f, rep ? index : -1, line, col, fpath, what);
+          }
         }
         break;
       }

@@ -5,7 +5,9 @@
 // fields must be present, string/bytes/repeated fields respect `max_len`
 // (default 4096 bytes for strings, 1000 elements for repeated fields), and
 // enum fields must hold a known value other than `*_UNSPECIFIED` unless
-// `allow_unspecified`. For text files every error names file:line:column and
+// `allow_unspecified`. Strings must be valid UTF-8 without control characters
+// (tab, CR and LF allowed) and match their `format` (subject token,
+// identifier). For text files every error names file:line:column and
 // the field path (e.g. `rules[2].purposes`). Thread-safe (pure functions).
 #ifndef ACCORD_RUNTIME_TEXTPROTO_H_
 #define ACCORD_RUNTIME_TEXTPROTO_H_

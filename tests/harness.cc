@@ -164,9 +164,10 @@ std::string Process::Log() const { return ReadAll(log_path_); }
 // ---------------------------------------------------------------------------
 // TestPartnership
 
-absl::StatusOr<std::unique_ptr<TestPartnership>> TestPartnership::Create() {
+absl::StatusOr<std::unique_ptr<TestPartnership>> TestPartnership::Create(
+    std::function<void(accord::v1::GatewayConfig*)> edit_gateway) {
   std::unique_ptr<TestPartnership> p(new TestPartnership);
-  if (auto s = p->Prepare(); !s.ok()) return s;
+  if (auto s = p->Prepare(edit_gateway); !s.ok()) return s;
   return p;
 }
 
@@ -178,7 +179,8 @@ TestPartnership::~TestPartnership() {
   }
 }
 
-absl::Status TestPartnership::Prepare() {
+absl::Status TestPartnership::Prepare(
+    const std::function<void(accord::v1::GatewayConfig*)>& edit_gateway) {
   char tmpl[] = "/tmp/accord-it-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
   dir_ = tmpl;
@@ -225,6 +227,7 @@ absl::Status TestPartnership::Prepare() {
   if (auto s = LoadTextProto(src + "/config/gateway.textproto", &gw); !s.ok())
     return s;
   gw.set_listen_address(gateway_address());
+  if (edit_gateway) edit_gateway(&gw);
   if (auto s = WriteFile(dir_ + "/gateway.textproto", PrintText(gw)); !s.ok())
     return s;
   for (const char* org : kOrgs) {

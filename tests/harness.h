@@ -10,6 +10,7 @@
 #include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -55,7 +56,9 @@ int RunCommand(const std::string& command, const std::string& log);
 class TestPartnership {
  public:
   // Creates the directory, PKI, keys and configs; starts nothing.
-  static absl::StatusOr<std::unique_ptr<TestPartnership>> Create();
+  // `edit_gateway`, when given, adjusts the gateway's configuration.
+  static absl::StatusOr<std::unique_ptr<TestPartnership>> Create(
+      std::function<void(accord::v1::GatewayConfig*)> edit_gateway = {});
   ~TestPartnership();
 
   absl::Status StartGateway();
@@ -101,7 +104,8 @@ class TestPartnership {
 
  private:
   TestPartnership() = default;
-  absl::Status Prepare();
+  absl::Status Prepare(
+      const std::function<void(accord::v1::GatewayConfig*)>& edit_gateway);
   std::string dir_;
   accord::v1::Partnership partnership_;
   int gateway_port_ = 0;

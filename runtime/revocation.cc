@@ -1,0 +1,231 @@
+#include "runtime/revocation.h"
+
+#include <grpc/grpc_security_constants.h>
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/crypto.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/crypto.h"
+
+namespace accord {
+namespace {
+
+struct FileStamp {
+  int64_t mtime_ns = 0;
+  int64_t size = -1;
+  uint64_t inode = 0;
+  bool operator==(const FileStamp& o) const {
+    return mtime_ns == o.mtime_ns && size == o.size && inode == o.inode;
+  }
+};
+
+absl::StatusOr<FileStamp> Stamp(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat(path, ": ", std::strerror(errno)));
+  }
+  FileStamp s;
+  s.mtime_ns =
+      static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  s.size = st.st_size;
+  s.inode = st.st_ino;
+  return s;
+}
+
+struct BioDeleter {
+  void operator()(BIO* b) const { BIO_free(b); }
+};
+struct X509Deleter {
+  void operator()(X509* x) const { X509_free(x); }
+};
+using BioPtr = std::unique_ptr<BIO, BioDeleter>;
+using X509Ptr = std::unique_ptr<X509, X509Deleter>;
+
+BioPtr MemBio(absl::string_view data) {
+  return BioPtr(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+}
+
+std::string SerialHex(const ASN1_INTEGER* serial) {
+  BIGNUM* bn = ASN1_INTEGER_to_BN(serial, nullptr);
+  if (bn == nullptr) return "?";
+  char* hex = BN_bn2hex(bn);
+  std::string out = hex ? hex : "?";
+  OPENSSL_free(hex);
+  BN_free(bn);
+  return out;
+}
+
+absl::Time Asn1ToTime(const ASN1_TIME* t) {
+  if (t == nullptr) return absl::InfiniteFuture();
+  struct tm tm {};
+  if (ASN1_TIME_to_tm(t, &tm) != 1) return absl::InfiniteFuture();
+  return absl::FromTM(tm, absl::UTCTimeZone());
+}
+
+}  // namespace
+
+struct RevocationList::State {
+  ~State() { X509_CRL_free(crl); }
+  X509_CRL* crl = nullptr;  // null when no CRL is configured
+  FileStamp stamp;
+  absl::Time next_update = absl::InfiniteFuture();
+  size_t count = 0;
+};
+
+RevocationList::RevocationList(std::string crl_file, std::string ca_file,
+                               const Clock* clock)
+    : crl_file_(std::move(crl_file)),
+      ca_file_(std::move(ca_file)),
+      clock_(clock) {}
+
+RevocationList::~RevocationList() = default;
+
+absl::StatusOr<std::unique_ptr<RevocationList>> RevocationList::Load(
+    const std::string& crl_file, const std::string& ca_file,
+    const Clock* clock) {
+  std::unique_ptr<RevocationList> list(
+      new RevocationList(crl_file, ca_file, clock));
+  if (crl_file.empty()) {
+    list->state_ = std::make_shared<State>();
+    return list;
+  }
+  auto state = list->Read();
+  if (!state.ok()) return state.status();
+  list->state_ = *std::move(state);
+  return list;
+}
+
+absl::StatusOr<std::shared_ptr<const RevocationList::State>>
+RevocationList::Read() const {
+  auto stamp = Stamp(crl_file_);
+  if (!stamp.ok()) return stamp.status();
+  auto crl_text = ReadFile(crl_file_);
+  if (!crl_text.ok()) return crl_text.status();
+  auto ca_text = ReadFile(ca_file_);
+  if (!ca_text.ok()) return ca_text.status();
+
+  auto state = std::make_shared<State>();
+  state->stamp = *stamp;
+  BioPtr crl_bio = MemBio(*crl_text);
+  state->crl = PEM_read_bio_X509_CRL(crl_bio.get(), nullptr, nullptr, nullptr);
+  if (state->crl == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(crl_file_, ": no PEM certificate revocation list found"));
+  }
+
+  // The CRL must be signed by a CA of the bundle with the same subject.
+  BioPtr ca_bio = MemBio(*ca_text);
+  bool verified = false;
+  bool issuer_found = false;
+  while (X509* raw =
+             PEM_read_bio_X509(ca_bio.get(), nullptr, nullptr, nullptr)) {
+    X509Ptr ca(raw);
+    if (X509_NAME_cmp(X509_get_subject_name(ca.get()),
+                      X509_CRL_get_issuer(state->crl)) != 0) {
+      continue;
+    }
+    issuer_found = true;
+    EVP_PKEY* key = X509_get0_pubkey(ca.get());
+    if (key != nullptr && X509_CRL_verify(state->crl, key) == 1) {
+      verified = true;
+      break;
+    }
+  }
+  if (!issuer_found) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        crl_file_, ": not issued by a CA in ", ca_file_, " (issuer differs)"));
+  }
+  if (!verified) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        crl_file_, ": signature does not verify with the CA in ", ca_file_));
+  }
+  state->next_update = Asn1ToTime(X509_CRL_get0_nextUpdate(state->crl));
+  STACK_OF(X509_REVOKED)* revoked = X509_CRL_get_REVOKED(state->crl);
+  state->count = revoked ? sk_X509_REVOKED_num(revoked) : 0;
+  return std::shared_ptr<const State>(std::move(state));
+}
+
+absl::StatusOr<bool> RevocationList::ReloadIfChanged() {
+  if (crl_file_.empty()) return false;
+  auto stamp = Stamp(crl_file_);
+  if (!stamp.ok()) return stamp.status();
+  const std::string key =
+      absl::StrCat(stamp->mtime_ns, "/", stamp->size, "/", stamp->inode);
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ && state_->stamp == *stamp) return false;
+    if (refused_stamp_ == key) return false;  // reported already
+  }
+  auto state = Read();
+  absl::MutexLock lock(&mu_);
+  if (!state.ok()) {
+    refused_stamp_ = key;
+    return state.status();
+  }
+  refused_stamp_.clear();
+  state_ = *std::move(state);
+  return true;
+}
+
+absl::Status RevocationList::Check(absl::string_view peer_pem) const {
+  std::shared_ptr<const State> state;
+  {
+    absl::MutexLock lock(&mu_);
+    state = state_;
+  }
+  if (state == nullptr || state->crl == nullptr) return absl::OkStatus();
+  const absl::Time now = clock_ ? clock_->Now() : absl::Now();
+  if (now > state->next_update) {
+    return absl::UnavailableError(
+        absl::StrCat("the partnership CRL ", crl_file_, " lapsed at ",
+                     absl::FormatTime(state->next_update, absl::UTCTimeZone()),
+                     "; no call is accepted until the CA re-signs it "
+                     "(deploy/pki/revoke.sh)"));
+  }
+  BioPtr bio = MemBio(peer_pem);
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (cert == nullptr) {
+    return absl::UnauthenticatedError(
+        "the peer certificate could not be read for the revocation check");
+  }
+  X509_REVOKED* entry = nullptr;
+  if (X509_CRL_get0_by_cert(state->crl, &entry, cert.get()) == 1) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("client certificate (serial ",
+                     SerialHex(X509_get0_serialNumber(cert.get())),
+                     ") has been revoked by the partnership CA"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RevocationList::CheckPeer(const grpc::AuthContext& auth) const {
+  if (!auth.IsPeerAuthenticated()) return absl::OkStatus();
+  const auto pem = auth.FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (pem.empty()) {
+    if (!configured()) return absl::OkStatus();
+    return absl::UnauthenticatedError(
+        "the peer certificate is not available for the revocation check");
+  }
+  return Check(absl::string_view(pem[0].data(), pem[0].size()));
+}
+
+absl::Time RevocationList::next_update() const {
+  absl::MutexLock lock(&mu_);
+  return state_ ? state_->next_update : absl::InfiniteFuture();
+}
+
+size_t RevocationList::revoked_count() const {
+  absl::MutexLock lock(&mu_);
+  return state_ ? state_->count : 0;
+}
+
+}  // namespace accord

@@ -1,0 +1,84 @@
+// Certificate revocation: the partnership CA's CRL, checked on every call.
+//
+// Every mTLS port (the gateway's, the agents' holder and local APIs) checks
+// the peer certificate of each call against the CRL before any other work, so
+// a revoked certificate is refused at its first call and, at the gateway, the
+// refusal is written to the audit log like any other denial. (A refusal during
+// the TLS handshake could not be audited: no call exists yet.)
+//
+// The CRL file is re-read when it changes on disk (ReloadIfChanged, polled by
+// the servers), so `deploy/pki/revoke.sh` takes effect without a restart. A
+// new CRL is accepted only when the partnership CA's signature on it verifies;
+// otherwise the previous one stays in force and the error is reported.
+//
+// Thread-safe: Check may run on any number of threads while a reload swaps
+// the list atomically.
+#ifndef ACCORD_RUNTIME_REVOCATION_H_
+#define ACCORD_RUNTIME_REVOCATION_H_
+
+#include <grpcpp/security/auth_context.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "runtime/clock.h"
+
+namespace accord {
+
+class RevocationList {
+ public:
+  // Loads `crl_file` (PEM) and verifies it against the CA certificates in
+  // `ca_file`. An empty `crl_file` means no CRL is configured: nothing is
+  // revoked (the servers print a warning at start-up). `clock` (default: the
+  // system clock) decides when the CRL has lapsed.
+  static absl::StatusOr<std::unique_ptr<RevocationList>> Load(
+      const std::string& crl_file, const std::string& ca_file,
+      const Clock* clock = nullptr);
+
+  ~RevocationList();
+  RevocationList(const RevocationList&) = delete;
+  RevocationList& operator=(const RevocationList&) = delete;
+
+  // Re-reads the CRL when its modification time or size changed. Returns
+  // true when a new list was installed; an error (naming the file) when the
+  // new file is unreadable or not signed by the CA, in which case the
+  // previous list stays in force.
+  absl::StatusOr<bool> ReloadIfChanged();
+
+  // OK unless the PEM certificate `peer_pem` is revoked (PermissionDenied
+  // naming its serial) or cannot be parsed (Unauthenticated). Once the CRL's
+  // nextUpdate has passed every certificate is refused (Unavailable saying
+  // the CRL must be re-signed): a lapsed CRL could hide a revocation.
+  absl::Status Check(absl::string_view peer_pem) const;
+
+  // Check() on the peer certificate of an authenticated call. A call with no
+  // peer certificate is left to the identity checks (runtime/identity.h).
+  absl::Status CheckPeer(const grpc::AuthContext& auth) const;
+
+  bool configured() const { return !crl_file_.empty(); }
+  // The CRL's nextUpdate; absl::InfiniteFuture() when there is no CRL.
+  absl::Time next_update() const;
+  size_t revoked_count() const;
+
+ private:
+  struct State;
+  RevocationList(std::string crl_file, std::string ca_file, const Clock* clock);
+  absl::StatusOr<std::shared_ptr<const State>> Read() const;
+
+  const std::string crl_file_;
+  const std::string ca_file_;
+  const Clock* clock_;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const State> state_ ABSL_GUARDED_BY(mu_);
+  // The file version last refused, so a bad file is reported once.
+  std::string refused_stamp_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace accord
+
+#endif  // ACCORD_RUNTIME_REVOCATION_H_

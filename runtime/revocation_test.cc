@@ -1,0 +1,150 @@
+#include "runtime/revocation.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/crypto.h"
+
+namespace accord {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A real partnership PKI made by deploy/pki, once for the whole suite.
+class RevocationTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const char* src = std::getenv("ACCORD_SOURCE_DIR");
+    ASSERT_NE(src, nullptr);
+    char tmpl[] = "/tmp/accord-crl-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = new std::string(tmpl);
+    scripts_ = new std::string(absl::StrCat(src, "/deploy/pki"));
+    ASSERT_EQ(
+        Run(absl::StrCat(*scripts_, "/make-pki.sh --partnership-id ",
+                         "t.accord --org police --org refuge --out ", *dir_)),
+        0);
+    ASSERT_EQ(Run(absl::StrCat(*scripts_, "/make-test-certs.sh --out ", *dir_,
+                               " --partnership-id t.accord")),
+              0);
+  }
+  static void TearDownTestSuite() {
+    (void)std::system(absl::StrCat("rm -rf '", *dir_, "'").c_str());
+    delete dir_;
+    delete scripts_;
+  }
+  static int Run(const std::string& cmd) {
+    const int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  }
+  static std::string Pem(const std::string& name) {
+    return *ReadFile(absl::StrCat(*dir_, "/", name, ".pem"));
+  }
+  static std::string* dir_;
+  static std::string* scripts_;
+};
+std::string* RevocationTest::dir_ = nullptr;
+std::string* RevocationTest::scripts_ = nullptr;
+
+TEST_F(RevocationTest, RevokedCertificateIsRefusedOthersPass) {
+  auto list = RevocationList::Load(*dir_ + "/crl.pem", *dir_ + "/ca.pem");
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_TRUE((*list)->configured());
+  EXPECT_GE((*list)->revoked_count(), 1u);
+  EXPECT_GT((*list)->next_update(), absl::Now());
+  const absl::Status revoked = (*list)->Check(Pem("revoked-org-police"));
+  EXPECT_EQ(revoked.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(revoked.message(), HasSubstr("has been revoked"));
+  EXPECT_TRUE((*list)->Check(Pem("org-police")).ok());
+  EXPECT_TRUE((*list)->Check(Pem("gateway")).ok());
+  EXPECT_EQ((*list)->Check("not a certificate").code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST_F(RevocationTest, RevocationAfterLoadTakesEffectOnReload) {
+  // A certificate of its own so the other tests are unaffected.
+  ASSERT_EQ(
+      Run(absl::StrCat("bash -c 'source ", *scripts_, "/pki-lib.sh && pki_env ",
+                       *dir_, " && pki_issue ", *dir_,
+                       " org-refuge-2 /O=t.accord/OU=org/CN=refuge ",
+                       "URI:spiffe://t.accord/org/refuge clientAuth 30'")),
+      0);
+  auto list = RevocationList::Load(*dir_ + "/crl.pem", *dir_ + "/ca.pem");
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_TRUE((*list)->Check(Pem("org-refuge-2")).ok());
+  EXPECT_EQ(*(*list)->ReloadIfChanged(), false);  // unchanged file
+  ASSERT_EQ(Run(absl::StrCat(*scripts_, "/revoke.sh --out ", *dir_, " ", *dir_,
+                             "/org-refuge-2.pem")),
+            0);
+  auto reloaded = (*list)->ReloadIfChanged();
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  EXPECT_TRUE(*reloaded);
+  EXPECT_EQ((*list)->Check(Pem("org-refuge-2")).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE((*list)->Check(Pem("org-refuge")).ok());
+}
+
+TEST_F(RevocationTest, CrlNotSignedByThePartnershipCaIsRefused) {
+  // A CRL signed by the rogue CA (same subject as the real CA, other key).
+  const std::string forged = *dir_ + "/forged-crl.pem";
+  ASSERT_EQ(Run(absl::StrCat("cd ", *dir_, " && ACCORD_PKI_DIR=", *dir_,
+                             " ACCORD_SAN=DNS:x ACCORD_EKU=clientAuth",
+                             " openssl ca -config openssl-ca.cnf -gencrl ",
+                             "-keyfile rogue-ca.key -cert rogue-ca.pem ",
+                             "-crldays 1 -out ", forged)),
+            0);
+  auto list = RevocationList::Load(forged, *dir_ + "/ca.pem");
+  EXPECT_EQ(list.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(list.status().message(), HasSubstr("signature does not verify"));
+
+  // A bad replacement of a loaded CRL keeps the previous one in force.
+  const std::string live = *dir_ + "/live-crl.pem";
+  ASSERT_EQ(Run(absl::StrCat("cp ", *dir_, "/crl.pem ", live)), 0);
+  auto good = RevocationList::Load(live, *dir_ + "/ca.pem");
+  ASSERT_TRUE(good.ok()) << good.status();
+  ASSERT_EQ(Run(absl::StrCat("cp ", forged, " ", live)), 0);
+  EXPECT_FALSE((*good)->ReloadIfChanged().ok());
+  EXPECT_EQ((*good)->Check(Pem("revoked-org-police")).code(),
+            absl::StatusCode::kPermissionDenied);
+  // Reported once, not on every poll.
+  EXPECT_TRUE((*good)->ReloadIfChanged().ok());
+}
+
+TEST_F(RevocationTest, GarbageCrlFileNamesTheFile) {
+  const std::string bad = *dir_ + "/garbage-crl.pem";
+  std::ofstream(bad)
+      << "-----BEGIN X509 CRL-----\nnope\n-----END X509 CRL-----\n";
+  auto list = RevocationList::Load(bad, *dir_ + "/ca.pem");
+  EXPECT_EQ(list.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(list.status().message(), HasSubstr(bad));
+}
+
+TEST_F(RevocationTest, LapsedCrlRefusesEveryone) {
+  FakeClock clock(absl::Now());
+  auto list =
+      RevocationList::Load(*dir_ + "/crl.pem", *dir_ + "/ca.pem", &clock);
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_TRUE((*list)->Check(Pem("org-police")).ok());
+  clock.Set((*list)->next_update() + absl::Seconds(1));
+  const absl::Status s = (*list)->Check(Pem("org-police"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(s.message(), HasSubstr("lapsed"));
+  EXPECT_THAT(s.message(), HasSubstr("revoke.sh"));
+}
+
+TEST_F(RevocationTest, NoCrlConfiguredRevokesNothing) {
+  auto list = RevocationList::Load("", *dir_ + "/ca.pem");
+  ASSERT_TRUE(list.ok());
+  EXPECT_FALSE((*list)->configured());
+  EXPECT_TRUE((*list)->Check(Pem("revoked-org-police")).ok());
+}
+
+}  // namespace
+}  // namespace accord

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# Transport security check of a running Accord partnership: starts the
+# example gateway and an agent on free loopback ports with a fresh PKI, runs
+# testssl.sh (Debian package `testssl.sh`, installed when missing) against
+# every port they serve (the gateway API, the agent's holder API and its local
+# API), and summarises the findings. Fails when a port offers anything below
+# TLS 1.2, a cipher testssl rates weak, or a finding of severity HIGH or
+# CRITICAL. See docs/SECURITY.md for the latest results.
+#
+#   scripts/security-check.sh [--all-agents] [--keep]
+#
+# --all-agents  start and check all seven example agents (default: police).
+# --keep        keep the run directory (printed) with testssl's JSON output.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+all_agents=0
+keep=0
+for arg in "$@"; do
+  case "$arg" in
+    --all-agents) all_agents=1 ;;
+    --keep) keep=1 ;;
+    *) echo "usage: scripts/security-check.sh [--all-agents] [--keep]" >&2; exit 2 ;;
+  esac
+done
+
+if ! command -v testssl >/dev/null && ! command -v testssl.sh >/dev/null; then
+  echo "security-check: installing testssl.sh (Debian package)"
+  if [[ $(id -u) -eq 0 ]]; then
+    apt-get install -y testssl.sh >/dev/null
+  else
+    sudo apt-get install -y testssl.sh >/dev/null
+  fi
+fi
+testssl_bin=$(command -v testssl || command -v testssl.sh)
+
+ACCORD_BUILD_TARGETS="accord-gateway accord-agent" scripts/build.sh
+bin="$root/build/bin"
+run=$(mktemp -d /tmp/accord-security-XXXXXX)
+chmod 700 "$run"
+
+pids=()
+stop_all() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ $keep -eq 0 ]]; then rm -rf "$run"; else echo "security-check: kept $run"; fi
+}
+trap stop_all EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# The example partnership with every fixed port replaced by a free one.
+mkdir -p "$run/state" "$run/logs" "$run/keys" "$run/testssl"
+cp deploy/examples/partnership.textproto "$run/"
+cp -r deploy/examples/agreements "$run/agreements"
+cp deploy/examples/config/*.textproto "$run/"
+ports=(17443 $(seq 17501 17507) $(seq 17601 17607))
+sed_args=()
+declare -A port_of
+for p in "${ports[@]}"; do
+  port_of[$p]=$(free_port)
+  sed_args+=(-e "s/127\.0\.0\.1:$p\"/127.0.0.1:${port_of[$p]}\"/")
+done
+sed -i "${sed_args[@]}" "$run"/*.textproto
+deploy/pki/make-pki.sh --partnership "$run/partnership.textproto" --out "$run/pki" >"$run/logs/pki.log"
+orgs=(womens-centre rape-crisis refuge law-centre employment police childrens-services)
+newkey() { openssl rand -hex 32 >"$1"; chmod 600 "$1"; }
+newkey "$run/keys/linkage.key"
+for org in "${orgs[@]}"; do newkey "$run/keys/pseudonym-$org.key"; done
+# testssl presents a real partnership identity so that the handshake completes.
+cat "$run/pki/org-police.pem" "$run/pki/org-police.key" >"$run/pki/testssl-client.pem"
+chmod 600 "$run/pki/testssl-client.pem"
+
+wait_for() {  # wait_for LOG TEXT
+  for _ in $(seq 1 400); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "security-check: timed out waiting for '$2' in $1:" >&2
+  cat "$1" >&2
+  exit 1
+}
+
+"$bin/accord-gateway" --config "$run/gateway.textproto" >"$run/logs/gateway.log" 2>&1 &
+pids+=($!)
+wait_for "$run/logs/gateway.log" "serving"
+targets=("gateway:${port_of[17443]}")
+check_orgs=(police)
+[[ $all_agents -eq 1 ]] && check_orgs=("${orgs[@]}")
+for org in "${check_orgs[@]}"; do
+  "$bin/accord-agent" --config "$run/agent-$org.textproto" >"$run/logs/agent-$org.log" 2>&1 &
+  pids+=($!)
+  wait_for "$run/logs/agent-$org.log" "local API on port"
+  holder=$(sed -n 's/^holder_listen_address: "127.0.0.1:\([0-9]*\)"/\1/p' "$run/agent-$org.textproto")
+  local_port=$(sed -n 's/^local_listen_address: "127.0.0.1:\([0-9]*\)"/\1/p' "$run/agent-$org.textproto")
+  targets+=("agent-$org-holder:$holder" "agent-$org-local:$local_port")
+done
+
+status=0
+printf '\n%-28s %-34s %-8s %s\n' "port" "protocols offered" "weak" "findings (MEDIUM+)"
+for t in "${targets[@]}"; do
+  name=${t%%:*}
+  port=${t##*:}
+  json="$run/testssl/$name.json"
+  # -p protocols, -E ciphers per protocol, -S server defaults, -P server
+  # preferences, -U vulnerabilities.
+  "$testssl_bin" --quiet --color 0 --warnings off --openssl-timeout 10 \
+    --mtls "$run/pki/testssl-client.pem" --ip 127.0.0.1 \
+    -p -E -S -P -U --jsonfile "$json" "localhost:$port" >"$run/testssl/$name.txt" 2>&1 || true
+  if [[ ! -s "$json" ]]; then
+    echo "security-check: testssl produced no result for $name (see $run/testssl/$name.txt)" >&2
+    status=1
+    continue
+  fi
+  summary=$(python3 - "$json" <<'EOF'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+offered = []
+for r in rows:
+    if r["id"] in ("SSLv2", "SSLv3", "TLS1", "TLS1_1", "TLS1_2", "TLS1_3"):
+        if r["finding"].startswith("offered"):
+            offered.append(r["id"])
+weak = [r for r in rows if r["id"].startswith("cipher_") and r["severity"] in ("MEDIUM", "HIGH", "CRITICAL")]
+bad = [r for r in rows if r["severity"] in ("MEDIUM", "HIGH", "CRITICAL")]
+fail = any(p in offered for p in ("SSLv2", "SSLv3", "TLS1", "TLS1_1")) or weak or \
+       any(r["severity"] in ("HIGH", "CRITICAL") for r in rows)
+print(("FAIL" if fail else "PASS") + "\t" + ",".join(offered) + "\t" + str(len(weak)) + "\t" +
+      "; ".join(f'{r["id"]} {r["severity"]}: {r["finding"]}' for r in bad))
+EOF
+)
+  IFS=$'\t' read -r verdict offered weak findings <<<"$summary"
+  printf '%-28s %-34s %-8s %s\n' "$name ($verdict)" "$offered" "$weak" "${findings:-none}"
+  [[ "$verdict" == PASS ]] || status=1
+done
+echo
+if [[ $status -eq 0 ]]; then
+  echo "security-check: every port passed (TLS 1.2+ only, no weak cipher, no HIGH/CRITICAL finding)"
+else
+  echo "security-check: FAILED (details in testssl output; rerun with --keep)" >&2
+fi
+exit $status
