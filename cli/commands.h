@@ -18,6 +18,7 @@ int TokenCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 int AgentCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 int PolicyCommand(const Argv& argv, std::ostream& out, std::ostream& err);
+int ReferralCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 
 }  // namespace accord::cli
 
