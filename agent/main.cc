@@ -3,23 +3,30 @@
 //
 //   accord-agent --config /etc/accord/agent.textproto
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "accord/v1/config.pb.h"
+#include "accord/v1/gateway.grpc.pb.h"
 #include "agent/disclosure.h"
 #include "agent/local_api.h"
+#include "agent/referrals.h"
 #include "agent/service.h"
 #include "agent/store.h"
 #include "linkage/tokens.h"
 #include "policy/policy.h"
 #include "runtime/clock.h"
 #include "runtime/crypto.h"
+#include "runtime/identity.h"
 #include "runtime/partnership.h"
 #include "runtime/revocation.h"
+#include "runtime/seal.h"
 #include "runtime/server.h"
 #include "runtime/textproto.h"
 #include "runtime/tls.h"
@@ -79,10 +86,44 @@ int Run(const std::string& config_path) {
                              policy->get(), *pseudonym_key, &clock);
   agent::LocalApi local_api(config.org_id(), (*partnership)->id(), store->get(),
                             &*linkage_key, &clock, partnership->get());
+  // Referrals: the published keys of every partner, this agent's own key,
+  // and a channel to the gateway presenting this agent's identity.
+  auto referral_keys = LoadReferralPublicKeys((*partnership)->proto(),
+                                              path(config.partnership_file()));
+  if (!referral_keys.ok())
+    return StartupFailure(kProgram, referral_keys.status());
+  std::optional<X25519KeyPair> referral_key;
+  if (!config.referral_key_file().empty()) {
+    auto key = LoadX25519PrivateKey(path(config.referral_key_file()));
+    if (!key.ok()) return StartupFailure(kProgram, key.status());
+    auto published = referral_keys->find(config.org_id());
+    if (published == referral_keys->end() ||
+        published->second != key->public_key) {
+      return StartupFailure(
+          kProgram, absl::FailedPreconditionError(absl::StrCat(
+                        config_path,
+                        ": field referral_key_file: its public key is not "
+                        "the one the partnership file publishes for ",
+                        config.org_id())));
+    }
+    referral_key = std::move(*key);
+  }
+  std::unique_ptr<accord::v1::Gateway::StubInterface> gateway_stub;
+  if (!config.gateway_address().empty()) {
+    auto creds = MakeChannelCredentials(
+        tls, SpiffeId((*partnership)->id(), PrincipalKind::kGateway));
+    if (!creds.ok()) return StartupFailure(kProgram, creds.status());
+    gateway_stub = accord::v1::Gateway::NewStub(grpc::CreateCustomChannel(
+        config.gateway_address(), *creds, DefaultChannelArguments()));
+  }
+  agent::Referrals referrals(config.org_id(), *partnership, store->get(),
+                             policy->get(), std::move(*referral_keys),
+                             std::move(referral_key), std::move(gateway_stub),
+                             &clock);
   agent::HolderService holder_service((*partnership)->id(), &discloser,
-                                      revocation->get());
+                                      revocation->get(), &referrals);
   agent::LocalService local_service((*partnership)->id(), &local_api,
-                                    revocation->get());
+                                    revocation->get(), &referrals);
 
   auto holder = StartServer(config.holder_listen_address(), *holder_creds,
                             {&holder_service});

@@ -10,38 +10,52 @@
 #include "accord/v1/agent.grpc.pb.h"
 #include "agent/disclosure.h"
 #include "agent/local_api.h"
+#include "agent/referrals.h"
 #include "runtime/revocation.h"
 
 namespace accord::agent {
 
 class HolderService final : public accord::v1::Holder::CallbackService {
  public:
-  // `revocation` is the CRL checked on every call (null: none configured).
+  // `revocation` is the CRL checked on every call (null: none configured);
+  // `referrals` receives deliveries and status notices (null: refused).
   HolderService(std::string partnership_id, const Discloser* discloser,
-                const RevocationList* revocation)
+                const RevocationList* revocation,
+                Referrals* referrals = nullptr)
       : partnership_id_(std::move(partnership_id)),
         discloser_(discloser),
-        revocation_(revocation) {}
+        revocation_(revocation),
+        referrals_(referrals) {}
 
   grpc::ServerUnaryReactor* Disclose(
       grpc::CallbackServerContext* ctx,
       const accord::v1::DiscloseRequest* request,
       accord::v1::DiscloseResponse* response) override;
+  grpc::ServerUnaryReactor* DeliverReferral(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::DeliverReferralRequest* request,
+      accord::v1::DeliverReferralResponse* response) override;
+  grpc::ServerUnaryReactor* NotifyReferralStatus(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::NotifyReferralStatusRequest* request,
+      accord::v1::NotifyReferralStatusResponse* response) override;
 
  private:
   absl::Status AuthoriseGateway(grpc::CallbackServerContext* ctx) const;
   const std::string partnership_id_;
   const Discloser* discloser_;
   const RevocationList* revocation_;
+  Referrals* referrals_;
 };
 
 class LocalService final : public accord::v1::AgentLocal::CallbackService {
  public:
   LocalService(std::string partnership_id, LocalApi* api,
-               const RevocationList* revocation)
+               const RevocationList* revocation, Referrals* referrals = nullptr)
       : partnership_id_(std::move(partnership_id)),
         api_(api),
-        revocation_(revocation) {}
+        revocation_(revocation),
+        referrals_(referrals) {}
 
   grpc::ServerUnaryReactor* UpsertSubject(
       grpc::CallbackServerContext* ctx,
@@ -77,6 +91,21 @@ class LocalService final : public accord::v1::AgentLocal::CallbackService {
   grpc::ServerReadReactor<accord::v1::ImportRow>* Import(
       grpc::CallbackServerContext* ctx,
       accord::v1::ImportReport* response) override;
+  grpc::ServerUnaryReactor* SendReferral(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::LocalSendReferralRequest* request,
+      accord::v1::SendReferralResponse* response) override;
+  grpc::ServerUnaryReactor* ListReferrals(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::ListReferralsRequest* request,
+      accord::v1::ListReferralsResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateReferral(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::UpdateReferralRequest* request,
+      accord::v1::UpdateReferralResponse* response) override;
+  grpc::ServerWriteReactor<accord::v1::ReferralEvent>* WatchReferrals(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::WatchReferralsRequest* request) override;
 
  private:
   // Authorises, runs `fn(request)` and finishes the reactor with its result.
@@ -86,6 +115,7 @@ class LocalService final : public accord::v1::AgentLocal::CallbackService {
   const std::string partnership_id_;
   LocalApi* api_;
   const RevocationList* revocation_;
+  Referrals* referrals_;
 };
 
 }  // namespace accord::agent

@@ -68,6 +68,20 @@ const std::vector<std::string>& Migrations() {
       CREATE INDEX engagements_identity ON engagements(subject_id, service,
                                                        started_at);
       )sql",
+      // Version 3: referral inbox (delivered to this agent) and outbox (sent by it).
+      R"sql(
+      CREATE TABLE referrals(
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        box INTEGER NOT NULL,          -- accord.v1.ReferralBox
+        state INTEGER NOT NULL,
+        history INTEGER NOT NULL,      -- status entries held
+        idempotency_key TEXT,
+        updated_at INTEGER NOT NULL,
+        body BLOB NOT NULL);           -- accord.v1.Referral, payload sealed
+      CREATE INDEX referrals_box ON referrals(box, seq);
+      CREATE INDEX referrals_key ON referrals(idempotency_key);
+      )sql",
   };
   return *kMigrations;
 }
@@ -592,6 +606,128 @@ absl::StatusOr<int64_t> AgentStore::SubjectCount() {
   auto step = (*q)->Next();
   if (!step.ok()) return step.status();
   return (*q)->Int(0);
+}
+
+// ---------------------------------------------------------------------------
+// Referrals
+
+namespace {
+absl::StatusOr<StoredReferral> ReadStoredReferral(Statement& q) {
+  auto r = ParseBody<accord::v1::Referral>(q.Blob(2), "referral");
+  if (!r.ok()) return r.status();
+  StoredReferral out;
+  out.seq = q.Int(0);
+  out.box = static_cast<accord::v1::ReferralBox>(q.Int(1));
+  out.referral = std::move(*r);
+  return out;
+}
+}  // namespace
+
+absl::StatusOr<bool> AgentStore::MergeReferral(
+    const accord::v1::Referral& referral, accord::v1::ReferralBox insert_box) {
+  bool changed = false;
+  absl::Status s = Write([&](Writer& w) -> absl::Status {
+    Database& db = w.db_;
+    auto q = db.Prepare("SELECT history FROM referrals WHERE id = ?");
+    if (!q.ok()) return q.status();
+    q->Bind(1, referral.id());
+    auto step = q->Next();
+    if (!step.ok()) return step.status();
+    if (*step == Statement::Step::kRow) {
+      if (q->Int(0) >= referral.history_size()) return absl::OkStatus();
+      auto upd = db.Prepare(
+          "UPDATE referrals SET state = ?, history = ?, updated_at = ?, "
+          "body = ? WHERE id = ?");
+      if (!upd.ok()) return upd.status();
+      upd->Bind(1, static_cast<int64_t>(referral.state()))
+          .Bind(2, static_cast<int64_t>(referral.history_size()))
+          .Bind(3, Micros(absl::Now()))
+          .BindBlob(4, referral.SerializeAsString())
+          .Bind(5, referral.id());
+      changed = true;
+      return upd->Run();
+    }
+    if (insert_box == accord::v1::REFERRAL_BOX_UNSPECIFIED)
+      return absl::OkStatus();
+    auto ins = db.Prepare(
+        "INSERT INTO referrals(id, box, state, history, idempotency_key, "
+        "updated_at, body) VALUES(?,?,?,?,?,?,?)");
+    if (!ins.ok()) return ins.status();
+    ins->Bind(1, referral.id())
+        .Bind(2, static_cast<int64_t>(insert_box))
+        .Bind(3, static_cast<int64_t>(referral.state()))
+        .Bind(4, static_cast<int64_t>(referral.history_size()));
+    if (referral.idempotency_key().empty() ||
+        insert_box != accord::v1::REFERRAL_BOX_OUTBOX) {
+      ins->BindNull(5);
+    } else {
+      ins->Bind(5, referral.idempotency_key());
+    }
+    ins->Bind(6, Micros(absl::Now())).BindBlob(7, referral.SerializeAsString());
+    changed = true;
+    return ins->Run();
+  });
+  if (!s.ok()) return s;
+  return changed;
+}
+
+absl::StatusOr<std::optional<StoredReferral>> AgentStore::FindReferral(
+    const std::string& id) {
+  Reader r(this);
+  if (auto s = r.Acquire(); !s.ok()) return s;
+  auto q = r.db().Prepare("SELECT seq, box, body FROM referrals WHERE id = ?");
+  if (!q.ok()) return q.status();
+  q->Bind(1, id);
+  auto step = q->Next();
+  if (!step.ok()) return step.status();
+  if (*step != Statement::Step::kRow) return std::optional<StoredReferral>();
+  auto out = ReadStoredReferral(*q);
+  if (!out.ok()) return out.status();
+  return std::optional<StoredReferral>(std::move(*out));
+}
+
+absl::StatusOr<std::optional<StoredReferral>> AgentStore::FindOutboxByKey(
+    const std::string& idempotency_key) {
+  Reader r(this);
+  if (auto s = r.Acquire(); !s.ok()) return s;
+  auto q = r.db().Prepare(
+      "SELECT seq, box, body FROM referrals WHERE idempotency_key = ? AND "
+      "box = 2");
+  if (!q.ok()) return q.status();
+  q->Bind(1, idempotency_key);
+  auto step = q->Next();
+  if (!step.ok()) return step.status();
+  if (*step != Statement::Step::kRow) return std::optional<StoredReferral>();
+  auto out = ReadStoredReferral(*q);
+  if (!out.ok()) return out.status();
+  return std::optional<StoredReferral>(std::move(*out));
+}
+
+absl::StatusOr<std::vector<StoredReferral>> AgentStore::ListReferrals(
+    accord::v1::ReferralBox box, accord::v1::ReferralState state,
+    int64_t after_seq, int limit) {
+  Reader r(this);
+  if (auto s = r.Acquire(); !s.ok()) return s;
+  auto q = r.db().Prepare(
+      "SELECT seq, box, body FROM referrals WHERE seq > ? "
+      "AND (? = 0 OR box = ?) AND (? = 0 OR state = ?) ORDER BY seq LIMIT ?");
+  if (!q.ok()) return q.status();
+  q->Bind(1, after_seq)
+      .Bind(2, static_cast<int64_t>(box))
+      .Bind(3, static_cast<int64_t>(box))
+      .Bind(4, static_cast<int64_t>(state))
+      .Bind(5, static_cast<int64_t>(state))
+      .Bind(6, static_cast<int64_t>(limit));
+  std::vector<StoredReferral> out;
+  while (true) {
+    auto step = q->Next();
+    if (!step.ok()) return step.status();
+    if (*step == Statement::Step::kDone) break;
+    auto one = ReadStoredReferral(*q);
+    if (!one.ok()) return one.status();
+    out.push_back(std::move(*one));
+  }
+  return out;
 }
 
 }  // namespace accord::agent

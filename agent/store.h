@@ -18,6 +18,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,13 @@ struct SubjectView {
   int64_t id = 0;
   accord::v1::Subject subject;
   std::vector<accord::v1::Record> records;
+};
+
+// A referral in this agent's inbox or outbox.
+struct StoredReferral {
+  int64_t seq = 0;  // arrival order in this store
+  accord::v1::ReferralBox box = accord::v1::REFERRAL_BOX_UNSPECIFIED;
+  accord::v1::Referral referral;
 };
 
 class AgentStore {
@@ -107,6 +115,23 @@ class AgentStore {
   absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensOf(
       const std::string& local_id);
   absl::StatusOr<int64_t> SubjectCount();
+
+  // Referrals. MergeReferral stores `referral` when this store has no
+  // referral with its id (in `insert_box`; nothing when that is
+  // UNSPECIFIED), or replaces the stored copy when `referral` carries more
+  // status history, so a repeated or late notice changes nothing. Returns
+  // whether anything changed. One transaction.
+  absl::StatusOr<bool> MergeReferral(const accord::v1::Referral& referral,
+                                     accord::v1::ReferralBox insert_box);
+  absl::StatusOr<std::optional<StoredReferral>> FindReferral(
+      const std::string& id);
+  absl::StatusOr<std::optional<StoredReferral>> FindOutboxByKey(
+      const std::string& idempotency_key);
+  // Referrals after `after_seq` in arrival order; UNSPECIFIED box or state
+  // means any.
+  absl::StatusOr<std::vector<StoredReferral>> ListReferrals(
+      accord::v1::ReferralBox box, accord::v1::ReferralState state,
+      int64_t after_seq, int limit);
 
  private:
   class Reader;

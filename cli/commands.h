@@ -19,6 +19,7 @@ int AgentCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 int ImportCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 int PolicyCommand(const Argv& argv, std::ostream& out, std::ostream& err);
+int ReferralCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 
 }  // namespace accord::cli
 

@@ -18,6 +18,7 @@ Commands:
   import       load a CSV or JSON Lines file into your agent; report rejected rows
   audit        auditors: search, subject access, review queue, proofs, export, verify
   policy       check, test and explain information-sharing agreements offline
+  referral     send referrals, read your inbox and outbox, follow and update them
 
 Connection flags (query, agreements, agent, import, audit):
   --pki DIR --as NAME     use DIR/NAME.pem, DIR/NAME.key and DIR/ca.pem (env ACCORD_PKI, ACCORD_AS)
@@ -50,6 +51,8 @@ int main(int argc, char** argv) {
     return accord::cli::ImportCommand(rest, std::cout, std::cerr);
   if (command == "audit")
     return accord::cli::AuditCommand(rest, std::cout, std::cerr);
+  if (command == "referral")
+    return accord::cli::ReferralCommand(rest, std::cout, std::cerr);
   if (command == "policy")
     return accord::cli::PolicyCommand(rest, std::cout, std::cerr);
   if (command == "help" || command == "--help" || command == "-h") {

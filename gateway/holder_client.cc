@@ -40,11 +40,68 @@ class GrpcHolderClients final : public HolderClients {
                                   });
   }
 
+  void DeliverReferral(const std::string& org,
+                       const accord::v1::DeliverReferralRequest& request,
+                       absl::Duration deadline, ReferralDone done) override {
+    Call<accord::v1::DeliverReferralRequest,
+         accord::v1::DeliverReferralResponse>(
+        org, request, deadline, std::move(done),
+        [](accord::v1::Holder::Stub* stub, grpc::ClientContext* ctx,
+           const accord::v1::DeliverReferralRequest* req,
+           accord::v1::DeliverReferralResponse* resp,
+           std::function<void(grpc::Status)> cb) {
+          stub->async()->DeliverReferral(ctx, req, resp, std::move(cb));
+        });
+  }
+
+  void NotifyReferralStatus(
+      const std::string& org,
+      const accord::v1::NotifyReferralStatusRequest& request,
+      absl::Duration deadline, ReferralDone done) override {
+    Call<accord::v1::NotifyReferralStatusRequest,
+         accord::v1::NotifyReferralStatusResponse>(
+        org, request, deadline, std::move(done),
+        [](accord::v1::Holder::Stub* stub, grpc::ClientContext* ctx,
+           const accord::v1::NotifyReferralStatusRequest* req,
+           accord::v1::NotifyReferralStatusResponse* resp,
+           std::function<void(grpc::Status)> cb) {
+          stub->async()->NotifyReferralStatus(ctx, req, resp, std::move(cb));
+        });
+  }
+
   bool Knows(const std::string& holder_org) const override {
     return stubs_.count(holder_org) > 0;
   }
 
   std::map<std::string, std::unique_ptr<accord::v1::Holder::Stub>> stubs_;
+
+ private:
+  // One asynchronous unary call whose state lives until its callback runs.
+  template <typename Req, typename Resp, typename Start>
+  void Call(const std::string& org, const Req& request, absl::Duration deadline,
+            ReferralDone done, Start start) {
+    auto it = stubs_.find(org);
+    if (it == stubs_.end()) {
+      done(grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("no agent address for ", org)));
+      return;
+    }
+    struct State {
+      grpc::ClientContext ctx;
+      Req request;
+      Resp response;
+      ReferralDone done;
+    };
+    auto* state = new State;
+    state->request = request;
+    state->done = std::move(done);
+    state->ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    start(it->second.get(), &state->ctx, &state->request, &state->response,
+          [state](grpc::Status status) {
+            state->done(std::move(status));
+            delete state;
+          });
+  }
 };
 
 }  // namespace

@@ -31,6 +31,17 @@ class HolderClients {
                         accord::v1::DiscloseRequest request,
                         absl::Duration deadline, DiscloseDone done) = 0;
   virtual bool Knows(const std::string& holder_org) const = 0;
+
+  // Referral traffic to an organisation's agent; `done` runs exactly once,
+  // on a gRPC thread, with the call's status.
+  using ReferralDone = std::function<void(grpc::Status)>;
+  virtual void DeliverReferral(
+      const std::string& org, const accord::v1::DeliverReferralRequest& request,
+      absl::Duration deadline, ReferralDone done) = 0;
+  virtual void NotifyReferralStatus(
+      const std::string& org,
+      const accord::v1::NotifyReferralStatusRequest& request,
+      absl::Duration deadline, ReferralDone done) = 0;
 };
 
 // Builds clients for every organisation of the partnership that has an

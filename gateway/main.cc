@@ -16,11 +16,14 @@
 #include "gateway/auditor_service.h"
 #include "gateway/gateway.h"
 #include "gateway/holder_client.h"
+#include "gateway/referral_router.h"
+#include "gateway/referral_store.h"
 #include "gateway/service.h"
 #include "policy/policy.h"
 #include "runtime/clock.h"
 #include "runtime/partnership.h"
 #include "runtime/revocation.h"
+#include "runtime/seal.h"
 #include "runtime/server.h"
 #include "runtime/textproto.h"
 #include "runtime/tls.h"
@@ -89,7 +92,36 @@ int Run(const std::string& config_path) {
   }
   gateway::Gateway gateway(*partnership, policy->get(), audit_log->get(),
                            holders->get(), &clock, options);
-  gateway::GatewayService gateway_service(&gateway);
+  // Referrals: queued in their own SQLite database, delivered in the
+  // background.
+  const std::string referral_db =
+      path(config.referral_db().empty() ? "state/gateway-referrals.db"
+                                        : config.referral_db());
+  auto referral_store = gateway::ReferralStore::Open(referral_db);
+  if (!referral_store.ok())
+    return StartupFailure(kProgram, referral_store.status());
+  auto referral_keys = LoadReferralPublicKeys((*partnership)->proto(),
+                                              path(config.partnership_file()));
+  if (!referral_keys.ok())
+    return StartupFailure(kProgram, referral_keys.status());
+  gateway::ReferralRouterOptions referral_options;
+  auto duration = [](const google::protobuf::Duration& d) {
+    return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+  };
+  if (config.referral_delivery().has_initial_backoff()) {
+    referral_options.initial_backoff =
+        duration(config.referral_delivery().initial_backoff());
+  }
+  if (config.referral_delivery().has_max_backoff()) {
+    referral_options.max_backoff =
+        duration(config.referral_delivery().max_backoff());
+  }
+  gateway::ReferralRouter referrals(
+      *partnership, policy->get(), audit_log->get(), holders->get(),
+      referral_store->get(), &clock, std::move(*referral_keys),
+      referral_options);
+  referrals.Start();
+  gateway::GatewayService gateway_service(&gateway, &referrals);
   gateway::AuditorService auditor_service(&gateway, audit_log->get());
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
@@ -131,6 +163,7 @@ int Run(const std::string& config_path) {
   reloader.join();
   server->server->Shutdown(std::chrono::system_clock::now() +
                            std::chrono::seconds(5));
+  referrals.Stop();
   std::printf("%s: stopped\n", kProgram);
   return 0;
 }

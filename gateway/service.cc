@@ -105,6 +105,30 @@ grpc::ServerUnaryReactor* GatewayService::ListAgreements(
   return reactor;
 }
 
+// Referral methods: the ReferralRouter holds the logic.
+#define ACCORD_REFERRAL_METHOD(Name, Fn)                                  \
+  grpc::ServerUnaryReactor* GatewayService::Name(                         \
+      grpc::CallbackServerContext* ctx,                                   \
+      const accord::v1::Name##Request* request,                           \
+      accord::v1::Name##Response* response) {                             \
+    auto* reactor = ctx->DefaultReactor();                                \
+    if (referrals_ == nullptr) {                                          \
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,       \
+                                   "this gateway routes no referrals"));  \
+      return reactor;                                                     \
+    }                                                                     \
+    referrals_->Fn(CallerFromContext(*ctx, gateway_->partnership().id()), \
+                   *request, FinishInto(reactor, response));              \
+    return reactor;                                                       \
+  }
+
+ACCORD_REFERRAL_METHOD(SendReferral, Send)
+ACCORD_REFERRAL_METHOD(UpdateReferral, Update)
+ACCORD_REFERRAL_METHOD(GetReferral, Get)
+ACCORD_REFERRAL_METHOD(GetReferralKey, GetKey)
+
+#undef ACCORD_REFERRAL_METHOD
+
 }  // namespace accord::gateway
 
 namespace accord::gateway {

@@ -11,12 +11,15 @@
 
 #include "accord/v1/gateway.grpc.pb.h"
 #include "gateway/gateway.h"
+#include "gateway/referral_router.h"
 
 namespace accord::gateway {
 
 class GatewayService final : public accord::v1::Gateway::CallbackService {
  public:
-  explicit GatewayService(Gateway* gateway) : gateway_(gateway) {}
+  // `referrals` may be null: the referral methods then answer UNIMPLEMENTED.
+  explicit GatewayService(Gateway* gateway, ReferralRouter* referrals = nullptr)
+      : gateway_(gateway), referrals_(referrals) {}
 
   grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* ctx,
                                   const accord::v1::QueryRequest* request,
@@ -25,9 +28,26 @@ class GatewayService final : public accord::v1::Gateway::CallbackService {
       grpc::CallbackServerContext* ctx,
       const accord::v1::ListAgreementsRequest* request,
       accord::v1::ListAgreementsResponse* response) override;
+  grpc::ServerUnaryReactor* SendReferral(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::SendReferralRequest* request,
+      accord::v1::SendReferralResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateReferral(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::UpdateReferralRequest* request,
+      accord::v1::UpdateReferralResponse* response) override;
+  grpc::ServerUnaryReactor* GetReferral(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::GetReferralRequest* request,
+      accord::v1::GetReferralResponse* response) override;
+  grpc::ServerUnaryReactor* GetReferralKey(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::GetReferralKeyRequest* request,
+      accord::v1::GetReferralKeyResponse* response) override;
 
  private:
   Gateway* gateway_;
+  ReferralRouter* referrals_;
 };
 
 // The transport's view of the caller: its certificate identity (refused

@@ -571,6 +571,9 @@ accord::v1::Decision Decision::ToProto() const {
     out.set_art10_condition(rule->proto->art10_condition());
     out.set_flag_for_review(flag_for_review);
     out.set_involvement_only(involvement_only);
+    if (rule->proto->has_delivery_limit()) {
+      *out.mutable_delivery_limit() = rule->proto->delivery_limit();
+    }
   } else {
     out.set_deny_reason(deny_reason);
   }

@@ -2,7 +2,9 @@
 # The Northdale example partnership, end to end on loopback with SQLite:
 # sets up what is missing, builds, creates the partnership's PKI and keys,
 # starts the gateway and seven agents, loads synthetic records, runs sample
-# queries through the gateway, shows the audit log, and stops everything.
+# queries through the gateway, follows a referral along a pathway (Rape Crisis
+# -> Law Centre -> employment support) through each status change, shows the
+# audit log, and stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -94,6 +96,76 @@ say "The employment charity asks the police for records: no agreement permits it
 ctl query --as org-employment --purpose crime-prevention --holder police \
   --linkage-key "$run/keys/linkage.key" \
   --given-name "Zoe" --family-name "Ashworth-Hale" --dob 1991-05-14 || true
+
+say "Referral: Rape Crisis refers Zoë to the Law Centre for a protective order"
+echo "(her agent finds her consent, keeps back what the agreement does not release,"
+echo " and seals the content to the Law Centre agent's published key; the gateway"
+echo " routes and audits it but cannot read it)"
+# Rape Crisis's case system watches its outbox: every status change arrives.
+ctl referral watch --box outbox --as org-rape-crisis --agent "$(agent_port rape-crisis)" \
+  --timeout 120 >"$run/logs/rape-crisis-outbox.log" 2>&1 &
+watch_pid=$!
+pids+=($watch_pid)
+sleep 0.5
+rc_ref=$(ctl referral send --as org-rape-crisis --agent "$(agent_port rape-crisis)" \
+  --user isva-carys --role isva \
+  --subject RC-2041 --to law-centre --service family-law --urgency soon \
+  --contact given_name=Zoë --contact family_name=Ashworth-Hale \
+  --contact phone="07700 900412" --contact safe_contact="Text first; weekdays 10:00-15:00" \
+  --need "non-molestation order" --need "help returning to work" \
+  --summary "Reported a sexual assault by a former partner in January 2026; he knows her address." \
+  --key demo-rc-2041-law | tee /dev/stderr | awk '{print $2}')
+referral_wait() {  # referral_wait ORG inbox|outbox ID STATE
+  for _ in $(seq 1 100); do
+    ctl referral "$2" --as "org-$1" --agent "$(agent_port "$1")" 2>/dev/null |
+      grep -q "^$3 .* $4\$" && return 0
+    sleep 0.1
+  done
+  echo "demo: $3 did not reach '$4' at $1" >&2
+  exit 1
+}
+referral_wait rape-crisis outbox "$rc_ref" delivered
+
+say "The Law Centre's inbox: the referral, opened by its own agent"
+ctl referral inbox --as org-law-centre --agent "$(agent_port law-centre)"
+
+say "The Law Centre works the referral; each change reaches Rape Crisis"
+lc() { ctl referral update "$rc_ref" --as org-law-centre --agent "$(agent_port law-centre)" --user sol-farah --role solicitor "$@"; }
+lc --state acknowledged
+echo "Rape Crisis may not accept on the Law Centre's behalf:"
+ctl referral update "$rc_ref" --state accepted --as org-rape-crisis --agent "$(agent_port rape-crisis)" || true
+echo "Nor may the Law Centre close a referral it never accepted:"
+lc --state closed --outcome need-met || true
+lc --state accepted
+
+say "The Law Centre refers her on to employment support (her story stays behind)"
+ctl agent load deploy/examples/data/law-centre-intake.textproto --as org-law-centre --agent "$(agent_port law-centre)"
+echo "Sending the case summary is refused by the Law Centre's own agent:"
+ctl referral send --as org-law-centre --agent "$(agent_port law-centre)" \
+  --subject LC-0007 --to employment --service skills --after "$rc_ref" \
+  --contact given_name=Zoë --need "return to work" --summary "her story" || true
+lc_ref=$(ctl referral send --as org-law-centre --agent "$(agent_port law-centre)" \
+  --user sol-farah --role solicitor \
+  --subject LC-0007 --to employment --service skills --after "$rc_ref" \
+  --contact given_name=Zoë --contact family_name=Ashworth-Hale --contact email=zoe.ah@mail.example \
+  --need "return to work" --need "flexible hours" --key demo-lc-0007-emp | tee /dev/stderr | awk '{print $2}')
+referral_wait law-centre outbox "$lc_ref" delivered
+ctl referral inbox --as org-employment --agent "$(agent_port employment)"
+ctl referral update "$lc_ref" --state accepted --as org-employment --agent "$(agent_port employment)" --user coach-hana
+
+say "The Law Centre closes its part: she got her order"
+lc --state engaged
+lc --state closed --outcome need-met
+referral_wait rape-crisis outbox "$rc_ref" closed
+sleep 0.3
+kill "$watch_pid" 2>/dev/null || true
+wait "$watch_pid" 2>/dev/null || true
+echo "Rape Crisis's outbox watch saw, as each happened:"
+cat "$run/logs/rape-crisis-outbox.log"
+
+say "Rape Crisis follows the referral and the chain onwards"
+ctl referral status "$rc_ref" --chain --as org-rape-crisis
+ctl referral outbox --as org-rape-crisis --agent "$(agent_port rape-crisis)"
 
 say "The audit log, as the partnership's data protection officer sees it"
 ctl audit search --as auditor-dpo --all

@@ -1,0 +1,419 @@
+#include "agent/referrals.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "agent/disclosure.h"
+#include "policy/fields.h"
+#include "runtime/crypto.h"
+#include "runtime/identity.h"
+#include "runtime/status.h"
+#include "runtime/textproto.h"
+
+namespace accord::agent {
+namespace {
+
+using accord::v1::DataCategory;
+using accord::v1::Referral;
+using accord::v1::ReferralBox;
+
+std::string CategoryName(DataCategory c) {
+  return accord::v1::DataCategory_Name(c).substr(
+      std::string("DATA_CATEGORY_").size());
+}
+
+bool PlanReleasesField(const accord::v1::Decision& d, const std::string& f) {
+  for (const auto& r : d.plan().releases()) {
+    if (r.has_field() && r.field() == f &&
+        r.transform() != accord::v1::TRANSFORM_DROP)
+      return true;
+  }
+  return false;
+}
+
+bool PlanReleasesCategory(const accord::v1::Decision& d, DataCategory c) {
+  for (const auto& r : d.plan().releases()) {
+    if (r.target_case() == accord::v1::Release::kCategory &&
+        r.category() == c && r.transform() != accord::v1::TRANSFORM_DROP)
+      return true;
+  }
+  return false;
+}
+
+// A gRPC call to the gateway whose state lives until its callback runs.
+template <typename Req, typename Resp>
+struct GatewayCall {
+  grpc::ClientContext ctx;
+  Req request;
+  Resp response;
+};
+
+void SetActor(grpc::ClientContext& ctx, const accord::v1::Actor& actor) {
+  if (!actor.user_id().empty())
+    ctx.AddMetadata(kUserMetadataKey, actor.user_id());
+  if (!actor.role().empty()) ctx.AddMetadata(kRoleMetadataKey, actor.role());
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// ReferralEvents
+
+int64_t ReferralEvents::Subscribe(Listener listener) {
+  absl::MutexLock lock(&mu_);
+  const int64_t id = next_++;
+  listeners_[id] = std::move(listener);
+  return id;
+}
+
+void ReferralEvents::Unsubscribe(int64_t id) {
+  absl::MutexLock lock(&mu_);
+  listeners_.erase(id);
+}
+
+void ReferralEvents::Publish(const accord::v1::ReferralEvent& event) {
+  absl::MutexLock lock(&mu_);
+  for (auto& [id, listener] : listeners_) listener(event);
+}
+
+// ---------------------------------------------------------------------------
+// Referrals
+
+Referrals::Referrals(
+    std::string self_org,
+    std::shared_ptr<const PartnershipDirectory> partnership, AgentStore* store,
+    const policy::Engine* policy,
+    std::map<std::string, std::string> referral_keys,
+    std::optional<X25519KeyPair> own_key,
+    std::unique_ptr<accord::v1::Gateway::StubInterface> gateway,
+    const Clock* clock)
+    : self_org_(std::move(self_org)),
+      partnership_(std::move(partnership)),
+      store_(store),
+      policy_(policy),
+      referral_keys_(std::move(referral_keys)),
+      own_key_(std::move(own_key)),
+      gateway_(std::move(gateway)),
+      clock_(clock) {}
+
+accord::v1::ReferralView Referrals::View(const Referral& referral) const {
+  accord::v1::ReferralView view;
+  *view.mutable_referral() = referral;
+  if (referral.to_org() == self_org_ && own_key_.has_value()) {
+    auto opened =
+        Open(*own_key_, referral.payload(),
+             ReferralAssociatedData(referral.id(), referral.from_org(),
+                                    referral.to_org()));
+    if (opened.ok()) {
+      view.mutable_content()->ParseFromString(*opened);
+    }
+  }
+  // The sealed bytes are of no use to the partner's systems.
+  view.mutable_referral()->clear_payload();
+  return view;
+}
+
+void Referrals::Stored(const Referral& referral, ReferralBox box) {
+  accord::v1::ReferralEvent event;
+  *event.mutable_referral() = View(referral);
+  event.set_box(box);
+  events_.Publish(event);
+}
+
+absl::StatusOr<Referral> Referrals::Prepare(
+    const accord::v1::LocalSendReferralRequest& request) {
+  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  const auto* to = partnership_->FindOrg(request.to_org());
+  if (to == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("field to_org: '", request.to_org(),
+                     "' is not a member of this partnership"));
+  }
+  auto key = referral_keys_.find(request.to_org());
+  if (key == referral_keys_.end()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("field to_org: ", request.to_org(),
+                     " publishes no referral key in the partnership file"));
+  }
+  auto tokens = store_->TokensOf(request.subject_local_id());
+  if (!tokens.ok()) return tokens.status();
+
+  // This agent's own copy of the agreements decides what may travel.
+  accord::v1::DecisionRequest dreq;
+  dreq.set_requester_org(self_org_);
+  dreq.set_holder_org(request.to_org());
+  dreq.set_action(accord::v1::ACTION_REFERRAL);
+  dreq.set_purpose(request.purpose());
+  if (request.has_no_consent())
+    *dreq.mutable_no_consent() = request.no_consent();
+  *dreq.mutable_at() = ToProtoTime(clock_->Now());
+  const accord::v1::Decision d = policy_->DecideProto(dreq);
+  if (d.verdict() != accord::v1::VERDICT_ALLOW) {
+    return absl::PermissionDeniedError(d.explanation());
+  }
+
+  accord::v1::ReferralContent content = request.content();
+  std::set<DataCategory> categories;
+  for (const auto& [name, value] : content.contact_details()) {
+    const auto* spec = policy::FindField(name);
+    if (spec == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("field content.contact_details: '", name,
+                       "' is not in the field catalogue"));
+    }
+    if (!PlanReleasesField(d, name)) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("field content.contact_details: rule ", d.rule_id(),
+                       " does not release '", name, "' to ", request.to_org()));
+    }
+    categories.insert(spec->category);
+  }
+  if (content.needs_size() > 0) {
+    if (!PlanReleasesCategory(d, accord::v1::DATA_CATEGORY_NEEDS)) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("field content.needs: rule ", d.rule_id(),
+                       " does not release NEEDS to ", request.to_org()));
+    }
+    categories.insert(accord::v1::DATA_CATEGORY_NEEDS);
+  }
+  if (!content.case_summary().empty()) {
+    if (!PlanReleasesCategory(d, accord::v1::DATA_CATEGORY_CASE_SUMMARY)) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("field content.case_summary: rule ", d.rule_id(),
+                       " does not release CASE_SUMMARY to ", request.to_org()));
+    }
+    categories.insert(accord::v1::DATA_CATEGORY_CASE_SUMMARY);
+  }
+
+  // Her consent, found where it was recorded: here.
+  std::string consent_id;
+  if (d.consent() == accord::v1::CONSENT_REQUIREMENT_REQUIRED) {
+    auto consents = store_->Consents(request.subject_local_id());
+    if (!consents.ok()) return consents.status();
+    const absl::Time now = clock_->Now();
+    for (const auto& c : *consents) {
+      bool covers = true;
+      for (DataCategory cat : categories) {
+        covers = covers &&
+                 Discloser::ConsentCovers(c, *to, request.purpose(), cat, now);
+      }
+      if (categories.empty()) {
+        covers = Discloser::ConsentCovers(
+            c, *to, request.purpose(), accord::v1::DATA_CATEGORY_IDENTITY, now);
+      }
+      if (covers) {
+        consent_id = c.id();
+        break;
+      }
+    }
+    if (consent_id.empty()) {
+      std::vector<std::string> names;
+      for (DataCategory c : categories) names.push_back(CategoryName(c));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "no current consent of subject '", request.subject_local_id(),
+          "' covers a referral to ", request.to_org(), " for '",
+          request.purpose(), "' of ", absl::StrJoin(names, ", "),
+          "; record her consent, or rely on the rule's no-consent clause"));
+    }
+    content.set_consent_reference(consent_id);
+  }
+  if (!content.has_referrer_contact()) {
+    if (const auto* self = partnership_->FindOrg(self_org_))
+      *content.mutable_referrer_contact() = self->contact();
+  }
+
+  Referral r;
+  if (request.idempotency_key().empty()) {
+    r.set_id(absl::StrCat("ref-", HexEncode(RandomBytes(12))));
+  } else {
+    // The same key always names the same referral, so a retry is a repeat.
+    r.set_id(absl::StrCat(
+        "ref-", HexEncode(Sha256(absl::StrCat(self_org_, "\n",
+                                              request.idempotency_key())))
+                    .substr(0, 24)));
+    r.set_idempotency_key(request.idempotency_key());
+  }
+  r.set_from_org(self_org_);
+  r.set_to_org(request.to_org());
+  r.set_to_service(request.to_service());
+  r.set_purpose(request.purpose());
+  for (const auto& t : *tokens) *r.add_subjects() = t;
+  r.set_urgency(request.urgency());
+  r.set_previous_referral_id(request.previous_referral_id());
+  r.set_consent_reference(consent_id);
+  auto sealed = Seal(key->second, content.SerializeAsString(),
+                     ReferralAssociatedData(r.id(), r.from_org(), r.to_org()));
+  if (!sealed.ok()) return sealed.status();
+  *r.mutable_payload() = std::move(*sealed);
+  return r;
+}
+
+void Referrals::Send(const accord::v1::LocalSendReferralRequest& request,
+                     const accord::v1::Actor& actor,
+                     ReferralDone<accord::v1::SendReferralResponse> done) {
+  if (gateway_ == nullptr) {
+    return done(absl::FailedPreconditionError(
+        "this agent has no gateway_address configured"));
+  }
+  if (!request.idempotency_key().empty()) {
+    auto existing = store_->FindOutboxByKey(request.idempotency_key());
+    if (!existing.ok()) return done(existing.status());
+    if (existing->has_value()) {
+      accord::v1::SendReferralResponse resp;
+      resp.set_referral_id((*existing)->referral.id());
+      resp.set_state((*existing)->referral.state());
+      return done(std::move(resp));
+    }
+  }
+  auto referral = Prepare(request);
+  if (!referral.ok()) return done(referral.status());
+
+  using Call = GatewayCall<accord::v1::SendReferralRequest,
+                           accord::v1::SendReferralResponse>;
+  auto* call = new Call;
+  SetActor(call->ctx, actor);
+  *call->request.mutable_referral() = std::move(*referral);
+  if (request.has_no_consent())
+    *call->request.mutable_no_consent() = request.no_consent();
+  gateway_->async()->SendReferral(
+      &call->ctx, &call->request, &call->response,
+      [this, call, actor, done = std::move(done)](grpc::Status status) {
+        std::unique_ptr<Call> owned(call);
+        if (!status.ok()) return done(FromGrpcStatus(status));
+        // The outbox copy: as sent, until the gateway reports changes.
+        Referral r = call->request.referral();
+        accord::v1::ReferralStatus sent;
+        sent.set_state(call->response.state());
+        *sent.mutable_at() = ToProtoTime(clock_->Now());
+        sent.set_by_org(self_org_);
+        *sent.mutable_actor() = actor;
+        r.set_state(call->response.state());
+        *r.add_history() = std::move(sent);
+        auto changed =
+            store_->MergeReferral(r, accord::v1::REFERRAL_BOX_OUTBOX);
+        if (!changed.ok()) return done(changed.status());
+        if (*changed) Stored(r, accord::v1::REFERRAL_BOX_OUTBOX);
+        done(std::move(call->response));
+      });
+}
+
+absl::StatusOr<accord::v1::ListReferralsResponse> Referrals::List(
+    const accord::v1::ListReferralsRequest& request) {
+  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  int64_t after = 0;
+  if (!request.page_token().empty() &&
+      !absl::SimpleAtoi(request.page_token(), &after)) {
+    return absl::InvalidArgumentError("field page_token: not a page token");
+  }
+  const int limit =
+      request.page_size() == 0
+          ? 100
+          : static_cast<int>(std::min(request.page_size(), 1000u));
+  auto rows =
+      store_->ListReferrals(request.box(), request.state(), after, limit + 1);
+  if (!rows.ok()) return rows.status();
+  accord::v1::ListReferralsResponse resp;
+  for (size_t i = 0; i < rows->size() && static_cast<int>(i) < limit; ++i) {
+    *resp.add_referrals() = View((*rows)[i].referral);
+    if (static_cast<int>(i) == limit - 1 &&
+        static_cast<int>(rows->size()) > limit) {
+      resp.set_next_page_token(absl::StrCat((*rows)[i].seq));
+    }
+  }
+  return resp;
+}
+
+void Referrals::Update(const accord::v1::UpdateReferralRequest& request,
+                       const accord::v1::Actor& actor,
+                       ReferralDone<accord::v1::UpdateReferralResponse> done) {
+  if (gateway_ == nullptr) {
+    return done(absl::FailedPreconditionError(
+        "this agent has no gateway_address configured"));
+  }
+  if (auto s = ValidateMessage(request); !s.ok()) return done(s);
+  using Call = GatewayCall<accord::v1::UpdateReferralRequest,
+                           accord::v1::UpdateReferralResponse>;
+  auto* call = new Call;
+  SetActor(call->ctx, actor);
+  call->request = request;
+  gateway_->async()->UpdateReferral(
+      &call->ctx, &call->request, &call->response,
+      [this, call, done = std::move(done)](grpc::Status status) {
+        std::unique_ptr<Call> owned(call);
+        if (!status.ok()) return done(FromGrpcStatus(status));
+        const Referral& r = call->response.referral();
+        const ReferralBox box = r.to_org() == self_org_
+                                    ? accord::v1::REFERRAL_BOX_INBOX
+                                    : accord::v1::REFERRAL_BOX_OUTBOX;
+        auto changed = store_->MergeReferral(r, box);
+        if (!changed.ok()) return done(changed.status());
+        if (*changed) Stored(r, box);
+        accord::v1::UpdateReferralResponse resp = std::move(call->response);
+        resp.mutable_referral()->clear_payload();
+        done(std::move(resp));
+      });
+}
+
+absl::StatusOr<accord::v1::DeliverReferralResponse> Referrals::Deliver(
+    const accord::v1::DeliverReferralRequest& request) {
+  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  const Referral& r = request.referral();
+  if (r.to_org() != self_org_) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "referral ", r.id(), " is for ", r.to_org(), ", not ", self_org_));
+  }
+  if (!own_key_.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(self_org_, "'s agent has no referral_key_file"));
+  }
+  // Defence in depth: this agent's own agreements must permit the pathway.
+  accord::v1::DecisionRequest dreq;
+  dreq.set_requester_org(r.from_org());
+  dreq.set_holder_org(self_org_);
+  dreq.set_action(accord::v1::ACTION_REFERRAL);
+  dreq.set_purpose(r.purpose());
+  *dreq.mutable_at() = r.created_at();
+  const accord::v1::Decision d = policy_->DecideProto(dreq);
+  if (d.verdict() != accord::v1::VERDICT_ALLOW) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("this agent's agreements do not permit the pathway: ",
+                     d.explanation()));
+  }
+  auto opened = Open(*own_key_, r.payload(),
+                     ReferralAssociatedData(r.id(), r.from_org(), r.to_org()));
+  if (!opened.ok()) return opened.status();
+  auto changed = store_->MergeReferral(r, accord::v1::REFERRAL_BOX_INBOX);
+  if (!changed.ok()) return changed.status();
+  if (*changed) Stored(r, accord::v1::REFERRAL_BOX_INBOX);
+  accord::v1::DeliverReferralResponse resp;
+  resp.set_already_delivered(!*changed);
+  return resp;
+}
+
+absl::StatusOr<accord::v1::NotifyReferralStatusResponse> Referrals::Notify(
+    const accord::v1::NotifyReferralStatusRequest& request) {
+  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  const Referral& r = request.referral();
+  ReferralBox box;
+  ReferralBox insert = accord::v1::REFERRAL_BOX_UNSPECIFIED;
+  if (r.from_org() == self_org_) {
+    // The notice may overtake the gateway's answer to SendReferral.
+    box = insert = accord::v1::REFERRAL_BOX_OUTBOX;
+  } else if (r.to_org() == self_org_) {
+    box = accord::v1::REFERRAL_BOX_INBOX;  // arrives only by delivery
+  } else {
+    return absl::PermissionDeniedError(
+        absl::StrCat("referral ", r.id(), " is not to or from ", self_org_));
+  }
+  auto changed = store_->MergeReferral(r, insert);
+  if (!changed.ok()) return changed.status();
+  if (*changed) Stored(r, box);
+  return accord::v1::NotifyReferralStatusResponse();
+}
+
+}  // namespace accord::agent

@@ -1,0 +1,116 @@
+// The agent's referral inbox and outbox.
+//
+// Sending: the partner's system asks its agent to refer a subject it holds.
+// The agent derives nothing new: it takes the subject's tokens, finds the
+// consent that covers the referral (unless the rule's no-consent clause is
+// relied on), checks the content against its own copy of the agreements
+// (only what the rule releases may go), seals the content to the receiving
+// agent's key as published in the partnership file, and hands the sealed
+// referral to the gateway. The outbox keeps it, and every status change the
+// gateway reports.
+//
+// Receiving: the gateway delivers a referral (DeliverReferral); the agent
+// checks it is the receiver, that its own agreements permit the pathway and
+// that the payload opens with its key, and stores it in the inbox exactly
+// once. Content is opened only for display to this partner's own systems.
+// Status changes made here go through the gateway, which decides them.
+//
+// Watchers (WatchReferrals) get each new arrival and status change as it is
+// stored. Thread-safe.
+#ifndef ACCORD_AGENT_REFERRALS_H_
+#define ACCORD_AGENT_REFERRALS_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "accord/v1/agent.pb.h"
+#include "accord/v1/gateway.grpc.pb.h"
+#include "agent/store.h"
+#include "policy/policy.h"
+#include "runtime/clock.h"
+#include "runtime/partnership.h"
+#include "runtime/seal.h"
+
+namespace accord::agent {
+
+// Fans referral events out to the current watchers. A listener runs on the
+// thread that stored the change and must not block.
+class ReferralEvents {
+ public:
+  using Listener = std::function<void(const accord::v1::ReferralEvent&)>;
+  int64_t Subscribe(Listener listener);
+  // After Unsubscribe returns, the listener is not running and never runs
+  // again.
+  void Unsubscribe(int64_t id);
+  void Publish(const accord::v1::ReferralEvent& event);
+
+ private:
+  absl::Mutex mu_;
+  int64_t next_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<int64_t, Listener> listeners_ ABSL_GUARDED_BY(mu_);
+};
+
+template <typename T>
+using ReferralDone = std::function<void(absl::StatusOr<T>)>;
+
+class Referrals {
+ public:
+  // `referral_keys`: every organisation's published referral public key.
+  // `own_key`: this agent's key pair, absent when it has none (it can then
+  // send but not receive). `gateway`: a stub presenting this agent's
+  // identity, null when no gateway address is configured.
+  Referrals(std::string self_org,
+            std::shared_ptr<const PartnershipDirectory> partnership,
+            AgentStore* store, const policy::Engine* policy,
+            std::map<std::string, std::string> referral_keys,
+            std::optional<X25519KeyPair> own_key,
+            std::unique_ptr<accord::v1::Gateway::StubInterface> gateway,
+            const Clock* clock);
+
+  // Local API.
+  void Send(const accord::v1::LocalSendReferralRequest& request,
+            const accord::v1::Actor& actor,
+            ReferralDone<accord::v1::SendReferralResponse> done);
+  absl::StatusOr<accord::v1::ListReferralsResponse> List(
+      const accord::v1::ListReferralsRequest& request);
+  void Update(const accord::v1::UpdateReferralRequest& request,
+              const accord::v1::Actor& actor,
+              ReferralDone<accord::v1::UpdateReferralResponse> done);
+  ReferralEvents& events() { return events_; }
+
+  // Holder API (the gateway only).
+  absl::StatusOr<accord::v1::DeliverReferralResponse> Deliver(
+      const accord::v1::DeliverReferralRequest& request);
+  absl::StatusOr<accord::v1::NotifyReferralStatusResponse> Notify(
+      const accord::v1::NotifyReferralStatusRequest& request);
+
+ private:
+  // The referral as shown to this partner: content opened when this agent
+  // is the receiver.
+  accord::v1::ReferralView View(const accord::v1::Referral& referral) const;
+  void Stored(const accord::v1::Referral& referral,
+              accord::v1::ReferralBox box);
+  // Builds and seals the referral; the gateway call follows.
+  absl::StatusOr<accord::v1::Referral> Prepare(
+      const accord::v1::LocalSendReferralRequest& request);
+
+  const std::string self_org_;
+  std::shared_ptr<const PartnershipDirectory> partnership_;
+  AgentStore* store_;
+  const policy::Engine* policy_;
+  const std::map<std::string, std::string> referral_keys_;
+  const std::optional<X25519KeyPair> own_key_;
+  std::unique_ptr<accord::v1::Gateway::StubInterface> gateway_;
+  const Clock* clock_;
+  ReferralEvents events_;
+};
+
+}  // namespace accord::agent
+
+#endif  // ACCORD_AGENT_REFERRALS_H_

@@ -1,0 +1,545 @@
+// Referrals end to end: a real gateway and seven real agents on loopback.
+// Rape Crisis refers a woman to the Law Centre; every status change the Law
+// Centre makes reaches Rape Crisis and the audit log; refused changes are
+// refused and audited; delivery survives the receiver being offline and the
+// gateway being killed; a pathway no agreement permits is refused and
+// audited; the gateway holds only ciphertext; and the Law Centre's onward
+// referral to employment support forms a chain both ends can follow.
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "accord/v1/agent.grpc.pb.h"
+#include "accord/v1/gateway.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "runtime/seal.h"
+#include "tests/harness.h"
+
+namespace accord::testing {
+namespace {
+
+using accord::v1::AgentLocal;
+using accord::v1::ReferralBox;
+using accord::v1::ReferralState;
+using ::testing::HasSubstr;
+
+constexpr char kMarker[] = "PLAINTEXT-MARKER-7f3a9c";
+
+std::string ReadFileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class ReferralIntegrationTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto p = TestPartnership::Create();
+    ASSERT_TRUE(p.ok()) << p.status();
+    partnership_ = p->release();
+    auto s = partnership_->StartAll();
+    ASSERT_TRUE(s.ok()) << s;
+    ASSERT_TRUE(partnership_->LoadExampleData("rape-crisis").ok());
+  }
+  static void TearDownTestSuite() { delete partnership_; }
+
+  static void Deadline(grpc::ClientContext* ctx, int seconds = 15) {
+    ctx->set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::seconds(seconds));
+  }
+
+  std::unique_ptr<AgentLocal::Stub> Local(const std::string& org) {
+    return AgentLocal::NewStub(
+        partnership_->AgentLocalChannel(org, "org-" + org));
+  }
+
+  accord::v1::LocalSendReferralRequest ZoeToLawCentre(const std::string& key) {
+    accord::v1::LocalSendReferralRequest req;
+    req.set_subject_local_id("RC-2041");
+    req.set_to_org("law-centre");
+    req.set_to_service("family-law");
+    req.set_purpose("referral");
+    req.set_urgency(accord::v1::URGENCY_SOON);
+    req.set_idempotency_key(key);
+    auto* c = req.mutable_content();
+    (*c->mutable_contact_details())["given_name"] = "Zoë";
+    (*c->mutable_contact_details())["family_name"] = "Ashworth-Hale";
+    (*c->mutable_contact_details())["phone"] = "07700 900412";
+    (*c->mutable_contact_details())["safe_contact"] = "Text first";
+    c->add_needs("non-molestation order");
+    c->set_case_summary(absl::StrCat(kMarker, " reported an assault in 2026"));
+    return req;
+  }
+
+  absl::StatusOr<accord::v1::SendReferralResponse> Send(
+      const std::string& org, const accord::v1::LocalSendReferralRequest& req) {
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    ctx.AddMetadata("x-accord-user", "isva-carys");
+    accord::v1::SendReferralResponse resp;
+    auto status = Local(org)->SendReferral(&ctx, req, &resp);
+    if (!status.ok()) {
+      return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                          status.error_message());
+    }
+    return resp;
+  }
+
+  grpc::Status Update(
+      const std::string& org, const std::string& id, ReferralState state,
+      const std::string& reason = "",
+      accord::v1::Outcome outcome = accord::v1::OUTCOME_UNSPECIFIED) {
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    accord::v1::UpdateReferralRequest req;
+    req.set_referral_id(id);
+    req.mutable_status()->set_state(state);
+    req.mutable_status()->set_reason(reason);
+    req.mutable_status()->set_outcome(outcome);
+    accord::v1::UpdateReferralResponse resp;
+    return Local(org)->UpdateReferral(&ctx, req, &resp);
+  }
+
+  std::vector<accord::v1::ReferralView> Box(const std::string& org,
+                                            ReferralBox box) {
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    accord::v1::ListReferralsRequest req;
+    req.set_box(box);
+    accord::v1::ListReferralsResponse resp;
+    auto status = Local(org)->ListReferrals(&ctx, req, &resp);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return {resp.referrals().begin(), resp.referrals().end()};
+  }
+
+  // How many times `id` is in `org`'s box, and its state there.
+  std::pair<int, ReferralState> Find(const std::string& org, ReferralBox box,
+                                     const std::string& id,
+                                     accord::v1::ReferralView* view = nullptr) {
+    int n = 0;
+    ReferralState state = accord::v1::REFERRAL_STATE_UNSPECIFIED;
+    for (const auto& v : Box(org, box)) {
+      if (v.referral().id() != id) continue;
+      ++n;
+      state = v.referral().state();
+      if (view != nullptr) *view = v;
+    }
+    return {n, state};
+  }
+
+  // Waits until `org` holds `id` in `box` in `state`.
+  bool WaitFor(const std::string& org, ReferralBox box, const std::string& id,
+               ReferralState state, int seconds = 20) {
+    const auto end =
+        std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < end) {
+      if (Find(org, box, id).second == state) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  std::vector<accord::v1::AuditEntry> AuditOf(const std::string& referral_id) {
+    std::vector<accord::v1::AuditEntry> out;
+    auto stub = accord::v1::Auditor::NewStub(
+        partnership_->GatewayChannel("auditor-dpo"));
+    accord::v1::AuditSearchRequest req;
+    req.set_page_size(1000);
+    do {
+      grpc::ClientContext ctx;
+      Deadline(&ctx);
+      accord::v1::AuditSearchResponse resp;
+      auto status = stub->Search(&ctx, req, &resp);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      for (const auto& e : resp.entries()) {
+        if (e.referral_id() == referral_id) out.push_back(e);
+      }
+      req.set_page_token(resp.next_page_token());
+    } while (!req.page_token().empty());
+    return out;
+  }
+
+  int CountAudit(const std::string& referral_id, const std::string& method,
+                 accord::v1::AuditDecision decision) {
+    int n = 0;
+    for (const auto& e : AuditOf(referral_id)) {
+      if (e.method() == method && e.decision() == decision) ++n;
+    }
+    return n;
+  }
+
+  static TestPartnership* partnership_;
+};
+
+TestPartnership* ReferralIntegrationTest::partnership_ = nullptr;
+
+TEST_F(ReferralIntegrationTest, FullLifecycleEveryChangeReachesTheReferrer) {
+  // Rape Crisis watches its outbox while the referral runs its course.
+  std::vector<ReferralState> seen;
+  grpc::ClientContext watch_ctx;
+  Deadline(&watch_ctx, 60);
+  auto watcher = Local("rape-crisis");
+  accord::v1::WatchReferralsRequest watch_req;
+  watch_req.set_box(accord::v1::REFERRAL_BOX_OUTBOX);
+  auto reader = watcher->WatchReferrals(&watch_ctx, watch_req);
+  std::thread watch_thread([&] {
+    accord::v1::ReferralEvent e;
+    while (reader->Read(&e)) {
+      seen.push_back(e.referral().referral().state());
+      if (e.referral().referral().state() == accord::v1::REFERRAL_STATE_CLOSED)
+        break;
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+
+  auto sent = Send("rape-crisis", ZoeToLawCentre("lifecycle-1"));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  const std::string id = sent->referral_id();
+  EXPECT_EQ(sent->state(), accord::v1::REFERRAL_STATE_SENT);
+  ASSERT_TRUE(WaitFor("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX, id,
+                      accord::v1::REFERRAL_STATE_DELIVERED));
+
+  // The Law Centre's inbox holds it once, opened for its own systems.
+  accord::v1::ReferralView view;
+  auto [count, state] =
+      Find("law-centre", accord::v1::REFERRAL_BOX_INBOX, id, &view);
+  EXPECT_EQ(count, 1);
+  EXPECT_THAT(view.content().case_summary(), HasSubstr(kMarker));
+  EXPECT_EQ(view.content().contact_details().at("given_name"), "Zoë");
+  EXPECT_EQ(view.content().consent_reference(), "RC-2041-C2");
+  EXPECT_EQ(view.referral().consent_reference(), "RC-2041-C2");
+  EXPECT_EQ(view.content().referrer_contact().name(), "Carys Lindqvist");
+  // Rape Crisis cannot open what it sealed to the Law Centre.
+  accord::v1::ReferralView out_view;
+  Find("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX, id, &out_view);
+  EXPECT_FALSE(out_view.has_content());
+
+  const std::vector<std::pair<ReferralState, accord::v1::Outcome>> steps = {
+      {accord::v1::REFERRAL_STATE_ACKNOWLEDGED,
+       accord::v1::OUTCOME_UNSPECIFIED},
+      {accord::v1::REFERRAL_STATE_ACCEPTED, accord::v1::OUTCOME_UNSPECIFIED},
+      {accord::v1::REFERRAL_STATE_ENGAGED, accord::v1::OUTCOME_UNSPECIFIED},
+      {accord::v1::REFERRAL_STATE_CLOSED, accord::v1::OUTCOME_NEED_MET},
+  };
+  for (const auto& [next, outcome] : steps) {
+    auto st = Update("law-centre", id, next, "", outcome);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_TRUE(
+        WaitFor("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX, id, next))
+        << accord::v1::ReferralState_Name(next)
+        << " did not reach the referrer";
+  }
+  watch_thread.join();
+  EXPECT_THAT(seen,
+              ::testing::IsSupersetOf({accord::v1::REFERRAL_STATE_DELIVERED,
+                                       accord::v1::REFERRAL_STATE_ACKNOWLEDGED,
+                                       accord::v1::REFERRAL_STATE_ACCEPTED,
+                                       accord::v1::REFERRAL_STATE_ENGAGED,
+                                       accord::v1::REFERRAL_STATE_CLOSED}));
+
+  Find("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX, id, &out_view);
+  ASSERT_EQ(out_view.referral().history_size(), 6);
+  EXPECT_EQ(out_view.referral().history(5).outcome(),
+            accord::v1::OUTCOME_NEED_MET);
+  EXPECT_EQ(out_view.referral().history(5).by_org(), "law-centre");
+
+  // Every step is in the audit log.
+  EXPECT_EQ(CountAudit(id, "SendReferral", accord::v1::AUDIT_DECISION_ALLOW),
+            1);
+  EXPECT_EQ(CountAudit(id, "DeliverReferral", accord::v1::AUDIT_DECISION_ALLOW),
+            1);
+  EXPECT_EQ(CountAudit(id, "UpdateReferral", accord::v1::AUDIT_DECISION_ALLOW),
+            4);
+
+  // Sending again with the same key is the same referral, not a new one.
+  auto again = Send("rape-crisis", ZoeToLawCentre("lifecycle-1"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->referral_id(), id);
+  EXPECT_EQ(Find("law-centre", accord::v1::REFERRAL_BOX_INBOX, id).first, 1);
+}
+
+TEST_F(ReferralIntegrationTest, RefusedTransitionsAreRefusedAndAudited) {
+  auto sent = Send("rape-crisis", ZoeToLawCentre("refused-1"));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  const std::string id = sent->referral_id();
+  ASSERT_TRUE(WaitFor("law-centre", accord::v1::REFERRAL_BOX_INBOX, id,
+                      accord::v1::REFERRAL_STATE_DELIVERED));
+
+  // Closing a referral never accepted.
+  auto st = Update("law-centre", id, accord::v1::REFERRAL_STATE_CLOSED, "",
+                   accord::v1::OUTCOME_NEED_MET);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(st.error_message(), HasSubstr("never accepted"));
+  // The referrer moving it forward.
+  st = Update("rape-crisis", id, accord::v1::REFERRAL_STATE_ACCEPTED);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(st.error_message(), HasSubstr("only the receiver"));
+  // The receiver withdrawing it.
+  st = Update("law-centre", id, accord::v1::REFERRAL_STATE_WITHDRAWN, "no");
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // An organisation not on the referral, straight at the gateway.
+  {
+    auto gw = accord::v1::Gateway::NewStub(
+        partnership_->GatewayChannel("org-police"));
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    accord::v1::UpdateReferralRequest req;
+    req.set_referral_id(id);
+    req.mutable_status()->set_state(accord::v1::REFERRAL_STATE_ACCEPTED);
+    accord::v1::UpdateReferralResponse resp;
+    auto s = gw->UpdateReferral(&ctx, req, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+    grpc::ClientContext ctx2;
+    Deadline(&ctx2);
+    accord::v1::GetReferralRequest get;
+    get.set_referral_id(id);
+    accord::v1::GetReferralResponse got;
+    EXPECT_EQ(gw->GetReferral(&ctx2, get, &got).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  // Declining needs a reason.
+  st = Update("law-centre", id, accord::v1::REFERRAL_STATE_DECLINED);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(st.error_message(), HasSubstr("status.reason"));
+
+  EXPECT_EQ(CountAudit(id, "UpdateReferral", accord::v1::AUDIT_DECISION_DENY),
+            5);
+  EXPECT_EQ(Find("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX, id).second,
+            accord::v1::REFERRAL_STATE_DELIVERED);
+
+  // Declined with a reason reaches the referrer; then it is final.
+  ASSERT_TRUE(Update("law-centre", id, accord::v1::REFERRAL_STATE_DECLINED,
+                     "outside our area")
+                  .ok());
+  ASSERT_TRUE(WaitFor("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX, id,
+                      accord::v1::REFERRAL_STATE_DECLINED));
+  accord::v1::ReferralView v;
+  Find("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX, id, &v);
+  EXPECT_EQ(v.referral().history().rbegin()->reason(), "outside our area");
+  st = Update("law-centre", id, accord::v1::REFERRAL_STATE_ACCEPTED);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(ReferralIntegrationTest, ReferrerWithdrawsAndTheReceiverIsTold) {
+  auto sent = Send("rape-crisis", ZoeToLawCentre("withdraw-1"));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  const std::string id = sent->referral_id();
+  ASSERT_TRUE(WaitFor("law-centre", accord::v1::REFERRAL_BOX_INBOX, id,
+                      accord::v1::REFERRAL_STATE_DELIVERED));
+  ASSERT_TRUE(Update("rape-crisis", id, accord::v1::REFERRAL_STATE_WITHDRAWN,
+                     "she has chosen another solicitor")
+                  .ok());
+  EXPECT_TRUE(WaitFor("law-centre", accord::v1::REFERRAL_BOX_INBOX, id,
+                      accord::v1::REFERRAL_STATE_WITHDRAWN));
+}
+
+TEST_F(ReferralIntegrationTest, ReceiverOfflineThenBackIsDeliveredOnce) {
+  partnership_->agent("law-centre")->Stop();
+  auto sent = Send("rape-crisis", ZoeToLawCentre("offline-1"));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  const std::string id = sent->referral_id();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(Find("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX, id).second,
+            accord::v1::REFERRAL_STATE_SENT);
+  ASSERT_TRUE(partnership_->StartAgent("law-centre").ok());
+  ASSERT_TRUE(WaitFor("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX, id,
+                      accord::v1::REFERRAL_STATE_DELIVERED, 30));
+  EXPECT_EQ(Find("law-centre", accord::v1::REFERRAL_BOX_INBOX, id).first, 1);
+  EXPECT_EQ(CountAudit(id, "DeliverReferral", accord::v1::AUDIT_DECISION_ALLOW),
+            1);
+}
+
+TEST_F(ReferralIntegrationTest,
+       GatewayKilledMidDeliveryDeliversOnceAfterRestart) {
+  // Queued while the receiver is away, then the gateway dies.
+  partnership_->agent("law-centre")->Stop();
+  auto queued = Send("rape-crisis", ZoeToLawCentre("killed-1"));
+  ASSERT_TRUE(queued.ok()) << queued.status();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  partnership_->gateway()->Kill();
+  ASSERT_TRUE(partnership_->StartAgent("law-centre").ok());
+  ASSERT_TRUE(partnership_->StartGateway().ok());
+  ASSERT_TRUE(WaitFor("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX,
+                      queued->referral_id(),
+                      accord::v1::REFERRAL_STATE_DELIVERED, 30));
+  EXPECT_EQ(
+      Find("law-centre", accord::v1::REFERRAL_BOX_INBOX, queued->referral_id())
+          .first,
+      1);
+
+  // Killed while delivery is in flight: sent, and SIGKILL at once.
+  for (int i = 0; i < 3; ++i) {
+    auto sent = Send("rape-crisis", ZoeToLawCentre(absl::StrCat("race-", i)));
+    ASSERT_TRUE(sent.ok()) << sent.status();
+    partnership_->gateway()->Kill();
+    ASSERT_TRUE(partnership_->StartGateway().ok());
+    ASSERT_TRUE(WaitFor("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX,
+                        sent->referral_id(),
+                        accord::v1::REFERRAL_STATE_DELIVERED, 30));
+    EXPECT_EQ(
+        Find("law-centre", accord::v1::REFERRAL_BOX_INBOX, sent->referral_id())
+            .first,
+        1);
+  }
+}
+
+TEST_F(ReferralIntegrationTest, PathwayInNoAgreementIsRefusedAndAudited) {
+  // Rape Crisis to the police: no agreement has that referral pathway. Its
+  // own agent refuses before anything leaves.
+  auto req = ZoeToLawCentre("no-pathway-1");
+  req.set_to_org("police");
+  req.clear_to_service();
+  auto local = Send("rape-crisis", req);
+  EXPECT_EQ(local.status().code(), absl::StatusCode::kPermissionDenied);
+
+  // A partner system that seals for itself and goes straight to the gateway
+  // is refused there, and the refusal is audited.
+  auto police_key =
+      LoadX25519PublicKey(partnership_->pki() + "/referral-police.pub.pem");
+  ASSERT_TRUE(police_key.ok()) << police_key.status();
+  const std::string id = "ref-no-pathway-0001";
+  auto sealed = Seal(*police_key, "content",
+                     ReferralAssociatedData(id, "employment", "police"));
+  ASSERT_TRUE(sealed.ok());
+  auto tokens = partnership_->TokensOf("rape-crisis", "RC-2041");
+  ASSERT_TRUE(tokens.ok());
+  accord::v1::SendReferralRequest direct;
+  auto* r = direct.mutable_referral();
+  r->set_id(id);
+  r->set_to_org("police");
+  r->set_purpose("referral");
+  r->set_urgency(accord::v1::URGENCY_ROUTINE);
+  for (const auto& t : *tokens) *r->add_subjects() = t;
+  *r->mutable_payload() = *sealed;
+  r->set_consent_reference("EMP-C1");
+  auto gw = accord::v1::Gateway::NewStub(
+      partnership_->GatewayChannel("org-employment"));
+  grpc::ClientContext ctx;
+  Deadline(&ctx);
+  accord::v1::SendReferralResponse resp;
+  auto status = gw->SendReferral(&ctx, direct, &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(CountAudit(id, "SendReferral", accord::v1::AUDIT_DECISION_DENY), 1);
+  EXPECT_EQ(CountAudit(id, "SendReferral", accord::v1::AUDIT_DECISION_ALLOW),
+            0);
+}
+
+TEST_F(ReferralIntegrationTest, GatewayHoldsOnlyCiphertext) {
+  auto sent = Send("rape-crisis", ZoeToLawCentre("ciphertext-1"));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  ASSERT_TRUE(WaitFor("law-centre", accord::v1::REFERRAL_BOX_INBOX,
+                      sent->referral_id(),
+                      accord::v1::REFERRAL_STATE_DELIVERED));
+  const std::string db = partnership_->dir() + "/state/gateway-referrals.db";
+  const std::string stored = ReadFileBytes(db) + ReadFileBytes(db + "-wal") +
+                             ReadFileBytes(partnership_->audit_db()) +
+                             ReadFileBytes(partnership_->audit_db() + "-wal");
+  ASSERT_NE(stored.find(sent->referral_id()), std::string::npos)
+      << "the gateway should hold the referral's routing metadata";
+  EXPECT_EQ(stored.find(kMarker), std::string::npos);
+  EXPECT_EQ(stored.find("Ashworth"), std::string::npos);
+  EXPECT_EQ(stored.find("07700 900412"), std::string::npos);
+  // The receiving agent opens it.
+  accord::v1::ReferralView v;
+  Find("law-centre", accord::v1::REFERRAL_BOX_INBOX, sent->referral_id(), &v);
+  EXPECT_THAT(v.content().case_summary(), HasSubstr(kMarker));
+}
+
+TEST_F(ReferralIntegrationTest, OnwardReferralFormsAChainBothEndsCanFollow) {
+  auto first = Send("rape-crisis", ZoeToLawCentre("chain-1"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(WaitFor("law-centre", accord::v1::REFERRAL_BOX_INBOX,
+                      first->referral_id(),
+                      accord::v1::REFERRAL_STATE_DELIVERED));
+  ASSERT_TRUE(Update("law-centre", first->referral_id(),
+                     accord::v1::REFERRAL_STATE_ACCEPTED)
+                  .ok());
+
+  // The Law Centre registers her as its client, with her consent to be
+  // referred on for help into work.
+  auto lc = Local("law-centre");
+  {
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    accord::v1::UpsertSubjectRequest req;
+    req.mutable_subject()->set_local_id("LC-0007");
+    (*req.mutable_subject()->mutable_fields())["given_name"] = "Zoë";
+    (*req.mutable_subject()->mutable_fields())["family_name"] = "Ashworth-Hale";
+    (*req.mutable_subject()->mutable_fields())["date_of_birth"] = "1991-05-14";
+    accord::v1::UpsertSubjectResponse resp;
+    ASSERT_TRUE(lc->UpsertSubject(&ctx, req, &resp).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    accord::v1::RecordConsentRequest req;
+    auto* c = req.mutable_consent();
+    c->set_id("LC-0007-C1");
+    c->set_subject_local_id("LC-0007");
+    c->add_granted_to_orgs("employment");
+    c->add_purposes("referral");
+    c->add_categories(accord::v1::DATA_CATEGORY_IDENTITY);
+    c->add_categories(accord::v1::DATA_CATEGORY_CONTACT);
+    c->add_categories(accord::v1::DATA_CATEGORY_NEEDS);
+    c->mutable_given_at()->set_seconds(1767225600);
+    c->set_recorded_by("solicitor F. Quint");
+    accord::v1::RecordConsentResponse resp;
+    auto s = lc->RecordConsent(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  accord::v1::LocalSendReferralRequest onward;
+  onward.set_subject_local_id("LC-0007");
+  onward.set_to_org("employment");
+  onward.set_to_service("skills");
+  onward.set_purpose("referral");
+  onward.set_urgency(accord::v1::URGENCY_ROUTINE);
+  onward.set_previous_referral_id(first->referral_id());
+  (*onward.mutable_content()->mutable_contact_details())["given_name"] = "Zoë";
+  onward.mutable_content()->add_needs("return to work");
+  // Her story stays behind: the employment rule does not release it.
+  auto with_story = onward;
+  with_story.mutable_content()->set_case_summary("the assault");
+  auto refused = Send("law-centre", with_story);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("content.case_summary"));
+
+  auto second = Send("law-centre", onward);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE(WaitFor("employment", accord::v1::REFERRAL_BOX_INBOX,
+                      second->referral_id(),
+                      accord::v1::REFERRAL_STATE_DELIVERED));
+
+  // Rape Crisis, at the start of the chain, follows it to the end.
+  for (const char* org : {"org-rape-crisis", "org-employment"}) {
+    auto gw = accord::v1::Gateway::NewStub(partnership_->GatewayChannel(org));
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    accord::v1::GetReferralRequest req;
+    req.set_referral_id(second->referral_id());
+    req.set_include_chain(true);
+    accord::v1::GetReferralResponse resp;
+    auto s = gw->GetReferral(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << org << ": " << s.error_message();
+    ASSERT_EQ(resp.chain_size(), 2) << org;
+    EXPECT_EQ(resp.chain(0).id(), first->referral_id());
+    EXPECT_EQ(resp.chain(0).state(), accord::v1::REFERRAL_STATE_ACCEPTED);
+    EXPECT_EQ(resp.chain(1).id(), second->referral_id());
+    EXPECT_EQ(resp.chain(1).from_org(), "law-centre");
+    EXPECT_FALSE(resp.chain(0).has_payload());
+  }
+  // A referral onwards must continue one made to the sender.
+  auto bogus = onward;
+  bogus.set_idempotency_key("chain-bogus");
+  bogus.set_previous_referral_id("ref-does-not-exist");
+  EXPECT_EQ(Send("law-centre", bogus).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace accord::testing
