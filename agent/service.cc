@@ -170,181 +170,181 @@ grpc::ServerReadReactor<accord::v1::ImportRow>* LocalService::Import(
     grpc::CallbackServerContext* ctx, accord::v1::ImportReport* response) {
   return new ImportReactor(
       api_, api_->Authorise(Peer(ctx, partnership_id_, revocation_)), response);
-  // ---------------------------------------------------------------------------
-  // Referrals
+}
 
-  namespace {
-  template <typename T>
-  ReferralDone<T> FinishInto(grpc::ServerUnaryReactor* reactor, T* response) {
-    return [reactor, response](absl::StatusOr<T> result) {
-      if (!result.ok()) return reactor->Finish(ToGrpcStatus(result.status()));
-      *response = std::move(*result);
-      reactor->Finish(grpc::Status::OK);
-    };
-  }
+// ---------------------------------------------------------------------------
+// Referrals
 
-  grpc::ServerUnaryReactor* Unimplemented(grpc::CallbackServerContext* ctx) {
-    auto* reactor = ctx->DefaultReactor();
-    reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                                 "this agent handles no referrals"));
-    return reactor;
-  }
-  }  // namespace
-
-  grpc::ServerUnaryReactor* HolderService::DeliverReferral(
-      grpc::CallbackServerContext * ctx,
-      const accord::v1::DeliverReferralRequest* request,
-      accord::v1::DeliverReferralResponse* response) {
-    if (referrals_ == nullptr) return Unimplemented(ctx);
-    auto* reactor = ctx->DefaultReactor();
-    if (auto s = AuthoriseGateway(ctx); !s.ok()) {
-      reactor->Finish(ToGrpcStatus(s));
-      return reactor;
-    }
-    FinishInto(reactor, response)(referrals_->Deliver(*request));
-    return reactor;
-  }
-
-  grpc::ServerUnaryReactor* HolderService::NotifyReferralStatus(
-      grpc::CallbackServerContext * ctx,
-      const accord::v1::NotifyReferralStatusRequest* request,
-      accord::v1::NotifyReferralStatusResponse* response) {
-    if (referrals_ == nullptr) return Unimplemented(ctx);
-    auto* reactor = ctx->DefaultReactor();
-    if (auto s = AuthoriseGateway(ctx); !s.ok()) {
-      reactor->Finish(ToGrpcStatus(s));
-      return reactor;
-    }
-    FinishInto(reactor, response)(referrals_->Notify(*request));
-    return reactor;
-  }
-
-  grpc::ServerUnaryReactor* LocalService::SendReferral(
-      grpc::CallbackServerContext * ctx,
-      const accord::v1::LocalSendReferralRequest* request,
-      accord::v1::SendReferralResponse* response) {
-    if (referrals_ == nullptr) return Unimplemented(ctx);
-    auto* reactor = ctx->DefaultReactor();
-    if (auto s = api_->Authorise(Peer(ctx, partnership_id_, revocation_));
-        !s.ok()) {
-      reactor->Finish(ToGrpcStatus(s));
-      return reactor;
-    }
-    referrals_->Send(*request, ActorFromMetadata(*ctx),
-                     FinishInto(reactor, response));
-    return reactor;
-  }
-
-  grpc::ServerUnaryReactor* LocalService::ListReferrals(
-      grpc::CallbackServerContext * ctx,
-      const accord::v1::ListReferralsRequest* request,
-      accord::v1::ListReferralsResponse* response) {
-    if (referrals_ == nullptr) return Unimplemented(ctx);
-    return Handle(ctx, request, response,
-                  [this](const accord::v1::ListReferralsRequest& r) {
-                    return referrals_->List(r);
-                  });
-  }
-
-  grpc::ServerUnaryReactor* LocalService::UpdateReferral(
-      grpc::CallbackServerContext * ctx,
-      const accord::v1::UpdateReferralRequest* request,
-      accord::v1::UpdateReferralResponse* response) {
-    if (referrals_ == nullptr) return Unimplemented(ctx);
-    auto* reactor = ctx->DefaultReactor();
-    if (auto s = api_->Authorise(Peer(ctx, partnership_id_, revocation_));
-        !s.ok()) {
-      reactor->Finish(ToGrpcStatus(s));
-      return reactor;
-    }
-    referrals_->Update(*request, ActorFromMetadata(*ctx),
-                       FinishInto(reactor, response));
-    return reactor;
-  }
-
-  namespace {
-  // One watcher: events queue here and are written one at a time. A watcher
-  // that falls too far behind is ended rather than buffered without bound.
-  class WatchReactor final
-      : public grpc::ServerWriteReactor<accord::v1::ReferralEvent> {
-   public:
-    WatchReactor(ReferralEvents* events, accord::v1::ReferralBox box)
-        : events_(events), box_(box) {
-      subscription_ = events_->Subscribe(
-          [this](const accord::v1::ReferralEvent& e) { OnEvent(e); });
-    }
-    // Ends at once (refused before any event).
-    explicit WatchReactor(const absl::Status& refusal) {
-      Finish(ToGrpcStatus(refusal));
-    }
-
-    void OnWriteDone(bool ok) override {
-      absl::MutexLock lock(&mu_);
-      if (!ok) return FinishLocked(grpc::Status::CANCELLED);
-      queue_.pop_front();
-      if (!queue_.empty() && !finished_) {
-        StartWrite(&queue_.front());
-      } else {
-        writing_ = false;
-      }
-    }
-    void OnCancel() override {
-      absl::MutexLock lock(&mu_);
-      FinishLocked(grpc::Status::CANCELLED);
-    }
-    void OnDone() override {
-      if (events_ != nullptr) events_->Unsubscribe(subscription_);
-      delete this;
-    }
-
-   private:
-    static constexpr size_t kMaxQueued = 1000;
-
-    void OnEvent(const accord::v1::ReferralEvent& e) {
-      if (box_ != accord::v1::REFERRAL_BOX_UNSPECIFIED && e.box() != box_)
-        return;
-      absl::MutexLock lock(&mu_);
-      if (finished_) return;
-      if (queue_.size() >= kMaxQueued) {
-        return FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                         "watcher fell too far behind"));
-      }
-      queue_.push_back(e);
-      if (!writing_) {
-        writing_ = true;
-        StartWrite(&queue_.front());
-      }
-    }
-    void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      if (finished_) return;
-      finished_ = true;
-      Finish(std::move(status));
-    }
-
-    ReferralEvents* events_ = nullptr;
-    accord::v1::ReferralBox box_ = accord::v1::REFERRAL_BOX_UNSPECIFIED;
-    int64_t subscription_ = 0;
-    absl::Mutex mu_;
-    std::deque<accord::v1::ReferralEvent> queue_ ABSL_GUARDED_BY(mu_);
-    bool writing_ ABSL_GUARDED_BY(mu_) = false;
-    bool finished_ ABSL_GUARDED_BY(mu_) = false;
+namespace {
+template <typename T>
+ReferralDone<T> FinishInto(grpc::ServerUnaryReactor* reactor, T* response) {
+  return [reactor, response](absl::StatusOr<T> result) {
+    if (!result.ok()) return reactor->Finish(ToGrpcStatus(result.status()));
+    *response = std::move(*result);
+    reactor->Finish(grpc::Status::OK);
   };
-  }  // namespace
+}
 
-  grpc::ServerWriteReactor<accord::v1::ReferralEvent>*
-  LocalService::WatchReferrals(
-      grpc::CallbackServerContext * ctx,
-      const accord::v1::WatchReferralsRequest* request) {
-    if (referrals_ == nullptr) {
-      return new WatchReactor(
-          absl::UnimplementedError("this agent handles no referrals"));
-    }
-    if (auto s = api_->Authorise(Peer(ctx, partnership_id_, revocation_));
-        !s.ok()) {
-      return new WatchReactor(s);
-    }
-    if (auto s = ValidateMessage(*request); !s.ok()) return new WatchReactor(s);
-    return new WatchReactor(&referrals_->events(), request->box());
+grpc::ServerUnaryReactor* Unimplemented(grpc::CallbackServerContext* ctx) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                               "this agent handles no referrals"));
+  return reactor;
+}
+}  // namespace
+
+grpc::ServerUnaryReactor* HolderService::DeliverReferral(
+    grpc::CallbackServerContext* ctx,
+    const accord::v1::DeliverReferralRequest* request,
+    accord::v1::DeliverReferralResponse* response) {
+  if (referrals_ == nullptr) return Unimplemented(ctx);
+  auto* reactor = ctx->DefaultReactor();
+  if (auto s = AuthoriseGateway(ctx); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
   }
+  FinishInto(reactor, response)(referrals_->Deliver(*request));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* HolderService::NotifyReferralStatus(
+    grpc::CallbackServerContext* ctx,
+    const accord::v1::NotifyReferralStatusRequest* request,
+    accord::v1::NotifyReferralStatusResponse* response) {
+  if (referrals_ == nullptr) return Unimplemented(ctx);
+  auto* reactor = ctx->DefaultReactor();
+  if (auto s = AuthoriseGateway(ctx); !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  FinishInto(reactor, response)(referrals_->Notify(*request));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LocalService::SendReferral(
+    grpc::CallbackServerContext* ctx,
+    const accord::v1::LocalSendReferralRequest* request,
+    accord::v1::SendReferralResponse* response) {
+  if (referrals_ == nullptr) return Unimplemented(ctx);
+  auto* reactor = ctx->DefaultReactor();
+  if (auto s = api_->Authorise(Peer(ctx, partnership_id_, revocation_));
+      !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  referrals_->Send(*request, ActorFromMetadata(*ctx),
+                   FinishInto(reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* LocalService::ListReferrals(
+    grpc::CallbackServerContext* ctx,
+    const accord::v1::ListReferralsRequest* request,
+    accord::v1::ListReferralsResponse* response) {
+  if (referrals_ == nullptr) return Unimplemented(ctx);
+  return Handle(ctx, request, response,
+                [this](const accord::v1::ListReferralsRequest& r) {
+                  return referrals_->List(r);
+                });
+}
+
+grpc::ServerUnaryReactor* LocalService::UpdateReferral(
+    grpc::CallbackServerContext* ctx,
+    const accord::v1::UpdateReferralRequest* request,
+    accord::v1::UpdateReferralResponse* response) {
+  if (referrals_ == nullptr) return Unimplemented(ctx);
+  auto* reactor = ctx->DefaultReactor();
+  if (auto s = api_->Authorise(Peer(ctx, partnership_id_, revocation_));
+      !s.ok()) {
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+  referrals_->Update(*request, ActorFromMetadata(*ctx),
+                     FinishInto(reactor, response));
+  return reactor;
+}
+
+namespace {
+// One watcher: events queue here and are written one at a time. A watcher
+// that falls too far behind is ended rather than buffered without bound.
+class WatchReactor final
+    : public grpc::ServerWriteReactor<accord::v1::ReferralEvent> {
+ public:
+  WatchReactor(ReferralEvents* events, accord::v1::ReferralBox box)
+      : events_(events), box_(box) {
+    subscription_ = events_->Subscribe(
+        [this](const accord::v1::ReferralEvent& e) { OnEvent(e); });
+  }
+  // Ends at once (refused before any event).
+  explicit WatchReactor(const absl::Status& refusal) {
+    Finish(ToGrpcStatus(refusal));
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    if (!ok) return FinishLocked(grpc::Status::CANCELLED);
+    queue_.pop_front();
+    if (!queue_.empty() && !finished_) {
+      StartWrite(&queue_.front());
+    } else {
+      writing_ = false;
+    }
+  }
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(grpc::Status::CANCELLED);
+  }
+  void OnDone() override {
+    if (events_ != nullptr) events_->Unsubscribe(subscription_);
+    delete this;
+  }
+
+ private:
+  static constexpr size_t kMaxQueued = 1000;
+
+  void OnEvent(const accord::v1::ReferralEvent& e) {
+    if (box_ != accord::v1::REFERRAL_BOX_UNSPECIFIED && e.box() != box_) return;
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    if (queue_.size() >= kMaxQueued) {
+      return FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                       "watcher fell too far behind"));
+    }
+    queue_.push_back(e);
+    if (!writing_) {
+      writing_ = true;
+      StartWrite(&queue_.front());
+    }
+  }
+  void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(std::move(status));
+  }
+
+  ReferralEvents* events_ = nullptr;
+  accord::v1::ReferralBox box_ = accord::v1::REFERRAL_BOX_UNSPECIFIED;
+  int64_t subscription_ = 0;
+  absl::Mutex mu_;
+  std::deque<accord::v1::ReferralEvent> queue_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+}  // namespace
+
+grpc::ServerWriteReactor<accord::v1::ReferralEvent>*
+LocalService::WatchReferrals(grpc::CallbackServerContext* ctx,
+                             const accord::v1::WatchReferralsRequest* request) {
+  if (referrals_ == nullptr) {
+    return new WatchReactor(
+        absl::UnimplementedError("this agent handles no referrals"));
+  }
+  if (auto s = api_->Authorise(Peer(ctx, partnership_id_, revocation_));
+      !s.ok()) {
+    return new WatchReactor(s);
+  }
+  if (auto s = ValidateMessage(*request); !s.ok()) return new WatchReactor(s);
+  return new WatchReactor(&referrals_->events(), request->box());
+}
 
 }  // namespace accord::agent

@@ -68,7 +68,8 @@ const std::vector<std::string>& Migrations() {
       CREATE INDEX engagements_identity ON engagements(subject_id, service,
                                                        started_at);
       )sql",
-      // Version 3: referral inbox (delivered to this agent) and outbox (sent by it).
+      // Version 3: referral inbox (delivered to this agent) and outbox (sent by
+      // it).
       R"sql(
       CREATE TABLE referrals(
         seq INTEGER PRIMARY KEY,
@@ -627,45 +628,49 @@ absl::StatusOr<bool> AgentStore::MergeReferral(
     const accord::v1::Referral& referral, accord::v1::ReferralBox insert_box) {
   bool changed = false;
   absl::Status s = Write([&](Writer& w) -> absl::Status {
-    Database& db = w.db_;
-    auto q = db.Prepare("SELECT history FROM referrals WHERE id = ?");
+    Connection& conn = w.conn_;
+    auto q = conn.Prepare("SELECT history FROM referrals WHERE id = ?");
     if (!q.ok()) return q.status();
-    q->Bind(1, referral.id());
-    auto step = q->Next();
+    (*q)->Bind(1, referral.id());
+    auto step = (*q)->Next();
     if (!step.ok()) return step.status();
     if (*step == Statement::Step::kRow) {
-      if (q->Int(0) >= referral.history_size()) return absl::OkStatus();
-      auto upd = db.Prepare(
+      if ((*q)->Int(0) >= referral.history_size()) return absl::OkStatus();
+      auto upd = conn.Prepare(
           "UPDATE referrals SET state = ?, history = ?, updated_at = ?, "
           "body = ? WHERE id = ?");
       if (!upd.ok()) return upd.status();
-      upd->Bind(1, static_cast<int64_t>(referral.state()))
+      (*upd)
+          ->Bind(1, static_cast<int64_t>(referral.state()))
           .Bind(2, static_cast<int64_t>(referral.history_size()))
           .Bind(3, Micros(absl::Now()))
           .BindBlob(4, referral.SerializeAsString())
           .Bind(5, referral.id());
       changed = true;
-      return upd->Run();
+      return (*upd)->Run();
     }
     if (insert_box == accord::v1::REFERRAL_BOX_UNSPECIFIED)
       return absl::OkStatus();
-    auto ins = db.Prepare(
+    auto ins = conn.Prepare(
         "INSERT INTO referrals(id, box, state, history, idempotency_key, "
         "updated_at, body) VALUES(?,?,?,?,?,?,?)");
     if (!ins.ok()) return ins.status();
-    ins->Bind(1, referral.id())
+    (*ins)
+        ->Bind(1, referral.id())
         .Bind(2, static_cast<int64_t>(insert_box))
         .Bind(3, static_cast<int64_t>(referral.state()))
         .Bind(4, static_cast<int64_t>(referral.history_size()));
     if (referral.idempotency_key().empty() ||
         insert_box != accord::v1::REFERRAL_BOX_OUTBOX) {
-      ins->BindNull(5);
+      (*ins)->BindNull(5);
     } else {
-      ins->Bind(5, referral.idempotency_key());
+      (*ins)->Bind(5, referral.idempotency_key());
     }
-    ins->Bind(6, Micros(absl::Now())).BindBlob(7, referral.SerializeAsString());
+    (*ins)
+        ->Bind(6, Micros(absl::Now()))
+        .BindBlob(7, referral.SerializeAsString());
     changed = true;
-    return ins->Run();
+    return (*ins)->Run();
   });
   if (!s.ok()) return s;
   return changed;
@@ -675,13 +680,13 @@ absl::StatusOr<std::optional<StoredReferral>> AgentStore::FindReferral(
     const std::string& id) {
   Reader r(this);
   if (auto s = r.Acquire(); !s.ok()) return s;
-  auto q = r.db().Prepare("SELECT seq, box, body FROM referrals WHERE id = ?");
+  auto q = r.Prepare("SELECT seq, box, body FROM referrals WHERE id = ?");
   if (!q.ok()) return q.status();
-  q->Bind(1, id);
-  auto step = q->Next();
+  (*q)->Bind(1, id);
+  auto step = (*q)->Next();
   if (!step.ok()) return step.status();
   if (*step != Statement::Step::kRow) return std::optional<StoredReferral>();
-  auto out = ReadStoredReferral(*q);
+  auto out = ReadStoredReferral(**q);
   if (!out.ok()) return out.status();
   return std::optional<StoredReferral>(std::move(*out));
 }
@@ -690,15 +695,15 @@ absl::StatusOr<std::optional<StoredReferral>> AgentStore::FindOutboxByKey(
     const std::string& idempotency_key) {
   Reader r(this);
   if (auto s = r.Acquire(); !s.ok()) return s;
-  auto q = r.db().Prepare(
+  auto q = r.Prepare(
       "SELECT seq, box, body FROM referrals WHERE idempotency_key = ? AND "
       "box = 2");
   if (!q.ok()) return q.status();
-  q->Bind(1, idempotency_key);
-  auto step = q->Next();
+  (*q)->Bind(1, idempotency_key);
+  auto step = (*q)->Next();
   if (!step.ok()) return step.status();
   if (*step != Statement::Step::kRow) return std::optional<StoredReferral>();
-  auto out = ReadStoredReferral(*q);
+  auto out = ReadStoredReferral(**q);
   if (!out.ok()) return out.status();
   return std::optional<StoredReferral>(std::move(*out));
 }
@@ -708,11 +713,11 @@ absl::StatusOr<std::vector<StoredReferral>> AgentStore::ListReferrals(
     int64_t after_seq, int limit) {
   Reader r(this);
   if (auto s = r.Acquire(); !s.ok()) return s;
-  auto q = r.db().Prepare(
+  auto q = r.Prepare(
       "SELECT seq, box, body FROM referrals WHERE seq > ? "
       "AND (? = 0 OR box = ?) AND (? = 0 OR state = ?) ORDER BY seq LIMIT ?");
   if (!q.ok()) return q.status();
-  q->Bind(1, after_seq)
+  (*q)->Bind(1, after_seq)
       .Bind(2, static_cast<int64_t>(box))
       .Bind(3, static_cast<int64_t>(box))
       .Bind(4, static_cast<int64_t>(state))
@@ -720,10 +725,10 @@ absl::StatusOr<std::vector<StoredReferral>> AgentStore::ListReferrals(
       .Bind(6, static_cast<int64_t>(limit));
   std::vector<StoredReferral> out;
   while (true) {
-    auto step = q->Next();
+    auto step = (*q)->Next();
     if (!step.ok()) return step.status();
     if (*step == Statement::Step::kDone) break;
-    auto one = ReadStoredReferral(*q);
+    auto one = ReadStoredReferral(**q);
     if (!one.ok()) return one.status();
     out.push_back(std::move(*one));
   }

@@ -106,20 +106,20 @@ grpc::ServerUnaryReactor* GatewayService::ListAgreements(
 }
 
 // Referral methods: the ReferralRouter holds the logic.
-#define ACCORD_REFERRAL_METHOD(Name, Fn)                                  \
-  grpc::ServerUnaryReactor* GatewayService::Name(                         \
-      grpc::CallbackServerContext* ctx,                                   \
-      const accord::v1::Name##Request* request,                           \
-      accord::v1::Name##Response* response) {                             \
-    auto* reactor = ctx->DefaultReactor();                                \
-    if (referrals_ == nullptr) {                                          \
-      reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,       \
-                                   "this gateway routes no referrals"));  \
-      return reactor;                                                     \
-    }                                                                     \
-    referrals_->Fn(CallerFromContext(*ctx, gateway_->partnership().id()), \
-                   *request, FinishInto(reactor, response));              \
-    return reactor;                                                       \
+#define ACCORD_REFERRAL_METHOD(Name, Fn)                                 \
+  grpc::ServerUnaryReactor* GatewayService::Name(                        \
+      grpc::CallbackServerContext* ctx,                                  \
+      const accord::v1::Name##Request* request,                          \
+      accord::v1::Name##Response* response) {                            \
+    auto* reactor = ctx->DefaultReactor();                               \
+    if (referrals_ == nullptr) {                                         \
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,      \
+                                   "this gateway routes no referrals")); \
+      return reactor;                                                    \
+    }                                                                    \
+    referrals_->Fn(CallerFromContext(*ctx, *gateway_), *request,         \
+                   FinishInto(reactor, response));                       \
+    return reactor;                                                      \
   }
 
 ACCORD_REFERRAL_METHOD(SendReferral, Send)
