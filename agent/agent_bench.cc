@@ -72,7 +72,7 @@ struct World {
   std::unique_ptr<linkage::LinkageKey> key;
 
   static World& Get() {
-    static World* w = [] {
+    static World* world = [] {
       auto* w = new World;
       w->dir = BenchDir();
       std::filesystem::create_directories(w->dir);
@@ -89,7 +89,7 @@ struct World {
           std::move(*linkage::LinkageKey::FromBytes(std::string(32, 'k'))));
       return w;
     }();
-    return *w;
+    return *world;
   }
 
   std::vector<accord::v1::SubjectToken> Tokens(int64_t i) const {
