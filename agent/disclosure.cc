@@ -84,6 +84,7 @@ bool Discloser::ConsentCovers(const accord::v1::ConsentRecord& consent,
 }
 
 absl::StatusOr<int64_t> Discloser::Match(
+    AgentStore::Snapshot& snap,
     const accord::v1::DiscloseRequest& request) const {
   // Use the strongest kind of token supplied; several subjects behind it is
   // ambiguous and releases nothing.
@@ -93,7 +94,7 @@ absl::StatusOr<int64_t> Discloser::Match(
   std::set<int64_t> ids;
   for (const auto& t : request.subjects()) {
     if (Strength(t.kind()) != best) continue;
-    auto found = store_->FindByToken(t);
+    auto found = snap.FindByToken(t);
     if (!found.ok()) return found.status();
     ids.insert(found->begin(), found->end());
   }
@@ -158,24 +159,47 @@ DiscloseResponse Discloser::Disclose(
     }
   }
 
-  auto subject_id = Match(request);
-  if (!subject_id.ok()) {
-    if (subject_id.status().code() == absl::StatusCode::kNotFound) {
+  // Everything about the person is read in one snapshot: her consent and
+  // her records as of the same instant.
+  const bool consent_needed =
+      mine.consent() == accord::v1::CONSENT_REQUIREMENT_REQUIRED;
+  const bool involvement = request.mode() == accord::v1::QUERY_MODE_INVOLVEMENT;
+  absl::Status matched;
+  std::vector<accord::v1::ConsentRecord> consents;
+  std::vector<accord::v1::Engagement> engagements;
+  SubjectView subject;
+  auto read = store_->Read([&](AgentStore::Snapshot& snap) -> absl::Status {
+    auto id = Match(snap, request);
+    if (!id.ok()) {
+      matched = id.status();
+      return absl::OkStatus();
+    }
+    if (consent_needed) {
+      auto c = snap.ConsentsOf(*id);
+      if (!c.ok()) return c.status();
+      consents = std::move(*c);
+    }
+    if (involvement) {
+      auto e = snap.EngagementsOf(*id);
+      if (!e.ok()) return e.status();
+      engagements = std::move(*e);
+    } else {
+      auto v = snap.LoadSubject(*id, /*with_records=*/true);
+      if (!v.ok()) return v.status();
+      subject = std::move(*v);
+    }
+    return absl::OkStatus();
+  });
+  if (!read.ok()) return Refused("this holder's store could not be read");
+  if (!matched.ok()) {
+    if (matched.code() == absl::StatusCode::kNotFound) {
       DiscloseResponse r;
       r.set_status(accord::v1::HOLDER_STATUS_NO_MATCH);
       return r;
     }
-    return Refused(std::string(subject_id.status().message()));
+    return Refused(std::string(matched.message()));
   }
 
-  const bool consent_needed =
-      mine.consent() == accord::v1::CONSENT_REQUIREMENT_REQUIRED;
-  std::vector<accord::v1::ConsentRecord> consents;
-  if (consent_needed) {
-    auto c = store_->ConsentsOf(*subject_id);
-    if (!c.ok()) return Refused("consent records could not be read");
-    consents = std::move(*c);
-  }
   auto covered = [&](DataCategory category) {
     if (!consent_needed) return true;
     for (const auto& c : consents) {
@@ -189,17 +213,15 @@ DiscloseResponse Discloser::Disclose(
   response.set_consent_set_aside(mine.consent() ==
                                  accord::v1::CONSENT_REQUIREMENT_SET_ASIDE);
 
-  if (request.mode() == accord::v1::QUERY_MODE_INVOLVEMENT) {
+  if (involvement) {
     if (!covered(accord::v1::DATA_CATEGORY_ENGAGEMENT)) {
       return Refused(
           absl::StrCat("the person has not consented to ", requester->id(),
                        " learning of this service's involvement for '",
                        request.purpose(), "'"));
     }
-    auto engagements = store_->EngagementsOf(*subject_id);
-    if (!engagements.ok()) return Refused("engagements could not be read");
     const auto* self = partnership_->FindOrg(self_org_);
-    for (const auto& e : *engagements) {
+    for (const auto& e : engagements) {
       if (e.has_ended_at() && FromProtoTime(e.ended_at()) <= now) continue;
       auto* inv = response.add_involvement();
       const auto* service = partnership_->FindService(self_org_, e.service());
@@ -227,8 +249,7 @@ DiscloseResponse Discloser::Disclose(
     return response;
   }
 
-  auto view = store_->LoadSubject(*subject_id, /*with_records=*/true);
-  if (!view.ok()) return Refused("the subject's records could not be read");
+  const SubjectView* view = &subject;
   if (consent_needed) {
     // Some consent must be current and given to this requester for this
     // purpose; which categories it covers is then checked item by item.

@@ -42,6 +42,7 @@ class Discloser {
   // The subject the tokens identify, NotFound when none, FailedPrecondition
   // when they are ambiguous.
   absl::StatusOr<int64_t> Match(
+      AgentStore::Snapshot& snap,
       const accord::v1::DiscloseRequest& request) const;
 
   const std::string self_org_;

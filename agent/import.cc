@@ -690,8 +690,20 @@ absl::StatusOr<std::unique_ptr<RowParser>> RowParser::Create(
 // ---------------------------------------------------------------------------
 // Importer
 
-absl::Status Importer::ApplyRow(AgentStore::Writer& w, const ImportedRow& row,
-                                accord::v1::ImportReport* counts) {
+namespace {
+
+// What a row will write, decided by reading the store only. Everything that
+// can make a row fail by its own fault is found here, before any write.
+struct RowPlan {
+  std::optional<accord::v1::Subject> subject;  // set when it changes
+  std::vector<accord::v1::SubjectToken> tokens;
+  bool record_consent = false;
+};
+
+absl::StatusOr<RowPlan> CheckRow(AgentStore::Writer& w,
+                                 const linkage::LinkageKey& key,
+                                 const ImportedRow& row) {
+  RowPlan plan;
   auto existing = w.FindSubject(row.subject_id);
   if (!existing.ok() &&
       existing.status().code() != absl::StatusCode::kNotFound) {
@@ -703,7 +715,7 @@ absl::Status Importer::ApplyRow(AgentStore::Writer& w, const ImportedRow& row,
     subject.set_local_id(row.subject_id);
     for (const auto& [k, v] : row.subject_fields)
       (*subject.mutable_fields())[k] = v;
-    auto tokens = PrepareSubject(*linkage_key_, &subject);
+    auto tokens = PrepareSubject(key, &subject);
     if (!tokens.ok()) {
       if (tokens.status().code() == absl::StatusCode::kFailedPrecondition) {
         return Bad("subject_id",
@@ -717,24 +729,14 @@ absl::Status Importer::ApplyRow(AgentStore::Writer& w, const ImportedRow& row,
       return tokens.status();
     }
     if (!existing.ok() || !SameFields(subject, *existing)) {
-      auto created = w.UpsertSubject(subject, *tokens);
-      if (!created.ok()) return created.status();
-      if (*created) {
-        counts->set_subjects_created(1);
-      } else {
-        counts->set_subjects_updated(1);
-      }
+      plan.subject = std::move(subject);
+      plan.tokens = std::move(*tokens);
     }
   } else if (!existing.ok()) {
     return Bad("subject_id",
                "no subject with this id is held, and the row has no identity "
                "columns to create one (given_name, family_name, "
                "date_of_birth, ...)");
-  }
-  if (row.record) {
-    auto r = w.UpsertRecord(*row.record);
-    if (!r.ok()) return r.status();
-    counts->set_records_written(1);
   }
   if (row.consent) {
     auto stored = w.FindConsent(row.consent->id());
@@ -748,12 +750,34 @@ absl::Status Importer::ApplyRow(AgentStore::Writer& w, const ImportedRow& row,
                    "new consent its own id (and withdraw the old one)");
       }
     } else if (stored.status().code() == absl::StatusCode::kNotFound) {
-      auto id = w.RecordConsent(*row.consent);
-      if (!id.ok()) return id.status();
-      counts->set_consents_recorded(1);
+      plan.record_consent = true;
     } else {
       return stored.status();
     }
+  }
+  return plan;
+}
+
+absl::Status WriteRow(AgentStore::Writer& w, const ImportedRow& row,
+                      const RowPlan& plan, accord::v1::ImportReport* counts) {
+  if (plan.subject) {
+    auto created = w.UpsertSubject(*plan.subject, plan.tokens);
+    if (!created.ok()) return created.status();
+    if (*created) {
+      counts->set_subjects_created(1);
+    } else {
+      counts->set_subjects_updated(1);
+    }
+  }
+  if (row.record) {
+    auto r = w.UpsertRecord(*row.record);
+    if (!r.ok()) return r.status();
+    counts->set_records_written(1);
+  }
+  if (plan.record_consent) {
+    auto id = w.RecordConsent(*row.consent);
+    if (!id.ok()) return id.status();
+    counts->set_consents_recorded(1);
   }
   if (row.engagement) {
     auto id = w.RecordEngagement(*row.engagement);
@@ -763,28 +787,64 @@ absl::Status Importer::ApplyRow(AgentStore::Writer& w, const ImportedRow& row,
   return absl::OkStatus();
 }
 
+}  // namespace
+
 absl::Status Importer::Apply(const std::vector<ImportedRow>& rows,
                              accord::v1::ImportReport* report,
                              std::vector<RowProblem>* rejected) {
   if (rows.empty()) return absl::OkStatus();
   accord::v1::ImportReport batch;
   std::vector<RowProblem> batch_rejected;
-  auto s = store_->Write([&](AgentStore::Writer& w) -> absl::Status {
+  // Fast path: rows are checked before they write, so a rejected row has
+  // written nothing; a write that still fails part-way (which checks cannot
+  // foresee, e.g. a full disk) abandons the whole batch, which is then redone
+  // with a savepoint around every row. Savepoints cost a copy of every page a
+  // row touches, so they are kept for that case.
+  bool write_failed = false;
+  auto fast = store_->Write([&](AgentStore::Writer& w) -> absl::Status {
     for (const auto& row : rows) {
-      accord::v1::ImportReport counts;
-      absl::Status rs = w.Savepoint([&] { return ApplyRow(w, row, &counts); });
-      if (rs.ok()) {
-        counts.set_rows_applied(1);
-        AddCounts(counts, &batch);
-      } else if (RowFault(rs)) {
-        batch_rejected.push_back({row.row, std::string(rs.message())});
-      } else {
-        return rs;
+      auto plan = CheckRow(w, *linkage_key_, row);
+      if (!plan.ok()) {
+        if (!RowFault(plan.status())) return plan.status();
+        batch_rejected.push_back(
+            {row.row, std::string(plan.status().message())});
+        continue;
       }
+      accord::v1::ImportReport counts;
+      if (auto s = WriteRow(w, row, *plan, &counts); !s.ok()) {
+        write_failed = true;
+        return s;
+      }
+      counts.set_rows_applied(1);
+      AddCounts(counts, &batch);
     }
     return absl::OkStatus();
   });
-  if (!s.ok()) return s;
+  if (!fast.ok() && !write_failed) return fast;
+  if (write_failed) {
+    batch.Clear();
+    batch_rejected.clear();
+    auto slow = store_->Write([&](AgentStore::Writer& w) -> absl::Status {
+      for (const auto& row : rows) {
+        accord::v1::ImportReport counts;
+        absl::Status rs = w.Savepoint([&]() -> absl::Status {
+          auto plan = CheckRow(w, *linkage_key_, row);
+          if (!plan.ok()) return plan.status();
+          return WriteRow(w, row, *plan, &counts);
+        });
+        if (rs.ok()) {
+          counts.set_rows_applied(1);
+          AddCounts(counts, &batch);
+        } else if (RowFault(rs)) {
+          batch_rejected.push_back({row.row, std::string(rs.message())});
+        } else {
+          return rs;
+        }
+      }
+      return absl::OkStatus();
+    });
+    if (!slow.ok()) return slow;
+  }
   AddCounts(batch, report);
   for (auto& p : batch_rejected) rejected->push_back(std::move(p));
   return absl::OkStatus();

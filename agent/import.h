@@ -10,10 +10,12 @@
 //     reason naming the column; a problem with the whole file (an unknown
 //     column in the header, an unclosed quote) stops the import.
 //  2. Importer applies validated rows to the store, many rows per
-//     transaction (one commit per batch) and each row in its own savepoint:
-//     a row that fails part-way (say its consent names a consent id already
-//     used for other terms) is rolled back whole, so a bad row never
-//     half-writes a subject, and the rows around it are kept.
+//     transaction (one commit per batch). Each row is first checked against
+//     the store (reads only: say its consent reuses a consent id for other
+//     terms) and rejected before it writes anything; a row whose writes still
+//     fail part-way makes the batch be redone with a savepoint around every
+//     row, so a bad row never half-writes a subject and the rows around it
+//     are kept.
 //  3. ImportSession ties the two together for one import stream and builds
 //     the ImportReport: rows read and applied, what was written, and every
 //     rejected row with its number (as a spreadsheet numbers it) and reason.
@@ -74,7 +76,7 @@ struct ImportOptions {
   // consent silently useless).
   const PartnershipDirectory* partnership = nullptr;
   // Rows per transaction. Each row still has its own savepoint.
-  int batch_rows = 1000;
+  int batch_rows = 10000;
   // Longest row accepted, in bytes.
   size_t max_row_bytes = 1 << 20;
 };
@@ -116,7 +118,7 @@ class Importer {
   Importer(AgentStore* store, const linkage::LinkageKey* linkage_key)
       : store_(store), linkage_key_(linkage_key) {}
 
-  // Applies `rows` in one transaction, each row in its own savepoint. Counts
+  // Applies `rows` in one transaction, each row all-or-nothing. Counts
   // what was written into `report` and appends rows that could not be
   // applied to `rejected`. An error means the transaction itself failed
   // (nothing of this batch was written).
@@ -125,8 +127,6 @@ class Importer {
                      std::vector<RowProblem>* rejected);
 
  private:
-  absl::Status ApplyRow(AgentStore::Writer& w, const ImportedRow& row,
-                        accord::v1::ImportReport* report);
   AgentStore* store_;
   const linkage::LinkageKey* linkage_key_;
 };

@@ -10,6 +10,7 @@
 #include "agent/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "runtime/sqlite.h"
 
 namespace accord::agent {
 namespace {
@@ -281,6 +282,45 @@ TEST_F(ImportTest, ARowFailingPartWayWritesNothingOfItself) {
   ASSERT_TRUE(consents.ok());
   ASSERT_THAT(*consents, SizeIs(1));
   EXPECT_EQ((*consents)[0].recorded_by(), "ISVA Isla Vance");
+}
+
+TEST_F(ImportTest, AWriteFailingPartWayRollsBackOnlyThatRow) {
+  // A store that refuses one engagement, the last thing a row writes: the
+  // row's subject, record and consent are written before it fails.
+  {
+    auto db = sqlite::Database::Open(f_.dir + "/agent.db");
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)
+                    ->Exec("CREATE TRIGGER refuse_engagement BEFORE INSERT "
+                           "ON engagements WHEN NEW.service = 'closed' "
+                           "BEGIN SELECT RAISE(ABORT, 'service closed'); END")
+                    .ok());
+  }
+  const std::string text = absl::StrCat(
+      kHeader, "S-A,Ann,Ash,1980-01-01,,,,,,,,,,,,,,,,,isva,2026-01-01\n",
+      "S-X,Xan,Xu,1981-01-01,,,R-X,needs,fact,,Needs.,C-X,vol-b,,support,"
+      "identity,2026-02-01,written,K,,closed,2026-01-01\n",
+      "S-B,Bo,Bell,1982-01-01,,,,,,,,,,,,,,,,,isva,2026-01-01\n");
+  auto report = Import(text);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->rows_applied(), 2u) << Reasons(*report);
+  ASSERT_THAT(report->rejected(), SizeIs(1));
+  EXPECT_EQ(report->rejected(0).row(), 3u);
+  EXPECT_THAT(report->rejected(0).reason(), HasSubstr("service closed"));
+  EXPECT_TRUE(HasSubject("S-A"));
+  EXPECT_TRUE(HasSubject("S-B"));
+  EXPECT_FALSE(HasSubject("S-X"));
+  EXPECT_EQ(*f_.store->SubjectCount(), 2);
+  auto db = sqlite::Database::Open(f_.dir + "/agent.db");
+  ASSERT_TRUE(db.ok());
+  for (const char* sql :
+       {"SELECT count(*) FROM records", "SELECT count(*) FROM consents",
+        "SELECT count(*) FROM consent_events"}) {
+    auto q = (*db)->Prepare(sql);
+    ASSERT_TRUE(q.ok());
+    ASSERT_TRUE(q->Next().ok());
+    EXPECT_EQ(q->Int(0), 0) << sql;
+  }
 }
 
 TEST_F(ImportTest, ReimportingTheSameFileChangesNothing) {

@@ -90,6 +90,25 @@ class AgentStore {
     Connection& conn_;
   };
 
+  // A consistent view for several reads: one read transaction, so a
+  // disclosure sees the person's subject, records and consent as of one
+  // instant. Valid only inside Read(); see there.
+  class Snapshot {
+   public:
+    absl::StatusOr<std::vector<int64_t>> FindByToken(
+        const accord::v1::SubjectToken& token);
+    absl::StatusOr<SubjectView> LoadSubject(int64_t id, bool with_records);
+    absl::StatusOr<std::vector<accord::v1::ConsentRecord>> ConsentsOf(
+        int64_t subject_id);
+    absl::StatusOr<std::vector<accord::v1::Engagement>> EngagementsOf(
+        int64_t subject_id);
+
+   private:
+    friend class AgentStore;
+    explicit Snapshot(Connection* conn) : conn_(conn) {}
+    Connection* conn_;
+  };
+
   static absl::StatusOr<std::unique_ptr<AgentStore>> Open(
       const std::string& path);
   ~AgentStore();
@@ -98,7 +117,10 @@ class AgentStore {
   // back. Writers are serialised.
   absl::Status Write(const std::function<absl::Status(Writer&)>& body);
 
-  // Reads.
+  // Runs `body` on one read snapshot (never blocked by writers).
+  absl::Status Read(const std::function<absl::Status(Snapshot&)>& body);
+
+  // Reads, each on a snapshot of its own.
   // Subject ids matching a token (several when people share, e.g., a date of
   // birth and postcode).
   absl::StatusOr<std::vector<int64_t>> FindByToken(
