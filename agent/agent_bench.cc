@@ -74,21 +74,21 @@ struct World {
 
   static World& Get() {
     static World* world = [] {
-      auto* w = new World;
-      w->dir = BenchDir();
-      std::filesystem::create_directories(w->dir);
-      std::ofstream(w->dir + "/partnership.textproto", std::ios::trunc)
+      auto* fresh = new World;
+      fresh->dir = BenchDir();
+      std::filesystem::create_directories(fresh->dir);
+      std::ofstream(fresh->dir + "/partnership.textproto", std::ios::trunc)
           << testing::kPartnershipText;
-      std::ofstream(w->dir + "/isa.textproto", std::ios::trunc)
+      std::ofstream(fresh->dir + "/isa.textproto", std::ios::trunc)
           << testing::kAgreementText;
-      w->partnership =
-          *PartnershipDirectory::Load(w->dir + "/partnership.textproto");
-      w->engine = std::move(
-          *policy::Engine::Create(w->dir + "/partnership.textproto",
-                                  {w->dir + "/isa.textproto"}, &w->clock));
-      w->key = std::make_unique<linkage::LinkageKey>(
+      fresh->partnership =
+          *PartnershipDirectory::Load(fresh->dir + "/partnership.textproto");
+      fresh->engine = std::move(
+          *policy::Engine::Create(fresh->dir + "/partnership.textproto",
+                                  {fresh->dir + "/isa.textproto"}, &fresh->clock));
+      fresh->key = std::make_unique<linkage::LinkageKey>(
           std::move(*linkage::LinkageKey::FromBytes(std::string(32, 'k'))));
-      return w;
+      return fresh;
     }();
     return *world;
   }
