@@ -141,34 +141,33 @@ enum Key {
 };
 
 absl::string_view KeyName(Key k) {
-  static constexpr absl::string_view kNames[] = {
-      "seq",
-      "time",
-      "request_id",
-      "caller",
-      "caller_org",
-      "actor",
-      "method",
-      "action",
-      "purpose",
-      "lawful_basis",
-      "agreement_id",
-      "agreement_version",
-      "rule_id",
-      "holder",
-      "subjects",
-      "fields_released",
-      "record_count",
-      "decision",
-      "deny_reason",
-      "no_consent_justification",
-      "no_consent_approver",
-      "flag_for_review",
-      "reviews_seq",
-      "review_note",
-      "referral_id",
-      "detail",
-      "leaf"};
+  static constexpr absl::string_view kNames[] = {"seq",
+                                                 "time",
+                                                 "request_id",
+                                                 "caller",
+                                                 "caller_org",
+                                                 "actor",
+                                                 "method",
+                                                 "action",
+                                                 "purpose",
+                                                 "lawful_basis",
+                                                 "agreement_id",
+                                                 "agreement_version",
+                                                 "rule_id",
+                                                 "holder",
+                                                 "subjects",
+                                                 "fields_released",
+                                                 "record_count",
+                                                 "decision",
+                                                 "deny_reason",
+                                                 "no_consent_justification",
+                                                 "no_consent_approver",
+                                                 "flag_for_review",
+                                                 "reviews_seq",
+                                                 "review_note",
+                                                 "referral_id",
+                                                 "detail",
+                                                 "leaf"};
   static_assert(sizeof(kNames) / sizeof(kNames[0]) == kNumKeys);
   return kNames[k];
 }
@@ -436,8 +435,8 @@ bool ParseTimestampFast(absl::string_view t, google::protobuf::Timestamp* out) {
     return true;
   };
   int y, mo, d, h, mi, sec;
-  if (!num(0, 4, &y) || !num(5, 2, &mo) || !num(8, 2, &d) ||
-      !num(11, 2, &h) || !num(14, 2, &mi) || !num(17, 2, &sec)) {
+  if (!num(0, 4, &y) || !num(5, 2, &mo) || !num(8, 2, &d) || !num(11, 2, &h) ||
+      !num(14, 2, &mi) || !num(17, 2, &sec)) {
     return false;
   }
   static constexpr int kDays[] = {31, 28, 31, 30, 31, 30,
@@ -601,8 +600,9 @@ absl::Status ParseJsonLineInto(absl::string_view line, JsonRow* out) {
       }
       case kTime: {
         if (c.Null()) return absl::OkStatus();
-        if (auto s = c.String(&scratch); !s.ok()) return s;
-        auto ts = ParseTimestamp(scratch);
+        absl::string_view text;
+        if (auto s = c.StringView(&text, &scratch); !s.ok()) return s;
+        auto ts = ParseTimestamp(text);
         if (!ts.ok()) return c.Error(ts.status().message());
         *e.mutable_time() = *ts;
         return absl::OkStatus();
@@ -712,8 +712,9 @@ absl::Status ParseJsonLineInto(absl::string_view line, JsonRow* out) {
       case kDetail:
         return c.String(e.mutable_detail());
       case kLeaf: {
-        if (auto s = c.String(&scratch); !s.ok()) return s;
-        if (!absl::Base64Unescape(scratch, &row.leaf))
+        absl::string_view b64;
+        if (auto s = c.StringView(&b64, &scratch); !s.ok()) return s;
+        if (!absl::Base64Unescape(b64, &row.leaf))
           return c.Error("leaf is not base64");
         have_leaf = true;
         return absl::OkStatus();

@@ -87,9 +87,9 @@ TEST(EntryTest, LeafFromBodyEqualsTheWholeEncoding) {
   // on its writer: the bytes must be exactly EncodeLeaf's.
   for (uint64_t seq : {uint64_t{0}, uint64_t{1}, uint64_t{127}, uint64_t{128},
                        uint64_t{1} << 40, ~uint64_t{0}}) {
-    for (int64_t nanos : {int64_t{0}, int64_t{1714550000123456789},
-                          int64_t{1714550000000000000}, int64_t{999},
-                          int64_t{-1500000001}}) {
+    for (int64_t nanos :
+         {int64_t{0}, int64_t{1714550000123456789},
+          int64_t{1714550000000000000}, int64_t{999}, int64_t{-1500000001}}) {
       AuditEntry e = FullEntry();
       e.clear_seq();
       e.clear_time();
@@ -107,7 +107,9 @@ TEST(EntryTest, LeafFromBodyEqualsTheWholeEncoding) {
 
 TEST(EntryTest, LeafBodyUtf8CheckAgreesWithDecodeLeaf) {
   const std::vector<std::string> texts = {
-      "plain", "Ünïcode — ok", "\xf0\x9f\x98\x80",
+      "plain",
+      "Ünïcode — ok",
+      "\xf0\x9f\x98\x80",
       std::string("\xc3\x28"),          // bad continuation
       std::string("\xc0\xaf"),          // overlong
       std::string("\xed\xa0\x80"),      // surrogate
@@ -120,7 +122,7 @@ TEST(EntryTest, LeafBodyUtf8CheckAgreesWithDecodeLeaf) {
       e.clear_seq();
       e.clear_time();
       if (where == 0) e.set_detail(t);
-      if (where == 1) e.mutable_actor()->set_role(t);  // nested message
+      if (where == 1) e.mutable_actor()->set_role(t);       // nested message
       if (where == 2) e.mutable_subjects(1)->set_value(t);  // repeated
       std::string leaf;
       const std::string body = EncodeLeafBody(e);
@@ -130,7 +132,9 @@ TEST(EntryTest, LeafBodyUtf8CheckAgreesWithDecodeLeaf) {
     }
   }
   EXPECT_TRUE(LeafBodyIsUtf8(EncodeLeafBody(FullEntry())));
-  EXPECT_FALSE(LeafBodyIsUtf8("\x0a\x05" "ab"));  // length past the end
+  EXPECT_FALSE(
+      LeafBodyIsUtf8("\x0a\x05"
+                     "ab"));  // length past the end
 }
 
 TEST(EntryTest, JsonLineRoundTripsEveryField) {

@@ -1,6 +1,7 @@
 #include "audit/json.h"
 
 #include <cctype>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
@@ -74,23 +75,6 @@ absl::Status JsonCursor::Error(absl::string_view what) const {
       absl::StrCat("JSON at byte ", pos_, ": ", what));
 }
 
-void JsonCursor::SkipSpace() {
-  while (pos_ < text_.size()) {
-    const char c = text_[pos_];
-    if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
-    ++pos_;
-  }
-}
-
-bool JsonCursor::Consume(char c) {
-  SkipSpace();
-  if (pos_ < text_.size() && text_[pos_] == c) {
-    ++pos_;
-    return true;
-  }
-  return false;
-}
-
 bool JsonCursor::AtString() {
   SkipSpace();
   return pos_ < text_.size() && text_[pos_] == '"';
@@ -129,18 +113,32 @@ absl::Status JsonCursor::ArrayClose() {
   return absl::OkStatus();
 }
 
+const char* JsonCursor::PlainStringEnd() const {
+  const char* p = text_.data() + pos_;
+  const char* end = text_.data() + text_.size();
+  const char* q = static_cast<const char*>(std::memchr(p, '"', end - p));
+  if (q == nullptr) return nullptr;
+  // No early exit: this loop vectorises.
+  bool plain = true;
+  for (const char* x = p; x < q; ++x) {
+    const unsigned char c = static_cast<unsigned char>(*x);
+    plain &= (c >= 0x20) & (c != '\\');
+  }
+  return plain ? q : nullptr;
+}
+
 absl::Status JsonCursor::StringView(absl::string_view* out,
                                     std::string* storage) {
   SkipSpace();
   if (pos_ < text_.size() && text_[pos_] == '"') {
-    size_t end = pos_ + 1;
-    while (end < text_.size() && text_[end] != '"' && text_[end] != '\\' &&
-           static_cast<unsigned char>(text_[end]) >= 0x20) {
-      ++end;
-    }
-    if (end < text_.size() && text_[end] == '"') {
-      *out = text_.substr(pos_ + 1, end - pos_ - 1);
-      pos_ = end + 1;
+    ++pos_;
+    const char* q = PlainStringEnd();
+    --pos_;
+    if (q != nullptr) {
+      const size_t begin = pos_ + 1;
+      const size_t len = static_cast<size_t>(q - (text_.data() + begin));
+      *out = text_.substr(begin, len);
+      pos_ = begin + len + 1;
       return absl::OkStatus();
     }
   }
@@ -151,6 +149,12 @@ absl::Status JsonCursor::StringView(absl::string_view* out,
 
 absl::Status JsonCursor::String(std::string* out) {
   if (!Consume('"')) return Error("expected a string");
+  if (const char* q = PlainStringEnd(); q != nullptr) {
+    const size_t len = static_cast<size_t>(q - (text_.data() + pos_));
+    out->assign(text_.data() + pos_, len);
+    pos_ += len + 1;
+    return absl::OkStatus();
+  }
   out->clear();
   while (true) {
     size_t start = pos_;

@@ -35,6 +35,10 @@ class JsonCursor {
   [[nodiscard]] absl::Status Array(Element&& element);
 
   [[nodiscard]] absl::Status String(std::string* out);
+  // A string as a view into the text when it holds no escapes, else decoded
+  // into *storage (and *out views that).
+  [[nodiscard]] absl::Status StringView(absl::string_view* out,
+                                        std::string* storage);
   [[nodiscard]] absl::Status Uint(uint64_t* out);  // a non-negative integer
   [[nodiscard]] absl::Status Bool(bool* out);
   // Consumes `null` and returns true, or returns false without consuming.
@@ -48,15 +52,28 @@ class JsonCursor {
   absl::Status Error(absl::string_view what) const;
 
  private:
-  // A string as a view into the text when it holds no escapes (the common
-  // case for keys), else decoded into *storage.
-  absl::Status StringView(absl::string_view* out, std::string* storage);
+  // The closing quote of a string starting at pos_ (just after its opening
+  // quote) when the string holds no escape or control character.
+  const char* PlainStringEnd() const;
   absl::Status ObjectOpen();
   absl::Status ObjectClose();
   absl::Status ArrayOpen();
   absl::Status ArrayClose();
-  void SkipSpace();
-  bool Consume(char c);
+  void SkipSpace() {
+    while (pos_ < text_.size()) {
+      const char c = text_[pos_];
+      if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
+      ++pos_;
+    }
+  }
+  bool Consume(char c) {
+    SkipSpace();
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
   absl::Status SkipValue(int depth);
   absl::string_view text_;
   size_t pos_ = 0;

@@ -1,11 +1,13 @@
-// AuditLog on SQLite (WAL, synchronous=FULL): the embedded default for a
-// single gateway.
+// AuditLog on SQLite (WAL; synchronous=FULL by default, see AuditDurability):
+// the embedded default for a single gateway.
 //
-// One writer thread owns the write connection. Appends queue up; the writer
-// takes everything queued (up to max_batch, waiting at most max_delay for
-// companions) and commits it in ONE transaction — entries, subject tokens and
-// Merkle tiles together — then fires the callbacks, so concurrent requests
-// share fsyncs (group commit). The writer signs a tree head at least every
+// Append encodes the entry on the caller's thread and queues it. One writer
+// thread owns the write connection: it takes everything queued (up to
+// max_batch, waiting at most max_delay for companions), prefixes seq and time,
+// and commits the batch in ONE transaction — entries, subject tokens and
+// Merkle tiles together — so concurrent requests share fsyncs (group commit).
+// Only then does a completion thread run the batch's callbacks, while the
+// writer goes on. The writer signs a tree head at least every
 // tree_head_interval while entries arrive. Its only in-memory tree state is
 // the compact range, reloaded from the tiles on restart.
 //

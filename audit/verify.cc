@@ -9,11 +9,10 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "audit/entry.h"
 #include "audit/export_format.h"
 #include "audit/json.h"
@@ -176,7 +175,6 @@ void AppendPath(std::string* out,
   out->push_back(']');
 }
 
-
 // One batch of export rows, copied out of the line source.
 struct RowResult {
   bool parsed = false;
@@ -207,20 +205,24 @@ struct Batch {
   }
 };
 
-// The rest of a batch, then its tree head line, then the rest of the source.
+// The rest of a batch, then the batches read after it (each followed by its
+// tree head line, if it ended at one), then the rest of the source.
 class BatchThenSource final : public LineSource {
  public:
-  BatchThenSource(const Batch& batch, size_t next, LineSource& source)
-      : batch_(batch), next_(next), source_(source) {}
+  BatchThenSource(std::vector<const Batch*> batches, size_t next,
+                  LineSource& source)
+      : batches_(std::move(batches)), next_(next), source_(source) {}
   absl::StatusOr<bool> Next(absl::string_view* line) override {
-    if (next_ < batch_.size()) {
-      *line = batch_.line(next_++);
-      return true;
-    }
-    if (!head_done_) {
-      head_done_ = true;
-      if (!batch_.head_line.empty()) {
-        *line = batch_.head_line;
+    while (current_ < batches_.size()) {
+      const Batch& b = *batches_[current_];
+      if (next_ < b.size()) {
+        *line = b.line(next_++);
+        return true;
+      }
+      ++current_;
+      next_ = 0;
+      if (!b.head_line.empty()) {
+        *line = b.head_line;
         return true;
       }
     }
@@ -228,24 +230,26 @@ class BatchThenSource final : public LineSource {
   }
 
  private:
-  const Batch& batch_;
+  std::vector<const Batch*> batches_;
+  size_t current_ = 0;
   size_t next_;
-  bool head_done_ = false;
   LineSource& source_;
 };
 
 // Parses rows, checks each row's fields against its leaf and hashes the
-// leaf, over all cores: the caller's thread and one worker per further core.
+// leaf, one worker per core, while the caller's thread reads the next batch
+// and walks the results of the last one.
 class RowCheckers {
  public:
   RowCheckers() {
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-    const unsigned workers = std::min(cores, 8u) - 1;
+    const unsigned workers = std::min(cores, 8u);
     for (unsigned i = 0; i < workers; ++i) {
-      threads_.emplace_back([this, i] { WorkerLoop(i + 1); });
+      threads_.emplace_back([this, i] { WorkerLoop(i); });
     }
   }
   ~RowCheckers() {
+    Wait();
     {
       absl::MutexLock l(&mu_);
       stopping_ = true;
@@ -253,17 +257,15 @@ class RowCheckers {
     for (auto& t : threads_) t.join();
   }
 
-  void Check(Batch& batch) {
+  // Starts checking `batch`; it must stay untouched until Wait returns.
+  void Start(Batch& batch) {
     batch.results.assign(batch.size(), RowResult());
-    const size_t parts = threads_.size() + 1;
-    {
-      absl::MutexLock l(&mu_);
-      batch_ = &batch;
-      parts_ = parts;
-      pending_ = parts - 1;
-      ++generation_;
-    }
-    CheckSlice(batch, 0, parts, &own_row_, &own_leaf_);
+    absl::MutexLock l(&mu_);
+    batch_ = &batch;
+    pending_ = threads_.size();
+    ++generation_;
+  }
+  void Wait() {
     absl::MutexLock l(&mu_);
     mu_.Await(absl::Condition(
         +[](size_t* pending) { return *pending == 0; }, &pending_));
@@ -271,8 +273,8 @@ class RowCheckers {
   }
 
  private:
-  // Rows i with i % parts == part. Stops at the slice's first bad row: the
-  // in-order walk stops there or earlier.
+  // Rows [n*part/parts, n*(part+1)/parts). Stops at the slice's first bad
+  // row: the in-order walk stops there or earlier.
   static void CheckSlice(Batch& batch, size_t part, size_t parts, JsonRow* row,
                          std::string* leaf) {
     const size_t n = batch.size();
@@ -296,7 +298,6 @@ class RowCheckers {
     uint64_t seen = 0;
     while (true) {
       Batch* batch;
-      size_t parts;
       {
         absl::MutexLock l(&mu_);
         auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -306,9 +307,8 @@ class RowCheckers {
         if (stopping_) return;
         seen = generation_;
         batch = batch_;
-        parts = parts_;
       }
-      CheckSlice(*batch, part, parts, &row, &leaf);
+      CheckSlice(*batch, part, threads_.size(), &row, &leaf);
       absl::MutexLock l(&mu_);
       --pending_;
     }
@@ -316,13 +316,10 @@ class RowCheckers {
 
   absl::Mutex mu_;
   Batch* batch_ ABSL_GUARDED_BY(mu_) = nullptr;
-  size_t parts_ ABSL_GUARDED_BY(mu_) = 1;
   size_t pending_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
-  JsonRow own_row_;
-  std::string own_leaf_;
 };
 
 }  // namespace
@@ -355,21 +352,21 @@ absl::StatusOr<ExportSummary> VerifyJsonlExport(LineSource& lines,
   auto range = CompactRange::FromNodes(header->from_seq, header->prefix);
   if (!range.ok()) return LineError(1, range.status());
 
-  // Rows are checked in batches: every thread parses and hashes a slice of
-  // the batch (the costly, independent part), then this thread walks the
-  // results in line order, so the first bad entry is the one reported.
-  RowCheckers checkers;
-  Batch batch;
-  uint64_t expected = header->from_seq;
-  absl::StatusOr<SignedTreeHead> head = absl::DataLossError("");
+  // Rows are checked in batches: the workers parse and hash one batch (the
+  // costly, independent part) while this thread reads the next and then
+  // walks the results in line order, so the first bad entry is the one
+  // reported.
+  Batch batches[2];
+  // Reads the next batch; false when there was nothing left to read.
   bool have_head = false;
   bool at_end = false;
-  while (!at_end && !have_head) {
+  auto read_batch = [&](Batch& batch) -> absl::StatusOr<bool> {
     batch.Clear();
+    if (have_head || at_end) return false;
     while (batch.size() < Batch::kLines) {
-      more = lines.Next(&line);
-      if (!more.ok()) return more.status();
-      if (!*more) {
+      auto next = lines.Next(&line);
+      if (!next.ok()) return next.status();
+      if (!*next) {
         at_end = true;
         break;
       }
@@ -380,7 +377,25 @@ absl::StatusOr<ExportSummary> VerifyJsonlExport(LineSource& lines,
       }
       batch.Add(line);
     }
-    checkers.Check(batch);
+    return true;
+  };
+  RowCheckers checkers;
+  uint64_t expected = header->from_seq;
+  absl::StatusOr<SignedTreeHead> head = absl::DataLossError("");
+  auto read = read_batch(batches[0]);
+  if (!read.ok()) return read.status();
+  bool checking = *read;
+  if (checking) checkers.Start(batches[0]);
+  const Batch* last = &batches[0];
+  for (int cur = 0; checking; cur = 1 - cur) {
+    Batch& batch = batches[cur];
+    Batch& next = batches[1 - cur];
+    read = read_batch(next);
+    checkers.Wait();
+    if (!read.ok()) return read.status();
+    checking = *read;
+    if (checking) checkers.Start(next);
+    last = &batch;
     for (size_t i = 0; i < batch.size(); ++i) {
       ++line_no;
       const RowResult& r = batch.results[i];
@@ -398,9 +413,11 @@ absl::StatusOr<ExportSummary> VerifyJsonlExport(LineSource& lines,
                   ? " is repeated"
                   : absl::StrCat(" comes after entry ", expected - 1)));
         }
-        BatchThenSource rest(batch, i + 1, lines);
+        std::vector<const Batch*> rest = {&batch};
+        if (checking) rest.push_back(&next);
+        BatchThenSource source(std::move(rest), i + 1, lines);
         return absl::DataLossError(
-            DescribeJump(rest, line_no, expected, r.seq, header->from_seq));
+            DescribeJump(source, line_no, expected, r.seq, header->from_seq));
       }
       if (!r.leaf_matches) {
         auto row = ParseJsonLine(batch.line(i));
@@ -413,6 +430,7 @@ absl::StatusOr<ExportSummary> VerifyJsonlExport(LineSource& lines,
       ++expected;
     }
   }
+  const Batch& batch = *last;
   if (have_head) {
     ++line_no;
     head = ParseTreeHeadLine(batch.head_line);

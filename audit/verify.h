@@ -7,6 +7,9 @@
 // without gaps or repeats, the Merkle root is rebuilt with a compact range
 // (O(log n) memory), and must equal the root of the signed tree head at the
 // end, whose signature must verify. The error names the first bad entry.
+// Rows are parsed, checked and hashed in batches of 2048 on one thread per
+// core while the calling thread reads ahead and walks the results in order;
+// memory stays bounded (two batches).
 //
 // Proof bundles are JSON objects, one of:
 //   {"inclusion_proof":{"leaf_index":I,"tree_size":N,"path":["<hex>",...]},
@@ -15,7 +18,8 @@
 //    "first_tree_head":{...},"second_tree_head":{...}}
 // with tree heads as in the export's last line.
 //
-// Thread-safe (pure functions); a LineSource belongs to one thread.
+// Thread-safe (pure functions; VerifyJsonlExport starts and joins its own
+// worker threads); a LineSource belongs to one thread.
 #ifndef ACCORD_AUDIT_VERIFY_H_
 #define ACCORD_AUDIT_VERIFY_H_
 

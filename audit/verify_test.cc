@@ -9,9 +9,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "audit/entry.h"
 #include "audit/export_format.h"
 #include "audit/test_util.h"
+#include "runtime/clock.h"
 
 namespace accord::audit {
 namespace {
@@ -211,6 +213,93 @@ TEST_F(VerifyTest, ProofBundles) {
                    .ok());
   EXPECT_THAT(VerifyProofBundle("{}", *verifier_).message(),
               HasSubstr("exactly one"));
+}
+
+// Exports longer than one batch of rows: the checks run on several threads
+// and must still name the first problem in line order, across batches.
+class LongExportTest : public ::testing::Test {
+ protected:
+  static constexpr uint64_t kEntries = 5000;
+  void SetUp() override {
+    CompactRange range;
+    lines_.push_back(std::string(
+        absl::StripSuffix(ExportHeaderLine({0, kEntries, {}}), "\n")));
+    for (uint64_t i = 0; i < kEntries; ++i) {
+      accord::v1::AuditEntry e =
+          QueryEntry("police", absl::StrCat("u", i % 7), "p");
+      e.set_seq(i);
+      *e.mutable_time() =
+          ToProtoTime(absl::FromUnixSeconds(1714550000) + absl::Seconds(i));
+      const std::string leaf = EncodeLeaf(e);
+      range.Append(LeafHash(leaf));
+      lines_.push_back(std::string(absl::StripSuffix(JsonLine(e, leaf), "\n")));
+    }
+    auto head = signer_->Sign(kEntries, range.Root(),
+                              absl::FromUnixSeconds(1714560000));
+    ASSERT_TRUE(head.ok());
+    lines_.push_back(std::string(absl::StripSuffix(TreeHeadLine(*head), "\n")));
+  }
+  absl::Status Verify() {
+    const std::string text = absl::StrJoin(lines_, "\n");
+    auto src = LinesFromString(text);
+    return VerifyJsonlExport(*src, *verifier_).status();
+  }
+  std::string& Row(uint64_t seq) { return lines_[1 + seq]; }
+  void Alter(uint64_t seq) {
+    Row(seq) = absl::StrReplaceAll(
+        Row(seq), {{"\"purpose\":\"p\"", "\"purpose\":\"q\""}});
+  }
+
+  std::shared_ptr<const TreeHeadSigner> signer_ = testing::TestSigner();
+  std::unique_ptr<TreeHeadVerifier> verifier_ = testing::VerifierFor(*signer_);
+  std::vector<std::string> lines_;
+};
+
+TEST_F(LongExportTest, IntactExportVerifies) {
+  EXPECT_TRUE(Verify().ok()) << Verify();
+}
+
+TEST_F(LongExportTest, FirstOfSeveralAlteredEntriesIsNamed) {
+  Alter(4321);
+  EXPECT_THAT(
+      Verify().message(),
+      HasSubstr("entry 4321: leaf does not match its fields (purpose)"));
+  Alter(3000);
+  Alter(2047);
+  EXPECT_THAT(
+      Verify().message(),
+      HasSubstr("entry 2047: leaf does not match its fields (purpose)"));
+  Alter(1);
+  EXPECT_THAT(Verify().message(),
+              HasSubstr("entry 1: leaf does not match its fields (purpose)"));
+}
+
+TEST_F(LongExportTest, ReorderingAcrossBatchesIsNamed) {
+  // Entry s is on line s + 2; rows are checked 2048 to a batch.
+  std::swap(Row(2047), Row(2048));
+  EXPECT_THAT(Verify().message(),
+              HasSubstr("entries out of order at line 2049: entry 2048 comes "
+                        "before entry 2047 (line 2050)"));
+}
+
+TEST_F(LongExportTest, DroppedEntryInALaterBatchIsNamed) {
+  lines_.erase(lines_.begin() + 1 + 4095);
+  EXPECT_THAT(
+      Verify().message(),
+      HasSubstr("entry 4095 missing: sequence jumps from 4094 to 4096"));
+}
+
+TEST_F(LongExportTest, UnparsableRowIsNamedByLine) {
+  Row(3500) = "{\"seq\":3500,";
+  EXPECT_THAT(Verify().message(), HasSubstr("line 3502 (entry 3500?)"));
+  lines_.pop_back();  // and no tree head: the bad row is still first
+  EXPECT_THAT(Verify().message(), HasSubstr("line 3502 (entry 3500?)"));
+}
+
+TEST_F(LongExportTest, TruncatedAfterABatchIsRejected) {
+  lines_.resize(1 + 4096);
+  EXPECT_THAT(Verify().message(),
+              HasSubstr("no signed tree head (truncated after line 4097)"));
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 
 #include <fstream>
 #include <iostream>
+#include <iterator>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "accord/v1/gateway.grpc.pb.h"
@@ -28,20 +30,27 @@ namespace {
 constexpr char kAuditUsage[] =
     R"(usage: accordctl audit SUBCOMMAND [flags] (as an auditor: --as auditor-NAME)
 
-  search [--org ORG] [--user ID] [--token KIND:HEX] [--purpose P] [--agreement ID]
+  search [--org ORG] [--user-id ID] [--token KIND:HEX] [--purpose P] [--agreement ID]
          [--decision allow|deny|partial] [--from RFC3339] [--until RFC3339] [--page-size N] [--all]
+                              (--user-id filters by the acting user recorded in
+                              entries; --user is your own user id)
   subject-access (--token KIND:HEX ... | identifiers with --linkage-key)
                               every disclosure about one person, readable
-  review-queue                no-consent disclosures not yet reviewed
+  review-queue [--page-size N] [--all]
+                              no-consent disclosures not yet reviewed
   mark-reviewed SEQ --note TEXT
+                              records the review as an audit entry
   tree-head                   the latest signed tree head
-  proof SEQ [--size N] --public-key PEM
-                              fetch an inclusion proof and check it offline
-  consistency FIRST SECOND --public-key PEM
+  proof SEQ [--size N] --public-key PEM [--out BUNDLE]
+                              fetch an inclusion proof and check it offline;
+                              --out keeps it as a proof bundle file
+  consistency FIRST SECOND --public-key PEM [--out BUNDLE]
                               fetch a consistency proof between two tree sizes and check it
   export --out FILE [--format jsonl|csv] [--from SEQ] [--to SEQ]
+                              shows progress on a terminal
   verify FILE --public-key PEM
-                              check a JSON Lines export offline; names the first bad entry
+                              check a JSON Lines export or a proof bundle offline;
+                              names the first bad entry
 Add --json for raw output.
 )";
 
@@ -70,7 +79,7 @@ absl::StatusOr<google::protobuf::Timestamp> ParseTime(const std::string& s) {
 int Search(const Args& args, Stub* stub, std::ostream& out, std::ostream& err) {
   accord::v1::AuditSearchRequest req;
   req.set_caller_org(args.Get("org"));
-  req.set_user_id(args.Get("user"));
+  req.set_user_id(args.Get("user-id"));
   req.set_purpose(args.Get("purpose"));
   req.set_agreement_id(args.Get("agreement"));
   if (args.Has("token")) {
@@ -152,6 +161,93 @@ std::vector<audit::Hash> PathOf(
   return out;
 }
 
+absl::Status WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::trunc | std::ios::binary);
+  f << text;
+  f.close();
+  if (!f) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
+// A proof bundle is one JSON object starting with its proof; an export
+// starts with its header line.
+absl::StatusOr<bool> IsProofBundle(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  char head[32] = {};
+  f.read(head, sizeof(head) - 1);
+  const absl::string_view start(head, static_cast<size_t>(f.gcount()));
+  return absl::StartsWith(start, "{\"inclusion_proof\"") ||
+         absl::StartsWith(start, "{\"consistency_proof\"");
+}
+
+int VerifyFile(const Args& args, const std::string& path, std::ostream& out,
+               std::ostream& err) {
+  auto key = args.Require("public-key");
+  if (!key.ok()) return UsageError(err, key.status(), kAuditUsage);
+  auto verifier = audit::TreeHeadVerifier::FromPublicKeyFile(*key);
+  if (!verifier.ok()) return Failure(err, verifier.status());
+  auto bundle = IsProofBundle(path);
+  if (!bundle.ok()) return Failure(err, bundle.status());
+  if (*bundle) {
+    std::ifstream f(path, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(f)),
+                     std::istreambuf_iterator<char>());
+    if (text.size() > (1 << 20)) {
+      return Failure(err, absl::InvalidArgumentError(absl::StrCat(
+                              path, ": a proof bundle is at most 1 MiB")));
+    }
+    if (auto s = audit::VerifyProofBundle(text, **verifier); !s.ok()) {
+      return Failure(
+          err, absl::Status(s.code(), absl::StrCat(path, ": ", s.message())));
+    }
+    out << "verified the proof bundle " << path << " (key "
+        << (*verifier)->key_id() << ")\n";
+    return 0;
+  }
+  auto report = audit::VerifyJsonlExportFile(path, **verifier);
+  if (!report.ok()) return Failure(err, report.status());
+  out << "verified entries " << report->from_seq << " to " << report->to_seq
+      << " against the signed tree head of size "
+      << report->tree_head.tree_size() << " (key " << report->tree_head.key_id()
+      << ")\n";
+  return 0;
+}
+
+int ReviewQueue(const Args& args, Stub* stub, std::ostream& out,
+                std::ostream& err) {
+  accord::v1::ReviewQueueRequest req;
+  uint32_t page_size = 100;
+  if (args.Has("page-size") &&
+      !absl::SimpleAtoi(args.Get("page-size"), &page_size)) {
+    return UsageError(
+        err, absl::InvalidArgumentError("--page-size must be a number"),
+        kAuditUsage);
+  }
+  req.set_page_size(page_size);
+  int shown = 0;
+  do {
+    grpc::ClientContext ctx;
+    PrepareContext(args, &ctx);
+    accord::v1::ReviewQueueResponse resp;
+    auto status = stub->ReviewQueue(&ctx, req, &resp);
+    if (!status.ok()) return Failure(err, FromGrpcStatus(status));
+    for (const auto& e : resp.entries()) {
+      if (args.Has("json")) {
+        PrintJson(out, e);
+      } else {
+        PrintAuditEntry(out, e);
+      }
+      ++shown;
+    }
+    req.set_page_token(resp.next_page_token());
+  } while (args.Has("all") && !req.page_token().empty());
+  if (args.Has("json")) return 0;
+  if (shown == 0) out << "the review queue is empty\n";
+  if (!req.page_token().empty()) out << "(more entries: add --all)\n";
+  return 0;
+}
+
 int Proof(const Args& args, Stub* stub, uint64_t seq, std::ostream& out,
           std::ostream& err) {
   accord::v1::InclusionProofRequest req;
@@ -178,6 +274,15 @@ int Proof(const Args& args, Stub* stub, uint64_t seq, std::ostream& out,
                                       *root);
       !s.ok()) {
     return Failure(err, s);
+  }
+  if (args.Has("out")) {
+    if (auto s = WriteFile(args.Get("out"),
+                           audit::InclusionProofBundle(
+                               resp.proof(), audit::EncodeLeaf(resp.entry()),
+                               resp.tree_head()));
+        !s.ok()) {
+      return Failure(err, s);
+    }
   }
   PrintAuditEntry(out, resp.entry());
   out << "entry " << seq << " is included in the log of "
@@ -222,6 +327,13 @@ int Consistency(const Args& args, Stub* stub, uint64_t first, uint64_t second,
   if (auto s = audit::VerifyConsistency(first, second, *r1, *r2, path);
       !s.ok()) {
     return Failure(err, s);
+  }
+  if (args.Has("out")) {
+    if (auto s = WriteFile(args.Get("out"), audit::ConsistencyProofBundle(
+                                                proof, heads[0], heads[1]));
+        !s.ok()) {
+      return Failure(err, s);
+    }
   }
   out << "the log of " << second << " entries extends the log of " << first
       << " entries without rewriting it; proof of " << path.size()
@@ -295,12 +407,12 @@ int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     return args->Has("help") ? 0 : 2;
   }
   std::set<std::string> known = kConnectionFlags;
-  known.insert({"help",       "json",        "all",      "org",
-                "purpose",    "agreement",   "decision", "from",
-                "until",      "page-size",   "token",    "linkage-key",
-                "given-name", "family-name", "dob",      "postcode",
-                "nhs",        "note",        "size",     "public-key",
-                "out",        "format",      "to"});
+  known.insert({"help",        "json",       "all",         "org",
+                "user-id",     "purpose",    "agreement",   "decision",
+                "from",        "until",      "page-size",   "token",
+                "linkage-key", "given-name", "family-name", "dob",
+                "postcode",    "nhs",        "note",        "size",
+                "public-key",  "out",        "format",      "to"});
   if (auto s = args->CheckKnown(known); !s.ok())
     return UsageError(err, s, kAuditUsage);
   const auto& pos = args->positional();
@@ -311,17 +423,7 @@ int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
       return UsageError(err, absl::InvalidArgumentError("verify needs a FILE"),
                         kAuditUsage);
     }
-    auto key = args->Require("public-key");
-    if (!key.ok()) return UsageError(err, key.status(), kAuditUsage);
-    auto verifier = audit::TreeHeadVerifier::FromPublicKeyFile(*key);
-    if (!verifier.ok()) return Failure(err, verifier.status());
-    auto report = audit::VerifyJsonlExportFile(pos[1], **verifier);
-    if (!report.ok()) return Failure(err, report.status());
-    out << "verified entries " << report->from_seq << " to " << report->to_seq
-        << " against the signed tree head of size "
-        << report->tree_head.tree_size() << " (key "
-        << report->tree_head.key_id() << ")\n";
-    return 0;
+    return VerifyFile(*args, pos[1], out, err);
   }
 
   auto channel = GatewayChannel(*args);
@@ -345,18 +447,7 @@ int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     }
     return 0;
   }
-  if (sub == "review-queue") {
-    accord::v1::ReviewQueueRequest req;
-    req.set_page_size(100);
-    grpc::ClientContext ctx;
-    PrepareContext(*args, &ctx);
-    accord::v1::ReviewQueueResponse resp;
-    auto status = stub->ReviewQueue(&ctx, req, &resp);
-    if (!status.ok()) return Failure(err, FromGrpcStatus(status));
-    if (resp.entries_size() == 0) out << "the review queue is empty\n";
-    for (const auto& e : resp.entries()) PrintAuditEntry(out, e);
-    return 0;
-  }
+  if (sub == "review-queue") return ReviewQueue(*args, stub.get(), out, err);
   if (sub == "mark-reviewed") {
     if (pos.size() != 2) {
       return UsageError(err,
@@ -367,6 +458,13 @@ int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     if (!seq.ok()) return UsageError(err, seq.status(), kAuditUsage);
     accord::v1::MarkReviewedRequest req;
     req.set_seq(*seq);
+    if (args->Get("note").empty()) {
+      return UsageError(
+          err,
+          absl::InvalidArgumentError(
+              "mark-reviewed needs --note TEXT: what the review found"),
+          kAuditUsage);
+    }
     req.set_note(args->Get("note"));
     grpc::ClientContext ctx;
     PrepareContext(*args, &ctx);
