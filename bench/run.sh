@@ -6,9 +6,8 @@
 # each at concurrency 1 and 64, plus, to separate the gateway's own cost from
 # the disk's, a second gateway whose audit log is on tmpfs (same code and
 # fsyncs, but fsync costs nothing there), and the disk's fsync latency.
-# Then the micro-benchmarks (policy_bench,
-# audit_bench, agent_bench when built). Every figure is printed as
-# `BENCH <name> <value> <unit>`.
+# Then the micro-benchmarks (policy_bench, audit_bench, agent_bench when
+# built). Every figure is printed as `BENCH <name> <value> <unit>`.
 #
 #   bench/run.sh [--quick] [--no-build] [--no-micro]
 #
@@ -30,7 +29,7 @@ for arg in "$@"; do
     --quick) quick=1 ;;
     --no-build) build=0 ;;
     --no-micro) micro=0 ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
