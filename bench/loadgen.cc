@@ -22,6 +22,10 @@
 //   loadgen --write-dataset FILE --subjects N
 //           writes the synthetic subjects (with a risk record and consent
 //           each) as an AgentDataset textproto for `accordctl agent load`.
+//   loadgen --fsync-probe DIR
+//           times 4 KiB appends each followed by fdatasync in DIR: the floor
+//           under any durable commit (the audit log's) on that disk.
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -113,6 +117,36 @@ int WriteDataset(const std::string& path, int subjects) {
   return out.good() ? 0 : 1;
 }
 
+// Times `n` appends of 4 KiB, each made durable with fdatasync, in `dir`.
+int FsyncProbe(const std::string& dir) {
+  const std::string path = dir + "/fsync-probe";
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) {
+    std::fprintf(stderr, "loadgen: cannot create %s\n", path.c_str());
+    return 1;
+  }
+  constexpr int kSyncs = 300;
+  const std::string block(4096, 'x');
+  std::vector<double> us;
+  for (int i = 0; i < kSyncs; ++i) {
+    if (write(fd, block.data(), block.size()) !=
+        static_cast<ssize_t>(block.size())) {
+      std::fprintf(stderr, "loadgen: write to %s failed\n", path.c_str());
+      return 1;
+    }
+    const auto t0 = Clock::now();
+    fdatasync(fd);
+    us.push_back(
+        std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  close(fd);
+  unlink(path.c_str());
+  std::sort(us.begin(), us.end());
+  std::printf("loadgen fsync_p50_us=%.1f fsync_p99_us=%.1f\n", us[kSyncs / 2],
+              us[kSyncs * 99 / 100]);
+  return 0;
+}
+
 // ---------------------------------------------------------------------------
 // Options
 
@@ -146,7 +180,8 @@ struct Options {
                "               [--concurrency N] [--channels N] [--duration S] "
                "[--warmup S]\n"
                "               [--watch-pid PID]\n"
-               "       loadgen --write-dataset FILE --subjects N\n",
+               "       loadgen --write-dataset FILE --subjects N\n"
+               "       loadgen --fsync-probe DIR\n",
                error.c_str());
   std::exit(2);
 }
@@ -515,7 +550,7 @@ void Report(const Options& o, Result r) {
 
 int Main(int argc, char** argv) {
   Options o;
-  std::string dataset;
+  std::string dataset, probe;
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (i + 1 >= argc) Usage("flag " + flag + " needs a value");
@@ -562,6 +597,8 @@ int Main(int argc, char** argv) {
       number(&o.watch_pid);
     } else if (flag == "--write-dataset") {
       dataset = value;
+    } else if (flag == "--fsync-probe") {
+      probe = value;
     } else {
       Usage("unknown flag " + flag);
     }
@@ -569,6 +606,7 @@ int Main(int argc, char** argv) {
   if (o.subjects < 1 || o.subjects > kMaxSubjects)
     Usage(absl::StrCat("--subjects must be 1..", kMaxSubjects));
   if (!dataset.empty()) return WriteDataset(dataset, o.subjects);
+  if (!probe.empty()) return FsyncProbe(probe);
   if (o.concurrency < 1) Usage("--concurrency must be at least 1");
   if (o.channels < 1 || o.channels > o.concurrency)
     Usage("--channels must be 1..concurrency");

@@ -88,6 +88,8 @@ TEST(LoadgenSmokeTest, DisclosesDirectlyAndThroughTheGatewayWithoutErrors) {
   EXPECT_GT(Number(direct, "completed"), 0);
   EXPECT_EQ(Number(direct, "errors"), 0);
 
+  // --watch-pid reads any process's CPU time; PID 1 always exists here, and
+  // only the presence of the figure is checked.
   auto gateway =
       Loadgen(partnership, absl::StrCat("--target gateway --address ",
                                         partnership.gateway_address(), common,

@@ -3,9 +3,11 @@
 #   1. an agent's Holder.Disclose called directly (one hop, the physical limit);
 #   2. the same call relayed by nginx grpc_pass, mutual TLS on both sides;
 #   3. the same query through accord-gateway, with policy and durable audit;
-# each at concurrency 1 and 64, then the micro-benchmarks (policy_bench,
-# audit_bench, agent_bench when built). Every figure is printed as
-# `BENCH <name> <value> <unit>`.
+# each at concurrency 1 and 64, plus, to separate the gateway's own cost from
+# the disk's, a second gateway whose audit log is on tmpfs (same code and
+# fsyncs, but fsync costs nothing there), and the disk's fsync latency.
+# Then the micro-benchmarks (policy_bench, audit_bench, agent_bench when
+# built). Every figure is printed as `BENCH <name> <value> <unit>`.
 #
 #   bench/run.sh [--quick] [--no-build] [--no-micro]
 #
@@ -27,7 +29,7 @@ for arg in "$@"; do
     --quick) quick=1 ;;
     --no-build) build=0 ;;
     --no-micro) micro=0 ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -40,6 +42,7 @@ fi
 base=${ACCORD_BENCH_PORT_BASE:-27000}
 gateway_port=$((base + 443))
 nginx_port=$((base + 444))
+tmpfs_gateway_port=$((base + 445))
 holder_port=$((base + 501))
 local_port=$((base + 601))
 holder=womens-centre
@@ -78,7 +81,7 @@ if [[ -z "$nginx_bin" ]]; then
 fi
 
 # --- a fresh partnership on loopback ----------------------------------------
-for port in $gateway_port $nginx_port $holder_port $local_port; do
+for port in $gateway_port $nginx_port $tmpfs_gateway_port $holder_port $local_port; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     die "port $port is in use; set ACCORD_BENCH_PORT_BASE to another base"
   fi
@@ -95,6 +98,10 @@ shift_ports() { sed -E "s/127\.0\.0\.1:17([0-9]{3})/127.0.0.1:$((base / 1000))\1
 shift_ports "$ex/config/gateway.textproto" "$run/gateway.textproto"
 shift_ports "$ex/config/agent-$holder.textproto" "$run/agent.textproto"
 grep -q "127.0.0.1:$gateway_port" "$run/gateway.textproto" || die "gateway port not set"
+shm=$(mktemp -d /dev/shm/accord-bench-XXXXXX)
+sed -e "s|127.0.0.1:$gateway_port|127.0.0.1:$tmpfs_gateway_port|" \
+  -e "s|^audit_db: .*|audit_db: \"$shm/gateway-audit.db\"|" \
+  "$run/gateway.textproto" >"$run/gateway-tmpfs.textproto"
 grep -q "127.0.0.1:$holder_port" "$run/agent.textproto" || die "holder port not set"
 
 say "Creating a fresh PKI (deploy/pki/make-pki.sh) in $run/pki"
@@ -110,6 +117,7 @@ stop_all() {
   if [[ -n "$nginx_pid" ]]; then kill -QUIT "$nginx_pid" 2>/dev/null || true; fi
   for pid in ${pids[@]+"${pids[@]}"}; do kill "$pid" 2>/dev/null || true; done
   for pid in ${pids[@]+"${pids[@]}"} $nginx_pid; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$shm"
 }
 trap stop_all EXIT
 
@@ -141,6 +149,10 @@ say "Starting accord-gateway (:$gateway_port, policy and durable audit)"
 gateway_pid=$!
 pids+=("$gateway_pid")
 wait_for "$run/logs/gateway.log" "serving" "$gateway_pid"
+"$bin/accord-gateway" --config "$run/gateway-tmpfs.textproto" >"$run/logs/gateway-tmpfs.log" 2>&1 &
+tmpfs_gateway_pid=$!
+pids+=("$tmpfs_gateway_pid")
+wait_for "$run/logs/gateway-tmpfs.log" "serving" "$tmpfs_gateway_pid"
 
 say "Starting nginx grpc_pass (:$nginx_port, $cores workers, mutual TLS both sides)"
 user_line=""
@@ -204,9 +216,9 @@ done
 # --- the side-by-side measurements -------------------------------------------
 agreements=$(ls "$run"/agreements/*.textproto | paste -sd, -)
 declare -A result
-measure() { # measure TARGET ADDRESS CONCURRENCY [extra flags]
-  local target=$1 address=$2 c=$3
-  shift 3
+measure() { # measure LABEL TARGET ADDRESS CONCURRENCY [extra flags]
+  local label=$1 target=$2 address=$3 c=$4
+  shift 4
   local channels=$((c < 4 ? c : 4))
   local line
   line=$("$bin/loadgen" --target "$target" --address "$address" --pki "$run/pki" \
@@ -218,18 +230,22 @@ measure() { # measure TARGET ADDRESS CONCURRENCY [extra flags]
   echo "$line" >>"$run/logs/loadgen.log"
   local kv
   for kv in $line; do
-    [[ "$kv" == *=* ]] && result["$target.c$c.${kv%%=*}"]="${kv#*=}"
+    [[ "$kv" == *=* ]] && result["$label.c$c.${kv%%=*}"]="${kv#*=}"
   done
-  local errors=${result["$target.c$c.errors"]}
-  ((errors == 0)) || echo "run.sh: $target at c$c: $errors errors (see $run/logs/loadgen.log)" >&2
+  local errors=${result["$label.c$c.errors"]}
+  ((errors == 0)) || echo "run.sh: $label at c$c: $errors errors (see $run/logs/loadgen.log)" >&2
 }
 
 say "Measuring: ${duration}s per run after ${warmup}s warm-up; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 load_before=$(cut -d' ' -f1 /proc/loadavg)
+fsync=$("$bin/loadgen" --fsync-probe "$run/state")
+for kv in $fsync; do [[ "$kv" == *=* ]] && result["disk.${kv%%=*}"]="${kv#*=}"; done
 for c in 1 64; do
-  measure direct "127.0.0.1:$holder_port" "$c"
-  measure nginx "127.0.0.1:$nginx_port" "$c"
-  measure gateway "127.0.0.1:$gateway_port" "$c" --watch-pid "$gateway_pid"
+  measure direct direct "127.0.0.1:$holder_port" "$c" --watch-pid "$agent_pid"
+  measure nginx nginx "127.0.0.1:$nginx_port" "$c"
+  measure gateway gateway "127.0.0.1:$gateway_port" "$c" --watch-pid "$gateway_pid"
+  measure gateway_tmpfs_audit gateway "127.0.0.1:$tmpfs_gateway_port" "$c" \
+    --watch-pid "$tmpfs_gateway_pid"
 done
 load_after=$(cut -d' ' -f1 /proc/loadavg)
 rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$gateway_pid/status")
@@ -246,8 +262,10 @@ bench bench_load_avg_before "$load_before" load
 bench bench_load_avg_after "$load_after" load
 bench agent_import_accordctl_rows_per_s \
   "$(awk -v n="$subjects" -v a="$load_start" -v b="$load_end" 'BEGIN { printf "%.0f", 3 * n / (b - a) }')" rows/s
+bench disk_fsync_p50_us "$(r disk.fsync_p50_us)" us
+bench disk_fsync_p99_us "$(r disk.fsync_p99_us)" us
 for c in 1 64; do
-  for t in direct nginx gateway; do
+  for t in direct nginx gateway gateway_tmpfs_audit; do
     bench "${t}_qps_c$c" "$(r "$t.c$c.qps")" req/s
     for p in p50 p90 p99 p999; do bench "${t}_${p}_us_c$c" "$(r "$t.c$c.${p}_us")" us; done
     bench "${t}_errors_c$c" "$(r "$t.c$c.errors")" count
@@ -255,10 +273,15 @@ for c in 1 64; do
   bench "gateway_over_nginx_qps_c$c" "$(div "$(r gateway.c$c.qps)" "$(r nginx.c$c.qps)")" ratio
   bench "gateway_over_direct_qps_c$c" "$(div "$(r gateway.c$c.qps)" "$(r direct.c$c.qps)")" ratio
   bench "nginx_over_direct_qps_c$c" "$(div "$(r nginx.c$c.qps)" "$(r direct.c$c.qps)")" ratio
+  bench "gateway_tmpfs_audit_over_direct_qps_c$c" \
+    "$(div "$(r gateway_tmpfs_audit.c$c.qps)" "$(r direct.c$c.qps)")" ratio
   bench "gateway_cpu_s_per_1k_c$c" "$(r "gateway.c$c.server_cpu_s_per_1k")" s
+  bench "agent_cpu_s_per_1k_c$c" "$(r "direct.c$c.server_cpu_s_per_1k")" s
 done
 bench gateway_added_p50_us_c1 "$(sub "$(r gateway.c1.p50_us)" "$(r direct.c1.p50_us)")" us
 bench nginx_added_p50_us_c1 "$(sub "$(r nginx.c1.p50_us)" "$(r direct.c1.p50_us)")" us
+bench gateway_tmpfs_audit_added_p50_us_c1 \
+  "$(sub "$(r gateway_tmpfs_audit.c1.p50_us)" "$(r direct.c1.p50_us)")" us
 bench gateway_rss_mb "$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')" MB
 bench gateway_audit_entries "$audit_rows" count
 
