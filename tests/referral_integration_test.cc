@@ -487,6 +487,7 @@ TEST_F(ReferralIntegrationTest, OnwardReferralFormsAChainBothEndsCanFollow) {
     c->add_categories(accord::v1::DATA_CATEGORY_CONTACT);
     c->add_categories(accord::v1::DATA_CATEGORY_NEEDS);
     c->mutable_given_at()->set_seconds(1767225600);
+    c->set_method(accord::v1::CONSENT_METHOD_WRITTEN);
     c->set_recorded_by("solicitor F. Quint");
     accord::v1::RecordConsentResponse resp;
     auto s = lc->RecordConsent(&ctx, req, &resp);
