@@ -119,8 +119,7 @@ absl::StatusOr<std::unique_ptr<HolderClients>> MakeHolderClients(
     // An agent back from an outage is reached within seconds: referral
     // delivery keeps its own back-off on top.
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
-    auto channel =
-        grpc::CreateCustomChannel(org.agent_address(), *creds, args);
+    auto channel = grpc::CreateCustomChannel(org.agent_address(), *creds, args);
     clients->stubs_[org.id()] = accord::v1::Holder::NewStub(channel);
   }
   return clients;

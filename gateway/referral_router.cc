@@ -29,7 +29,8 @@ bool ValidReferralId(const std::string& id) {
 std::string StateName(accord::v1::ReferralState s) {
   const std::string& n = accord::v1::ReferralState_Name(s);
   constexpr size_t kPrefix = sizeof("REFERRAL_STATE_") - 1;
-  return n.size() > kPrefix ? n.substr(kPrefix) : absl::StrCat(static_cast<int>(s));
+  return n.size() > kPrefix ? n.substr(kPrefix)
+                            : absl::StrCat(static_cast<int>(s));
 }
 
 absl::Status AuditFailure(const absl::Status& s) {
