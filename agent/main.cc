@@ -113,8 +113,11 @@ int Run(const std::string& config_path) {
     auto creds = MakeChannelCredentials(
         tls, SpiffeId((*partnership)->id(), PrincipalKind::kGateway));
     if (!creds.ok()) return StartupFailure(kProgram, creds.status());
-    gateway_stub = accord::v1::Gateway::NewStub(grpc::CreateCustomChannel(
-        config.gateway_address(), *creds, DefaultChannelArguments()));
+    grpc::ChannelArguments args = DefaultChannelArguments();
+    // Reconnect to a restarted gateway within seconds, not minutes.
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+    gateway_stub = accord::v1::Gateway::NewStub(
+        grpc::CreateCustomChannel(config.gateway_address(), *creds, args));
   }
   agent::Referrals referrals(config.org_id(), *partnership, store->get(),
                              policy->get(), std::move(*referral_keys),

@@ -57,6 +57,9 @@ void SetActor(grpc::ClientContext& ctx, const accord::v1::Actor& actor) {
     ctx.AddMetadata(kUserMetadataKey, actor.user_id());
   if (!actor.role().empty()) ctx.AddMetadata(kRoleMetadataKey, actor.role());
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  // A gateway restarting is waited for (within the deadline), not failed at
+  // once.
+  ctx.set_wait_for_ready(true);
 }
 
 }  // namespace

@@ -25,7 +25,7 @@ constexpr char kReferralUsage[] =
 
   send --subject LOCAL_ID --to ORG [--service ID] [--purpose P] [--urgency U]
        [--contact FIELD=VALUE]... [--need NEED]... [--summary TEXT]
-       [--key IDEMPOTENCY_KEY] [--after REFERRAL_ID]
+       [--idempotency-key KEY] [--after REFERRAL_ID]
                      refer a person your agent holds (sealed to the receiver's key);
                      --purpose defaults to "referral", --urgency to routine
                      (routine, soon, immediate); --after continues a referral you received
@@ -143,7 +143,7 @@ int Send(const Args& args, accord::v1::AgentLocal::Stub* stub,
   }
   for (const auto& n : args.GetAll("need")) content->add_needs(n);
   content->set_case_summary(args.Get("summary"));
-  req.set_idempotency_key(args.Get("key"));
+  req.set_idempotency_key(args.Get("idempotency-key"));
   req.set_previous_referral_id(args.Get("after"));
   grpc::ClientContext ctx;
   PrepareContext(args, &ctx);
@@ -312,9 +312,10 @@ int ReferralCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
       Args::Parse(Argv(argv.begin() + 1, argv.end()), {"chain", "json"});
   if (!args.ok()) return UsageError(err, args.status(), kReferralUsage);
   std::set<std::string> known = kConnectionFlags;
-  for (const char* f : {"subject", "to", "service", "purpose", "urgency",
-                        "contact", "need", "summary", "key", "after", "state",
-                        "reason", "outcome", "chain", "json", "box", "count"}) {
+  for (const char* f :
+       {"subject", "to", "service", "purpose", "urgency", "contact", "need",
+        "summary", "idempotency-key", "after", "state", "reason", "outcome",
+        "chain", "json", "box", "count"}) {
     known.insert(f);
   }
   if (auto s = args->CheckKnown(known); !s.ok())

@@ -115,8 +115,11 @@ absl::StatusOr<std::unique_ptr<HolderClients>> MakeHolderClients(
     auto creds = MakeChannelCredentials(
         tls, SpiffeId(partnership.id(), PrincipalKind::kAgent, org.id()));
     if (!creds.ok()) return creds.status();
-    auto channel = grpc::CreateCustomChannel(org.agent_address(), *creds,
-                                             DefaultChannelArguments());
+    grpc::ChannelArguments args = DefaultChannelArguments();
+    // An agent back from an outage is reached within seconds: referral
+    // delivery keeps its own back-off on top.
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
+    auto channel = grpc::CreateCustomChannel(org.agent_address(), *creds, args);
     clients->stubs_[org.id()] = accord::v1::Holder::NewStub(channel);
   }
   return clients;

@@ -29,7 +29,8 @@ bool ValidReferralId(const std::string& id) {
 std::string StateName(accord::v1::ReferralState s) {
   const std::string& n = accord::v1::ReferralState_Name(s);
   constexpr size_t kPrefix = sizeof("REFERRAL_STATE_") - 1;
-  return n.size() > kPrefix ? n.substr(kPrefix) : absl::StrCat(static_cast<int>(s));
+  return n.size() > kPrefix ? n.substr(kPrefix)
+                            : absl::StrCat(static_cast<int>(s));
 }
 
 absl::Status AuditFailure(const absl::Status& s) {
@@ -216,9 +217,14 @@ void ReferralRouter::Send(const Caller& caller,
         "field referral.payload: not a sealed payload (32-byte ephemeral key, "
         "12-byte nonce, ciphertext with its 16-byte tag)"));
   }
-  if (auto k = referral_keys_.find(in.to_org());
-      k != referral_keys_.end() &&
-      p.recipient_key_id() != SealKeyId(k->second)) {
+  auto k = referral_keys_.find(in.to_org());
+  if (k == referral_keys_.end()) {
+    return refuse(absl::FailedPreconditionError(absl::StrCat(
+        in.to_org(),
+        " publishes no referral key in the partnership file, so nothing can "
+        "be sealed to it")));
+  }
+  if (p.recipient_key_id() != SealKeyId(k->second)) {
     return refuse(absl::InvalidArgumentError(absl::StrCat(
         "field referral.payload.recipient_key_id: not sealed to ", in.to_org(),
         "'s published referral key ", SealKeyId(k->second))));

@@ -13,7 +13,8 @@ using accord::v1::ReferralStatus;
 std::string Name(ReferralState s) {
   const std::string& n = accord::v1::ReferralState_Name(s);
   constexpr size_t kPrefix = sizeof("REFERRAL_STATE_") - 1;
-  return n.size() > kPrefix ? n.substr(kPrefix) : absl::StrCat(static_cast<int>(s));
+  return n.size() > kPrefix ? n.substr(kPrefix)
+                            : absl::StrCat(static_cast<int>(s));
 }
 
 // Which party makes each change.

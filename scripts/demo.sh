@@ -107,14 +107,16 @@ ctl referral watch --box outbox --as org-rape-crisis --agent "$(agent_port rape-
 watch_pid=$!
 pids+=($watch_pid)
 sleep 0.5
-rc_ref=$(ctl referral send --as org-rape-crisis --agent "$(agent_port rape-crisis)" \
+sent=$(ctl referral send --as org-rape-crisis --agent "$(agent_port rape-crisis)" \
   --user isva-carys --role isva \
   --subject RC-2041 --to law-centre --service family-law --urgency soon \
   --contact given_name=Zoë --contact family_name=Ashworth-Hale \
   --contact phone="07700 900412" --contact safe_contact="Text first; weekdays 10:00-15:00" \
   --need "non-molestation order" --need "help returning to work" \
   --summary "Reported a sexual assault by a former partner in January 2026; he knows her address." \
-  --key demo-rc-2041-law | tee /dev/stderr | awk '{print $2}')
+  --idempotency-key demo-rc-2041-law)
+echo "$sent"
+rc_ref=$(awk '{print $2}' <<<"$sent")
 referral_wait() {  # referral_wait ORG inbox|outbox ID STATE
   for _ in $(seq 1 100); do
     ctl referral "$2" --as "org-$1" --agent "$(agent_port "$1")" 2>/dev/null |
@@ -144,11 +146,13 @@ echo "Sending the case summary is refused by the Law Centre's own agent:"
 ctl referral send --as org-law-centre --agent "$(agent_port law-centre)" \
   --subject LC-0007 --to employment --service skills --after "$rc_ref" \
   --contact given_name=Zoë --need "return to work" --summary "her story" || true
-lc_ref=$(ctl referral send --as org-law-centre --agent "$(agent_port law-centre)" \
+sent=$(ctl referral send --as org-law-centre --agent "$(agent_port law-centre)" \
   --user sol-farah --role solicitor \
   --subject LC-0007 --to employment --service skills --after "$rc_ref" \
   --contact given_name=Zoë --contact family_name=Ashworth-Hale --contact email=zoe.ah@mail.example \
-  --need "return to work" --need "flexible hours" --key demo-lc-0007-emp | tee /dev/stderr | awk '{print $2}')
+  --need "return to work" --need "flexible hours" --idempotency-key demo-lc-0007-emp)
+echo "$sent"
+lc_ref=$(awk '{print $2}' <<<"$sent")
 referral_wait law-centre outbox "$lc_ref" delivered
 ctl referral inbox --as org-employment --agent "$(agent_port employment)"
 ctl referral update "$lc_ref" --state accepted --as org-employment --agent "$(agent_port employment)" --user coach-hana
@@ -165,7 +169,6 @@ cat "$run/logs/rape-crisis-outbox.log"
 
 say "Rape Crisis follows the referral and the chain onwards"
 ctl referral status "$rc_ref" --chain --as org-rape-crisis
-ctl referral outbox --as org-rape-crisis --agent "$(agent_port rape-crisis)"
 
 say "The audit log, as the partnership's data protection officer sees it"
 ctl audit search --as auditor-dpo --all

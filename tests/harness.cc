@@ -99,6 +99,8 @@ Process::Process(std::string name, std::vector<std::string> argv,
 Process::~Process() { Stop(); }
 
 absl::Status Process::Start() {
+  // A restarted process appends to the same log: only what it writes counts.
+  log_offset_ = ReadAll(log_path_).size();
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 1, log_path_.c_str(),
@@ -131,7 +133,10 @@ absl::Status Process::WaitForLog(const std::string& needle, int timeout_ms) {
   const auto end =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < end) {
-    if (absl::StrContains(Log(), needle)) return absl::OkStatus();
+    const std::string log = Log();
+    if (log.size() > log_offset_ &&
+        absl::StrContains(absl::string_view(log).substr(log_offset_), needle))
+      return absl::OkStatus();
     if (!Running()) {
       return absl::FailedPreconditionError(
           absl::StrCat(name_, " exited before '", needle, "':\n", Log()));

@@ -30,7 +30,8 @@ class Process {
           std::string log_path);
   ~Process();
   absl::Status Start();
-  // Waits until the log contains `needle`, or the process exits, or timeout.
+  // Waits until the log, as written since the last Start, contains
+  // `needle`, or the process exits, or timeout.
   absl::Status WaitForLog(const std::string& needle, int timeout_ms);
   // SIGTERM, then SIGKILL after a grace period.
   void Stop();
@@ -43,6 +44,7 @@ class Process {
   std::string name_;
   std::vector<std::string> argv_;
   std::string log_path_;
+  size_t log_offset_ = 0;  // log size when last started
   pid_t pid_ = -1;
 };
 

@@ -388,6 +388,47 @@ TEST_F(ReferralIntegrationTest,
   }
 }
 
+TEST_F(ReferralIntegrationTest, UndeliveredWithinTheAgreementsLimitExpires) {
+  // The partnership shortens the pathway's delivery limit to two seconds
+  // (agreements are reloaded when their file changes).
+  const std::string file =
+      partnership_->dir() + "/agreements/referral-pathways.textproto";
+  const std::string original = ReadFileBytes(file);
+  std::string shortened = original;
+  const std::string limit = "delivery_limit { seconds: 259200 }";
+  for (size_t at = shortened.find(limit); at != std::string::npos;
+       at = shortened.find(limit, at)) {
+    shortened.replace(at, limit.size(), "delivery_limit { seconds: 2 }");
+  }
+  ASSERT_NE(shortened, original);
+  auto write = [&](const std::string& content) {
+    std::ofstream out(file, std::ios::trunc);
+    out << content;
+  };
+  write(shortened);
+  std::this_thread::sleep_for(std::chrono::milliseconds(4500));
+
+  partnership_->agent("law-centre")->Stop();
+  auto sent = Send("rape-crisis", ZoeToLawCentre("expiry-1"));
+  write(original);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  const std::string id = sent->referral_id();
+  EXPECT_TRUE(WaitFor("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX, id,
+                      accord::v1::REFERRAL_STATE_EXPIRED, 30));
+  accord::v1::ReferralView v;
+  Find("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX, id, &v);
+  EXPECT_THAT(v.referral().history().rbegin()->reason(),
+              HasSubstr("not delivered to law-centre"));
+  EXPECT_EQ(CountAudit(id, "ExpireReferral", accord::v1::AUDIT_DECISION_ALLOW),
+            1);
+
+  // Back online, the Law Centre never receives the expired referral.
+  ASSERT_TRUE(partnership_->StartAgent("law-centre").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_EQ(Find("law-centre", accord::v1::REFERRAL_BOX_INBOX, id).first, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+}
+
 TEST_F(ReferralIntegrationTest, PathwayInNoAgreementIsRefusedAndAudited) {
   // Rape Crisis to the police: no agreement has that referral pathway. Its
   // own agent refuses before anything leaves.
@@ -419,6 +460,18 @@ TEST_F(ReferralIntegrationTest, PathwayInNoAgreementIsRefusedAndAudited) {
   r->set_consent_reference("EMP-C1");
   auto gw = accord::v1::Gateway::NewStub(
       partnership_->GatewayChannel("org-employment"));
+  {
+    // The key the gateway serves is the one the partnership file publishes.
+    grpc::ClientContext kctx;
+    Deadline(&kctx);
+    accord::v1::GetReferralKeyRequest kreq;
+    kreq.set_org_id("police");
+    accord::v1::GetReferralKeyResponse key;
+    ASSERT_TRUE(gw->GetReferralKey(&kctx, kreq, &key).ok());
+    EXPECT_EQ(key.x25519_public_key(), *police_key);
+    EXPECT_EQ(key.key_id(), SealKeyId(*police_key));
+    EXPECT_EQ(sealed->recipient_key_id(), key.key_id());
+  }
   grpc::ClientContext ctx;
   Deadline(&ctx);
   accord::v1::SendReferralResponse resp;
@@ -487,6 +540,7 @@ TEST_F(ReferralIntegrationTest, OnwardReferralFormsAChainBothEndsCanFollow) {
     c->add_categories(accord::v1::DATA_CATEGORY_CONTACT);
     c->add_categories(accord::v1::DATA_CATEGORY_NEEDS);
     c->mutable_given_at()->set_seconds(1767225600);
+    c->set_method(accord::v1::CONSENT_METHOD_WRITTEN);
     c->set_recorded_by("solicitor F. Quint");
     accord::v1::RecordConsentResponse resp;
     auto s = lc->RecordConsent(&ctx, req, &resp);
