@@ -347,6 +347,7 @@ class CsvParser final : public RowParser {
       if (c == '"') {
         in_quotes_ = !in_quotes_;
       } else if (c == '\n' && !in_quotes_) {
+        if (i - start > options_.max_row_bytes) return TooLong();
         if (auto s = Record(absl::string_view(buf_).substr(start, i - start),
                             rows, rejected);
             !s.ok()) {
@@ -357,12 +358,14 @@ class CsvParser final : public RowParser {
     }
     buf_.erase(0, start);
     scan_ = buf_.size();
-    if (buf_.size() > options_.max_row_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "row ", record_no_ + 1, ": longer than ", options_.max_row_bytes,
-          " bytes; is a quote (\") left open?"));
-    }
+    if (buf_.size() > options_.max_row_bytes) return TooLong();
     return absl::OkStatus();
+  }
+
+  absl::Status TooLong() const {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "row ", record_no_ + 1, ": longer than ", options_.max_row_bytes,
+        " bytes; is a quote (\") left open?"));
   }
 
   absl::Status Finish(std::vector<ImportedRow>* rows,
@@ -507,6 +510,11 @@ class JsonLinesParser final : public RowParser {
     size_t start = 0;
     for (size_t i = scan_; i < buf_.size(); ++i) {
       if (buf_[i] != '\n') continue;
+      if (i - start > options_.max_row_bytes) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("row ", line_no_ + 1, ": longer than ",
+                         options_.max_row_bytes, " bytes"));
+      }
       Line(absl::string_view(buf_).substr(start, i - start), rows, rejected);
       start = i + 1;
     }

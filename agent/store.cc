@@ -194,6 +194,7 @@ absl::Status AgentStore::Writer::Savepoint(
   if (auto s = db.Exec("SAVEPOINT row"); !s.ok()) return s;
   absl::Status s = body();
   if (!s.ok()) {
+    cached_local_id_.clear();
     conn_.ResetAll();
     (void)db.Exec("ROLLBACK TO row");
     (void)db.Exec("RELEASE row");
@@ -204,6 +205,8 @@ absl::Status AgentStore::Writer::Savepoint(
 
 absl::StatusOr<int64_t> AgentStore::Writer::SubjectId(
     const std::string& local_id) {
+  if (!cached_local_id_.empty() && local_id == cached_local_id_)
+    return cached_id_;
   auto q = conn_.Prepare("SELECT id FROM subjects WHERE local_id = ?");
   if (!q.ok()) return q.status();
   (*q)->Bind(1, local_id);
@@ -213,12 +216,15 @@ absl::StatusOr<int64_t> AgentStore::Writer::SubjectId(
     return absl::NotFoundError(
         absl::StrCat("no subject with local_id '", local_id, "'"));
   }
-  return (*q)->Int(0);
+  const int64_t id = (*q)->Int(0);
+  (*q)->Reset();
+  Remember(local_id, id);
+  return id;
 }
 
 absl::StatusOr<accord::v1::Subject> AgentStore::Writer::FindSubject(
     const std::string& local_id) {
-  auto q = conn_.Prepare("SELECT body FROM subjects WHERE local_id = ?");
+  auto q = conn_.Prepare("SELECT id, body FROM subjects WHERE local_id = ?");
   if (!q.ok()) return q.status();
   (*q)->Bind(1, local_id);
   auto step = (*q)->Next();
@@ -227,7 +233,10 @@ absl::StatusOr<accord::v1::Subject> AgentStore::Writer::FindSubject(
     return absl::NotFoundError(
         absl::StrCat("no subject with local_id '", local_id, "'"));
   }
-  return ParseBody<accord::v1::Subject>((*q)->Blob(0), "subject");
+  Remember(local_id, (*q)->Int(0));
+  auto subject = ParseBody<accord::v1::Subject>((*q)->Blob(1), "subject");
+  (*q)->Reset();
+  return subject;
 }
 
 absl::StatusOr<bool> AgentStore::Writer::UpsertSubject(
@@ -249,6 +258,7 @@ absl::StatusOr<bool> AgentStore::Writer::UpsertSubject(
     (*ins)->Bind(1, subject.local_id()).BindBlob(2, body).Bind(3, now);
     if (auto s = (*ins)->Run(); !s.ok()) return s;
     id = conn_.db().LastInsertRowId();
+    Remember(subject.local_id(), id);
   } else {
     id = *existing;
     auto upd = conn_.Prepare(
