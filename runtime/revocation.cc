@@ -94,13 +94,14 @@ absl::StatusOr<std::unique_ptr<RevocationList>> RevocationList::Load(
     const Clock* clock) {
   std::unique_ptr<RevocationList> list(
       new RevocationList(crl_file, ca_file, clock));
-  if (crl_file.empty()) {
-    list->state_ = std::make_shared<State>();
-    return list;
+  std::shared_ptr<const State> state = std::make_shared<State>();
+  if (!crl_file.empty()) {
+    auto read = list->Read();
+    if (!read.ok()) return read.status();
+    state = *std::move(read);
   }
-  auto state = list->Read();
-  if (!state.ok()) return state.status();
-  list->state_ = *std::move(state);
+  absl::MutexLock lock(&list->mu_);
+  list->state_ = std::move(state);
   return list;
 }
 

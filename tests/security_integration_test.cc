@@ -663,5 +663,44 @@ TEST_F(SecurityIntegrationTest, NoRecordValueOrSecretAppearsInAnyLog) {
   }
 }
 
+// --- Agreements -------------------------------------------------------------
+
+TEST_F(SecurityIntegrationTest, EndedAgreementTakesEffectWithoutRestart) {
+  const std::string file =
+      partnership_->dir() + "/agreements/police-dasv.textproto";
+  const std::string original = Slurp(file);
+  ExpectPoliceServed("before-agreement-ends");
+  // The partnership ends the agreement: a new version valid for one second
+  // at the start of 2026. Written beside the file and renamed over it.
+  std::string ended =
+      absl::StrReplaceAll(original, {{"version: 2", "version: 3"},
+                                     {"valid_until { seconds: 1861920000 }",
+                                      "valid_until { seconds: 1767225601 }"}});
+  ASSERT_NE(ended, original);
+  auto replace = [&](const std::string& text) {
+    std::ofstream(file + ".new") << text;
+    ASSERT_EQ(std::rename((file + ".new").c_str(), file.c_str()), 0);
+  };
+  replace(ended);
+  grpc::Status status;
+  for (int i = 0; i < 100; ++i) {
+    status = QueryAs("org-police", absl::StrCat("agreement-ended-", i));
+    if (status.error_code() == grpc::StatusCode::PERMISSION_DENIED) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << status.error_message() << "\n"
+      << partnership_->gateway()->Log();
+  // Restored, it applies again, still without a restart.
+  replace(absl::StrReplaceAll(original, {{"version: 2", "version: 4"}}));
+  for (int i = 0; i < 100; ++i) {
+    status = QueryAs("org-police", absl::StrCat("agreement-restored-", i));
+    if (status.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(partnership_->gateway()->Running());
+}
+
 }  // namespace
 }  // namespace accord::testing
