@@ -105,21 +105,42 @@ grpc::ServerUnaryReactor* GatewayService::ListAgreements(
   return reactor;
 }
 
-// Referral methods: the ReferralRouter holds the logic.
-#define ACCORD_REFERRAL_METHOD(Name, Fn)                                 \
-  grpc::ServerUnaryReactor* GatewayService::Name(                        \
-      grpc::CallbackServerContext* ctx,                                  \
-      const accord::v1::Name##Request* request,                          \
-      accord::v1::Name##Response* response) {                            \
-    auto* reactor = ctx->DefaultReactor();                               \
-    if (referrals_ == nullptr) {                                         \
-      reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,      \
-                                   "this gateway routes no referrals")); \
-      return reactor;                                                    \
-    }                                                                    \
-    referrals_->Fn(CallerFromContext(*ctx, *gateway_), *request,         \
-                   FinishInto(reactor, response));                       \
-    return reactor;                                                      \
+// Referral methods: the ReferralRouter holds the logic. Each call is admitted
+// under the caller organisation's rate and concurrency limits first (a
+// refusal is audited); the permit is held until the call finishes.
+template <typename Resp, typename Run>
+grpc::ServerUnaryReactor* AdmitThen(grpc::CallbackServerContext* ctx,
+                                    Gateway* gateway, const char* method,
+                                    Resp* response, Run run) {
+  auto* reactor = ctx->DefaultReactor();
+  Caller caller = CallerFromContext(*ctx, *gateway);
+  auto permit = gateway->Admit(caller);
+  if (!permit.ok()) {
+    gateway->AuditRefusal(caller, method, permit.status());
+    reactor->Finish(ToGrpcStatus(permit.status()));
+    return reactor;
+  }
+  auto held = std::make_shared<OrgLimits::Permit>(std::move(*permit));
+  run(caller, [held, finish = FinishInto(reactor, response)](
+                  absl::StatusOr<Resp> result) { finish(std::move(result)); });
+  return reactor;
+}
+
+#define ACCORD_REFERRAL_METHOD(Name, Fn)                                  \
+  grpc::ServerUnaryReactor* GatewayService::Name(                         \
+      grpc::CallbackServerContext* ctx,                                   \
+      const accord::v1::Name##Request* request,                           \
+      accord::v1::Name##Response* response) {                             \
+    if (referrals_ == nullptr) {                                          \
+      auto* reactor = ctx->DefaultReactor();                              \
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,       \
+                                   "this gateway routes no referrals"));  \
+      return reactor;                                                     \
+    }                                                                     \
+    return AdmitThen(ctx, gateway_, #Name, response,                      \
+                     [this, request](const Caller& caller, auto done) {   \
+                       referrals_->Fn(caller, *request, std::move(done)); \
+                     });                                                  \
   }
 
 ACCORD_REFERRAL_METHOD(SendReferral, Send)
