@@ -274,11 +274,13 @@ void Gateway::Query(const Caller& caller,
   }
 
   // Holders answer within the configured deadline, and never after the
-  // caller has stopped waiting (a margin is kept to audit and reply).
+  // caller has stopped waiting: a tenth of the caller's remaining time (at
+  // least 50 ms) is kept to audit the decisions and reply.
   absl::Duration holder_deadline = options_.holder_deadline;
   if (caller.deadline != absl::InfiniteFuture()) {
-    holder_deadline = std::min(holder_deadline,
-                               caller.deadline - now - absl::Milliseconds(50));
+    const absl::Duration left = caller.deadline - now;
+    holder_deadline = std::min(
+        holder_deadline, left - std::max(left / 10, absl::Milliseconds(50)));
     holder_deadline = std::max(holder_deadline, absl::Milliseconds(1));
   }
   call->outstanding = static_cast<int>(allowed.size());

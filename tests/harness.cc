@@ -164,6 +164,10 @@ void Process::Kill() {
   pid_ = -1;
 }
 
+void Process::Signal(int sig) {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
 std::string Process::Log() const { return ReadAll(log_path_); }
 
 // ---------------------------------------------------------------------------

@@ -36,6 +36,8 @@ class Process {
   // SIGTERM, then SIGKILL after a grace period.
   void Stop();
   void Kill();  // SIGKILL at once
+  // Sends `sig` (e.g. SIGSTOP to make a server fall silent, SIGCONT after).
+  void Signal(int sig);
   bool Running();
   std::string Log() const;
   const std::string& name() const { return name_; }

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <fstream>
 #include <functional>
@@ -52,6 +53,9 @@ class SecurityIntegrationTest : public ::testing::Test {
       gw->mutable_rate_limit()->set_requests_per_second(20);
       gw->mutable_rate_limit()->set_burst(40);
       gw->mutable_rate_limit()->set_max_in_flight(8);
+      // Longer than any caller deadline below, so that only the caller's
+      // deadline can end the wait for a silent holder.
+      gw->mutable_holder_deadline()->set_seconds(30);
     });
     ASSERT_TRUE(p.ok()) << p.status();
     partnership_ = p->release();
@@ -600,6 +604,30 @@ TEST_F(SecurityIntegrationTest, OneOrganisationsFloodDoesNotStarveOthers) {
     }
   }
   EXPECT_EQ(audited, codes[grpc::StatusCode::RESOURCE_EXHAUSTED]);
+}
+
+// --- Deadlines -------------------------------------------------------------
+
+TEST_F(SecurityIntegrationTest, CallersDeadlineBoundsTheWaitForASilentHolder) {
+  // The rape-crisis agent stops answering: its connection stays open but no
+  // reply comes. The gateway's own holder deadline is 30 s; the caller gives
+  // the whole query 4 s, and must get an answer, with that holder's status,
+  // before its own deadline rather than a DEADLINE_EXCEEDED.
+  Process* holder = partnership_->agent("rape-crisis");
+  holder->Signal(SIGSTOP);
+  auto stub = accord::v1::Gateway::NewStub(GatewayAs("org-police"));
+  grpc::ClientContext ctx;
+  Deadline(&ctx, 4);
+  accord::v1::QueryResponse resp;
+  const grpc::Status status =
+      stub->Query(&ctx, ZoeQuery("deadline-silent-holder"), &resp);
+  holder->Signal(SIGCONT);
+  ASSERT_TRUE(status.ok()) << status.error_code() << " "
+                           << status.error_message();
+  ASSERT_EQ(resp.answers_size(), 1);
+  EXPECT_EQ(resp.answers(0).holder(), "rape-crisis");
+  EXPECT_EQ(resp.answers(0).status(), accord::v1::HOLDER_STATUS_TIMED_OUT);
+  EXPECT_EQ(resp.answers(0).records_size(), 0);
 }
 
 // --- Logs ------------------------------------------------------------------
