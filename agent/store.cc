@@ -180,10 +180,11 @@ AgentStore::~AgentStore() = default;
 absl::Status AgentStore::Write(
     const std::function<absl::Status(Writer&)>& body) {
   absl::MutexLock lock(&write_mu_);
-  Writer w(*writer_);
-  return sqlite::InTransaction(writer_->db(), [&] {
+  Connection& conn = *writer_;  // the lambda below runs under the lock
+  Writer w(conn);
+  return sqlite::InTransaction(conn.db(), [&] {
     absl::Status s = body(w);
-    writer_->ResetAll();
+    conn.ResetAll();
     return s;
   });
 }

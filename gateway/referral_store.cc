@@ -136,6 +136,7 @@ absl::StatusOr<ReferralStore::Inserted> ReferralStore::Insert(
   absl::MutexLock lock(&mu_);
   Inserted out;
   absl::Status s = sqlite::InTransaction(*db_, [&]() -> absl::Status {
+    mu_.AssertHeld();  // runs inside the caller's lock
     auto existing = FindLocked(referral.id());
     if (!existing.ok()) return existing.status();
     if (existing->has_value()) {
@@ -205,6 +206,7 @@ absl::StatusOr<Referral> ReferralStore::Apply(
   absl::MutexLock lock(&mu_);
   Referral out;
   absl::Status s = sqlite::InTransaction(*db_, [&]() -> absl::Status {
+    mu_.AssertHeld();  // runs inside the caller's lock
     auto existing = FindLocked(id);
     if (!existing.ok()) return existing.status();
     if (!existing->has_value()) {
