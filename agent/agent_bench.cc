@@ -83,9 +83,9 @@ struct World {
           << testing::kAgreementText;
       fresh->partnership =
           *PartnershipDirectory::Load(fresh->dir + "/partnership.textproto");
-      fresh->engine = std::move(
-          *policy::Engine::Create(fresh->dir + "/partnership.textproto",
-                                  {fresh->dir + "/isa.textproto"}, &fresh->clock));
+      fresh->engine = std::move(*policy::Engine::Create(
+          fresh->dir + "/partnership.textproto",
+          {fresh->dir + "/isa.textproto"}, &fresh->clock));
       fresh->key = std::make_unique<linkage::LinkageKey>(
           std::move(*linkage::LinkageKey::FromBytes(std::string(32, 'k'))));
       return fresh;

@@ -13,8 +13,8 @@
 #include <sys/stat.h>
 
 #include <atomic>
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <functional>
 #include <mutex>
