@@ -6,12 +6,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdio>
-#include <cstring>
 #include <optional>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "accord/v1/config.pb.h"
 #include "accord/v1/gateway.grpc.pb.h"
 #include "agent/disclosure.h"
@@ -141,33 +138,19 @@ int Run(const std::string& config_path) {
   // Agreements and the CRL are re-read when their files change (certificates
   // and keys are watched by the TLS credentials); a bad file is reported and
   // what is in force stays.
-  absl::Notification stopping;
-  std::thread reloader([&] {
-    while (!stopping.WaitForNotificationWithTimeout(absl::Seconds(1))) {
-      if (auto s = (*policy)->ReloadIfChanged(); !s.ok()) {
-        std::fprintf(
-            stderr,
-            "%s[%s]: agreements not reloaded, previous policy stays: %s\n",
-            kProgram, config.org_id().c_str(),
-            std::string(s.status().message()).c_str());
-      }
-      auto crl = (*revocation)->ReloadIfChanged();
-      if (!crl.ok()) {
-        std::fprintf(stderr,
-                     "%s[%s]: CRL not reloaded, previous one stays: %s\n",
-                     kProgram, config.org_id().c_str(),
-                     std::string(crl.status().message()).c_str());
-      } else if (*crl) {
-        std::printf("%s[%s]: CRL reloaded (%zu revoked)\n", kProgram,
-                    config.org_id().c_str(), (*revocation)->revoked_count());
-        std::fflush(stdout);
-      }
-    }
-  });
+  Reloader reloader(absl::StrCat(kProgram, "[", config.org_id(), "]"),
+                    {{"agreements not reloaded, previous policy stays",
+                      [&] { return (*policy)->ReloadIfChanged(); }, nullptr},
+                     {"CRL not reloaded, previous one stays",
+                      [&] { return (*revocation)->ReloadIfChanged(); },
+                      [&] {
+                        return absl::StrCat("CRL reloaded (",
+                                            (*revocation)->revoked_count(),
+                                            " revoked)");
+                      }}});
 
   WaitForShutdownSignal();
-  stopping.Notify();
-  reloader.join();
+  reloader.Stop();
   const auto deadline =
       std::chrono::system_clock::now() + std::chrono::seconds(5);
   holder->server->Shutdown(deadline);
@@ -180,18 +163,8 @@ int Run(const std::string& config_path) {
 
 int main(int argc, char** argv) {
   accord::BlockShutdownSignals();
-  std::string config;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-      config = argv[++i];
-    } else {
-      std::fprintf(stderr, "usage: %s --config AGENT.textproto\n", kProgram);
-      return 2;
-    }
-  }
-  if (config.empty()) {
-    std::fprintf(stderr, "usage: %s --config AGENT.textproto\n", kProgram);
-    return 2;
-  }
-  return Run(config);
+  const auto config =
+      accord::ParseConfigFlag(argc, argv, kProgram, "AGENT.textproto");
+  if (!config.has_value()) return 2;
+  return Run(*config);
 }

@@ -5,12 +5,9 @@
 //   accord-gateway --config /etc/accord/gateway.textproto
 
 #include <cstdio>
-#include <cstring>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "accord/v1/config.pb.h"
 #include "audit/sqlite_audit_log.h"
 #include "gateway/auditor_service.h"
@@ -135,32 +132,22 @@ int Run(const std::string& config_path) {
               (*partnership)->id().c_str(), server->port);
   std::fflush(stdout);
 
-  absl::Notification stopping;
   // Agreements and the CRL are re-read when their files change (certificates
   // and keys are watched by the TLS credentials); a bad file is reported and
   // what is in force stays.
-  std::thread reloader([&] {
-    while (!stopping.WaitForNotificationWithTimeout(absl::Seconds(1))) {
-      if (auto s = (*policy)->ReloadIfChanged(); !s.ok()) {
-        std::fprintf(stderr,
-                     "%s: agreements not reloaded, previous policy stays: %s\n",
-                     kProgram, std::string(s.status().message()).c_str());
-      }
-      auto crl = (*revocation)->ReloadIfChanged();
-      if (!crl.ok()) {
-        std::fprintf(stderr, "%s: CRL not reloaded, previous one stays: %s\n",
-                     kProgram, std::string(crl.status().message()).c_str());
-      } else if (*crl) {
-        std::printf("%s: CRL reloaded (%zu revoked)\n", kProgram,
-                    (*revocation)->revoked_count());
-        std::fflush(stdout);
-      }
-    }
-  });
+  Reloader reloader(kProgram,
+                    {{"agreements not reloaded, previous policy stays",
+                      [&] { return (*policy)->ReloadIfChanged(); }, nullptr},
+                     {"CRL not reloaded, previous one stays",
+                      [&] { return (*revocation)->ReloadIfChanged(); },
+                      [&] {
+                        return absl::StrCat("CRL reloaded (",
+                                            (*revocation)->revoked_count(),
+                                            " revoked)");
+                      }}});
 
   WaitForShutdownSignal();
-  stopping.Notify();
-  reloader.join();
+  reloader.Stop();
   server->server->Shutdown(std::chrono::system_clock::now() +
                            std::chrono::seconds(5));
   referrals.Stop();
@@ -178,18 +165,8 @@ int main(int argc, char** argv) {
   // load that was about 5% of the gateway's CPU (GraphCycles in the profile);
   // lock ordering is checked by -Wthread-safety and the tests instead.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  std::string config;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-      config = argv[++i];
-    } else {
-      std::fprintf(stderr, "usage: %s --config GATEWAY.textproto\n", kProgram);
-      return 2;
-    }
-  }
-  if (config.empty()) {
-    std::fprintf(stderr, "usage: %s --config GATEWAY.textproto\n", kProgram);
-    return 2;
-  }
-  return Run(config);
+  const auto config =
+      accord::ParseConfigFlag(argc, argv, kProgram, "GATEWAY.textproto");
+  if (!config.has_value()) return 2;
+  return Run(*config);
 }

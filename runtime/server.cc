@@ -68,4 +68,51 @@ int StartupFailure(const char* program, const absl::Status& status) {
   return 1;
 }
 
+std::optional<std::string> ParseConfigFlag(int argc, char** argv,
+                                           const char* program,
+                                           const char* config_name) {
+  std::optional<std::string> config;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--config" && i + 1 < argc) {
+      config = argv[++i];
+    } else {
+      config.reset();
+      break;
+    }
+  }
+  if (!config.has_value() || config->empty()) {
+    std::fprintf(stderr, "usage: %s --config %s\n", program, config_name);
+    return std::nullopt;
+  }
+  return config;
+}
+
+Reloader::Reloader(std::string prefix, std::vector<Reloadable> items,
+                   absl::Duration interval)
+    : prefix_(std::move(prefix)), items_(std::move(items)) {
+  thread_ = std::thread([this, interval] {
+    while (!stopping_.WaitForNotificationWithTimeout(interval)) Poll();
+  });
+}
+
+void Reloader::Stop() {
+  if (!thread_.joinable()) return;
+  stopping_.Notify();
+  thread_.join();
+}
+
+void Reloader::Poll() {
+  for (const Reloadable& item : items_) {
+    auto changed = item.reload();
+    if (!changed.ok()) {
+      std::fprintf(stderr, "%s: %s: %s\n", prefix_.c_str(),
+                   item.failure.c_str(),
+                   std::string(changed.status().message()).c_str());
+    } else if (*changed && item.reloaded) {
+      std::printf("%s: %s\n", prefix_.c_str(), item.reloaded().c_str());
+      std::fflush(stdout);
+    }
+  }
+}
+
 }  // namespace accord

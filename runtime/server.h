@@ -10,11 +10,16 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/server_interceptor.h>
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 
 namespace accord {
 
@@ -39,6 +44,42 @@ int WaitForShutdownSignal();
 // Prints "<program>: <message>" to stderr and returns exit status 1, for
 // start-up failures (config errors name file:line and field).
 int StartupFailure(const char* program, const absl::Status& status);
+
+// The one command line both programs take, `--config FILE`. Anything else
+// prints "usage: <program> --config <config_name>" and gives nullopt.
+std::optional<std::string> ParseConfigFlag(int argc, char** argv,
+                                           const char* program,
+                                           const char* config_name);
+
+// Something a running server re-reads when its file changes (agreements, the
+// CRL): `reload` returns whether it changed; on failure what is in force
+// stays and "<prefix>: <failure>: <error>" goes to stderr. When it changed
+// and `reloaded` is given, "<prefix>: <reloaded()>" goes to stdout.
+struct Reloadable {
+  std::string failure;
+  std::function<absl::StatusOr<bool>()> reload;
+  std::function<std::string()> reloaded;
+};
+
+// Polls every item once per `interval` on one thread, from construction until
+// Stop() (or destruction).
+class Reloader {
+ public:
+  Reloader(std::string prefix, std::vector<Reloadable> items,
+           absl::Duration interval = absl::Seconds(1));
+  ~Reloader() { Stop(); }
+  Reloader(const Reloader&) = delete;
+  Reloader& operator=(const Reloader&) = delete;
+  void Stop();
+
+ private:
+  void Poll();
+
+  const std::string prefix_;
+  const std::vector<Reloadable> items_;
+  absl::Notification stopping_;
+  std::thread thread_;
+};
 
 }  // namespace accord
 
