@@ -1,5 +1,7 @@
 #include "audit/sqlite_audit_log.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <deque>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -64,15 +67,97 @@ std::vector<std::string> Migrations() {
           "  signature BLOB NOT NULL,"
           "  key_id TEXT NOT NULL);",
           kMerkleTilesSchema),
+      // Version 2: the user and subject-token indexes become one table keyed
+      // by epoch first and written in bulk (see WriteKeyIndex), so a commit
+      // no longer rewrites a page of a random-keyed index for every entry.
+      "CREATE TABLE entry_keys("
+      "  epoch INTEGER NOT NULL,"  // seq >> kEpochBits
+      "  key TEXT NOT NULL,"       // a user id or a subject token value
+      "  tag INTEGER NOT NULL,"    // 0: user id; kind + 1: subject token
+      "  seq INTEGER NOT NULL,"
+      "  PRIMARY KEY (epoch, key, tag, seq)) WITHOUT ROWID;"
+      "INSERT INTO entry_keys SELECT seq >> 16, user_id, 0, seq FROM entries"
+      "  WHERE user_id != '';"
+      "INSERT OR IGNORE INTO entry_keys"
+      "  SELECT seq >> 16, value, kind + 1, seq FROM entry_subjects;"
+      "DROP TABLE entry_subjects;"
+      "DROP INDEX entries_by_user;"
+      "CREATE TABLE index_state("
+      "  id INTEGER PRIMARY KEY CHECK (id = 0),"
+      "  indexed_upto INTEGER NOT NULL);"
+      "INSERT INTO index_state"
+      "  SELECT 0, COALESCE(MAX(seq) + 1, 0) FROM entries;",
   };
 }
+
+// entry_keys rows are grouped by epochs of 2^16 entries: the rows of one
+// bulk write land in the newest epoch's part of the B-tree (a few thousand
+// pages at most) instead of all over an index that grows with the log.
+constexpr int kEpochBits = 16;
+
+// One row of entry_keys, held in memory until its bulk write.
+struct KeyRow {
+  uint64_t seq;
+  int64_t tag;
+  std::string key;
+};
+
+// Search terms on entry_keys: `key` with a tag in [tag_min, tag_max].
+struct KeyTerm {
+  std::string key;
+  int64_t tag_min;
+  int64_t tag_max;
+};
+
+constexpr int64_t kUserTag = 0;
+int64_t SubjectTag(int kind) { return int64_t{kind} + 1; }
+
+KeyTerm SubjectTerm(const accord::v1::SubjectToken& t) {
+  if (t.kind() == accord::v1::TOKEN_KIND_UNSPECIFIED)
+    return {t.value(), 1, INT64_MAX};
+  return {t.value(), SubjectTag(t.kind()), SubjectTag(t.kind())};
+}
+
+// The key rows an entry contributes (what entry_keys holds for it).
+void KeyRowsOf(uint64_t seq, const AuditEntry& e, std::vector<KeyRow>* out) {
+  if (!e.actor().user_id().empty())
+    out->push_back({seq, kUserTag, e.actor().user_id()});
+  for (const auto& t : e.subjects())
+    out->push_back({seq, SubjectTag(t.kind()), t.value()});
+}
+
+// Whether `e` matches any term: what entry_keys would answer, for entries
+// not yet in it.
+bool MatchesAnyTerm(const AuditEntry& e, const std::vector<KeyTerm>& terms) {
+  for (const KeyTerm& t : terms) {
+    if (t.tag_min <= kUserTag && kUserTag <= t.tag_max &&
+        e.actor().user_id() == t.key)
+      return true;
+    for (const auto& s : e.subjects()) {
+      const int64_t tag = SubjectTag(s.kind());
+      if (s.value() == t.key && t.tag_min <= tag && tag <= t.tag_max)
+        return true;
+    }
+  }
+  return false;
+}
+
+// A condition on entries' columns; `bind` binds its parameters (anonymous
+// "?", in order) from index `next`, advancing it.
+struct Condition {
+  std::string sql;
+  std::function<void(Statement&, int&)> bind;
+};
 
 constexpr char kInsertEntry[] =
     "INSERT INTO entries(seq, time_ns, caller_org, user_id, purpose, "
     "agreement_id, "
     "decision, flag_for_review, leaf) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
-constexpr char kInsertSubject[] =
-    "INSERT OR IGNORE INTO entry_subjects(value, kind, seq) VALUES (?, ?, ?)";
+constexpr char kInsertKey[] =
+    "INSERT OR IGNORE INTO entry_keys(epoch, key, tag, seq) VALUES (?, ?, ?, "
+    "?)";
+constexpr char kSetIndexedUpto[] =
+    "UPDATE index_state SET indexed_upto = ? WHERE id = 0";
 constexpr char kReviewState[] =
     "SELECT flag_for_review, reviewed_by FROM entries WHERE seq = ?";
 constexpr char kSetReviewed[] =
@@ -116,10 +201,15 @@ uint32_t PageSize(uint32_t requested) {
 struct Pending {
   enum class Kind { kAppend, kReview, kSignHead };
   Kind kind = Kind::kAppend;
-  // seq and time unset: the writer assigns them and prefixes them to `body`.
-  AuditEntry entry;
-  std::string body;  // EncodeLeafBody(entry), built on the appending thread
+  // Everything the writer needs from the entry, taken on the appending
+  // thread: the leaf body without seq and time (the writer prefixes them),
+  // the search columns, and the key rows (seq set by the writer).
+  std::string body;
   bool utf8 = true;  // every text field is valid UTF-8
+  std::string caller_org, user_id, purpose, agreement_id;
+  int64_t decision = 0;
+  bool flag_for_review = false;
+  std::vector<KeyRow> keys;
   uint64_t review_target = 0;
   AuditLog::DurableCallback on_durable;
   std::function<void(absl::StatusOr<SignedTreeHead>)> on_head;
@@ -161,18 +251,24 @@ class SqliteAuditLog final : public AuditLog {
 
   absl::Status Init();
   // Encodes the entry on the calling thread, then queues it for the writer.
-  void EnqueueEntry(Pending p);
+  void EnqueueEntry(AuditEntry entry, Pending p);
   void Enqueue(Pending p);
 
   // Writer thread.
   void WriterLoop();
-  void ProcessBatch(std::vector<Pending>& batch);
+  void ProcessBatch(std::vector<Pending> batch);
   absl::Status WriteEntry(Pending& p, absl::StatusOr<uint64_t>* result,
                           std::set<uint64_t>* reviewed_in_batch);
+  // Writes unindexed_ to entry_keys in key order and moves the index_state
+  // mark to the log's size, inside the batch's transaction.
+  absl::Status WriteKeyIndex();
+  // Init: reads the mark and rebuilds unindexed_ from the entries after it.
+  absl::Status LoadUnindexed();
   absl::StatusOr<SignedTreeHead> SignAndStoreHead();
   // Hands callbacks to the completion thread, which runs them in order.
+  // The whole batch moves there, so that it is also freed off the writer.
   struct Completion {
-    std::vector<DurableCallback> callbacks;
+    std::vector<Pending> batch;
     std::vector<absl::StatusOr<uint64_t>> results;
   };
   void CompletionLoop();
@@ -183,8 +279,10 @@ class SqliteAuditLog final : public AuditLog {
   // Read side: `read_mu_` held.
   absl::StatusOr<Statement*> ReadStatement(const std::string& sql)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(read_mu_);
-  absl::StatusOr<EntryPage> RunPage(const std::string& where,
-                                    const std::function<void(Statement&)>& bind,
+  // One page of entries matching every condition and, when `terms` is not
+  // empty, any of the terms.
+  absl::StatusOr<EntryPage> RunPage(const std::vector<Condition>& conditions,
+                                    const std::vector<KeyTerm>& terms,
                                     const PageRequest& page);
   absl::StatusOr<uint64_t> ResolveSize(uint64_t tree_size);
 
@@ -193,8 +291,12 @@ class SqliteAuditLog final : public AuditLog {
 
   // Owned by the writer thread after Init.
   std::unique_ptr<sqlite::Database> wdb_;
-  std::optional<Statement> insert_entry_, insert_subject_, review_state_,
-      set_reviewed_, insert_head_;
+  std::optional<Statement> insert_entry_, insert_key_, set_indexed_upto_,
+      review_state_, set_reviewed_, insert_head_;
+  // entry_keys rows of the entries from indexed_upto_ on, written in bulk
+  // once there are options_.index_batch such entries.
+  std::vector<KeyRow> unindexed_;
+  uint64_t indexed_upto_ = 0;
   std::unique_ptr<TileWriter> tiles_;
   CompactRange range_;
   uint64_t last_head_size_ = 0;
@@ -231,9 +333,19 @@ absl::StatusOr<std::unique_ptr<SqliteAuditLog>> SqliteAuditLog::Open(
   std::unique_ptr<SqliteAuditLog> log(
       new SqliteAuditLog(options, std::move(signer)));
   if (auto s = log->Init(); !s.ok()) return s;
-  log->completer_ = std::thread([p = log.get()] { p->CompletionLoop(); });
-  log->writer_ = std::thread([p = log.get()] { p->WriterLoop(); });
-  log->checkpointer_ = std::thread([p = log.get()] { p->CheckpointLoop(); });
+  // Named so that `top -H` and profiles show what each thread is.
+  log->completer_ = std::thread([p = log.get()] {
+    pthread_setname_np(pthread_self(), "audit-complete");
+    p->CompletionLoop();
+  });
+  log->writer_ = std::thread([p = log.get()] {
+    pthread_setname_np(pthread_self(), "audit-writer");
+    p->WriterLoop();
+  });
+  log->checkpointer_ = std::thread([p = log.get()] {
+    pthread_setname_np(pthread_self(), "audit-ckpt");
+    p->CheckpointLoop();
+  });
   return log;
 }
 
@@ -256,7 +368,8 @@ absl::Status SqliteAuditLog::Init() {
     return absl::OkStatus();
   };
   for (auto [sql, out] : {std::pair{kInsertEntry, &insert_entry_},
-                          std::pair{kInsertSubject, &insert_subject_},
+                          std::pair{kInsertKey, &insert_key_},
+                          std::pair{kSetIndexedUpto, &set_indexed_upto_},
                           std::pair{kReviewState, &review_state_},
                           std::pair{kSetReviewed, &set_reviewed_},
                           std::pair{kInsertHead, &insert_head_}}) {
@@ -265,6 +378,7 @@ absl::Status SqliteAuditLog::Init() {
   auto tiles = TileWriter::Create(*wdb_);
   if (!tiles.ok()) return tiles.status();
   tiles_ = std::move(*tiles);
+  if (auto s = LoadUnindexed(); !s.ok()) return s;
 
   absl::MutexLock rl(&read_mu_);
   auto rdb = sqlite::Database::Open(options_.db_path);
@@ -346,8 +460,8 @@ void SqliteAuditLog::CompletionLoop() {
       c = std::move(done_.front());
       done_.pop_front();
     }
-    for (size_t i = 0; i < c.callbacks.size(); ++i) {
-      if (c.callbacks[i]) c.callbacks[i](std::move(c.results[i]));
+    for (size_t i = 0; i < c.batch.size(); ++i) {
+      if (c.batch[i].on_durable) c.batch[i].on_durable(std::move(c.results[i]));
     }
   }
 }
@@ -380,37 +494,44 @@ void SqliteAuditLog::Enqueue(Pending p) {
   if (p.on_head) p.on_head(closed);
 }
 
-void SqliteAuditLog::EnqueueEntry(Pending p) {
-  p.entry.clear_seq();
-  p.entry.clear_time();
-  p.body = EncodeLeafBody(p.entry);
+void SqliteAuditLog::EnqueueEntry(AuditEntry entry, Pending p) {
+  entry.clear_seq();
+  entry.clear_time();
+  p.body = EncodeLeafBody(entry);
   p.utf8 = LeafBodyIsUtf8(p.body);
+  KeyRowsOf(0, entry, &p.keys);
+  p.caller_org = std::move(*entry.mutable_caller_org());
+  p.user_id = std::move(*entry.mutable_actor()->mutable_user_id());
+  p.purpose = std::move(*entry.mutable_purpose());
+  p.agreement_id = std::move(*entry.mutable_agreement_id());
+  p.decision = entry.decision();
+  p.flag_for_review = entry.flag_for_review();
   Enqueue(std::move(p));
 }
 
 void SqliteAuditLog::Append(AuditEntry entry, DurableCallback on_durable) {
   Pending p;
-  p.entry = std::move(entry);
   p.on_durable = std::move(on_durable);
-  EnqueueEntry(std::move(p));
+  EnqueueEntry(std::move(entry), std::move(p));
 }
 
 void SqliteAuditLog::MarkReviewed(uint64_t seq, const Reviewer& reviewer,
                                   std::string note,
                                   DurableCallback on_durable) {
+  AuditEntry e;
+  e.set_method("MarkReviewed");
+  e.set_caller(reviewer.caller);
+  e.set_caller_org(reviewer.caller_org);
+  *e.mutable_actor() = reviewer.actor;
+  e.set_request_id(reviewer.request_id);
+  e.set_decision(accord::v1::AUDIT_DECISION_ALLOW);
+  e.set_reviews_seq(seq);
+  e.set_review_note(std::move(note));
   Pending p;
   p.kind = Pending::Kind::kReview;
   p.review_target = seq;
-  p.entry.set_method("MarkReviewed");
-  p.entry.set_caller(reviewer.caller);
-  p.entry.set_caller_org(reviewer.caller_org);
-  *p.entry.mutable_actor() = reviewer.actor;
-  p.entry.set_request_id(reviewer.request_id);
-  p.entry.set_decision(accord::v1::AUDIT_DECISION_ALLOW);
-  p.entry.set_reviews_seq(seq);
-  p.entry.set_review_note(std::move(note));
   p.on_durable = std::move(on_durable);
-  EnqueueEntry(std::move(p));
+  EnqueueEntry(std::move(e), std::move(p));
 }
 
 absl::StatusOr<SignedTreeHead> SqliteAuditLog::SignTreeHeadNow() {
@@ -495,8 +616,6 @@ void SqliteAuditLog::WriterLoop() {
       }
       stop = stopping_ && queue_.empty();
     }
-    if (!batch.empty()) ProcessBatch(batch);
-
     // Tree heads: on request, and at least every interval while entries arrive.
     std::vector<std::function<void(absl::StatusOr<SignedTreeHead>)>>
         head_requests;
@@ -504,6 +623,8 @@ void SqliteAuditLog::WriterLoop() {
       if (p.kind == Pending::Kind::kSignHead)
         head_requests.push_back(std::move(p.on_head));
     }
+    if (!batch.empty()) ProcessBatch(std::move(batch));
+
     const bool due =
         range_.size() > last_head_size_ &&
         (stop || absl::Now() - last_head_real_ >= options_.tree_head_interval);
@@ -588,7 +709,6 @@ absl::Status SqliteAuditLog::WriteEntry(Pending& p,
       return absl::OkStatus();
     }
   }
-  const AuditEntry& e = p.entry;
   const uint64_t seq = range_.size();
   const absl::Time now = options_.clock->Now();
   std::string& leaf = leaf_;
@@ -597,19 +717,17 @@ absl::Status SqliteAuditLog::WriteEntry(Pending& p,
   Statement& ins = *insert_entry_;
   ins.Bind(1, static_cast<int64_t>(seq))
       .Bind(2, absl::ToUnixNanos(now))
-      .Bind(3, e.caller_org())
-      .Bind(4, e.actor().user_id())
-      .Bind(5, e.purpose())
-      .Bind(6, e.agreement_id())
-      .Bind(7, int64_t{e.decision()})
-      .Bind(8, int64_t{e.flag_for_review() ? 1 : 0})
+      .Bind(3, p.caller_org)
+      .Bind(4, p.user_id)
+      .Bind(5, p.purpose)
+      .Bind(6, p.agreement_id)
+      .Bind(7, p.decision)
+      .Bind(8, int64_t{p.flag_for_review ? 1 : 0})
       .BindBlob(9, leaf);
   if (auto s = ins.Run(); !s.ok()) return s;
-  for (const auto& t : e.subjects()) {
-    insert_subject_->Bind(1, t.value())
-        .Bind(2, int64_t{t.kind()})
-        .Bind(3, static_cast<int64_t>(seq));
-    if (auto s = insert_subject_->Run(); !s.ok()) return s;
+  for (KeyRow& k : p.keys) {
+    k.seq = seq;
+    unindexed_.push_back(std::move(k));
   }
   if (p.kind == Pending::Kind::kReview) {
     set_reviewed_->Bind(1, static_cast<int64_t>(seq))
@@ -625,10 +743,11 @@ absl::Status SqliteAuditLog::WriteEntry(Pending& p,
   return absl::OkStatus();
 }
 
-void SqliteAuditLog::ProcessBatch(std::vector<Pending>& batch) {
+void SqliteAuditLog::ProcessBatch(std::vector<Pending> batch) {
   std::vector<absl::StatusOr<uint64_t>> results(
       batch.size(), absl::InternalError("not written"));
   const CompactRange saved = range_;
+  bool index_written = false;
   absl::Status status = sqlite::InTransaction(*wdb_, [&]() -> absl::Status {
     std::set<uint64_t> reviewed_in_batch;
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -637,9 +756,23 @@ void SqliteAuditLog::ProcessBatch(std::vector<Pending>& batch) {
           !s.ok())
         return s;
     }
+    if (range_.size() - indexed_upto_ >= options_.index_batch) {
+      if (auto s = WriteKeyIndex(); !s.ok()) return s;
+      index_written = true;
+    }
     return tiles_->Flush();
   });
+  if (status.ok() && index_written) {
+    unindexed_.clear();
+    indexed_upto_ = range_.size();
+  }
   if (!status.ok()) {
+    // Drop the rolled-back entries' key rows (WriteKeyIndex may have sorted
+    // them among the others).
+    unindexed_.erase(
+        std::remove_if(unindexed_.begin(), unindexed_.end(),
+                       [&](const KeyRow& r) { return r.seq >= saved.size(); }),
+        unindexed_.end());
     range_ = saved;
     tiles_->Discard();
     const absl::Status failed(
@@ -651,11 +784,58 @@ void SqliteAuditLog::ProcessBatch(std::vector<Pending>& batch) {
   }
   durable_size_.store(range_.size());
   Completion c;
-  c.callbacks.reserve(batch.size());
-  for (Pending& p : batch) c.callbacks.push_back(std::move(p.on_durable));
+  c.batch = std::move(batch);
   c.results = std::move(results);
   absl::MutexLock l(&done_mu_);
   done_.push_back(std::move(c));
+}
+
+absl::Status SqliteAuditLog::WriteKeyIndex() {
+  std::sort(unindexed_.begin(), unindexed_.end(),
+            [](const KeyRow& a, const KeyRow& b) {
+              const uint64_t ea = a.seq >> kEpochBits, eb = b.seq >> kEpochBits;
+              if (ea != eb) return ea < eb;
+              if (int c = a.key.compare(b.key); c != 0) return c < 0;
+              if (a.tag != b.tag) return a.tag < b.tag;
+              return a.seq < b.seq;
+            });
+  Statement& ins = *insert_key_;
+  for (const KeyRow& r : unindexed_) {
+    ins.Bind(1, static_cast<int64_t>(r.seq >> kEpochBits))
+        .Bind(2, r.key)
+        .Bind(3, r.tag)
+        .Bind(4, static_cast<int64_t>(r.seq));
+    if (auto s = ins.Run(); !s.ok()) return s;
+  }
+  set_indexed_upto_->Bind(1, static_cast<int64_t>(range_.size()));
+  return set_indexed_upto_->Run();
+}
+
+absl::Status SqliteAuditLog::LoadUnindexed() {
+  auto mark = wdb_->Prepare("SELECT indexed_upto FROM index_state");
+  if (!mark.ok()) return mark.status();
+  auto step = mark->Next();
+  if (!step.ok()) return step.status();
+  if (*step != Step::kRow)
+    return absl::DataLossError(
+        absl::StrCat(options_.db_path, ": index_state is empty"));
+  indexed_upto_ = static_cast<uint64_t>(mark->Int(0));
+  auto rows = wdb_->Prepare(
+      "SELECT seq, leaf FROM entries WHERE seq >= ? ORDER BY seq");
+  if (!rows.ok()) return rows.status();
+  rows->Bind(1, static_cast<int64_t>(indexed_upto_));
+  while (true) {
+    auto next = rows->Next();
+    if (!next.ok()) return next.status();
+    if (*next == Step::kDone) return absl::OkStatus();
+    auto e = DecodeLeaf(rows->Blob(1));
+    if (!e.ok()) {
+      return absl::DataLossError(absl::StrCat(options_.db_path,
+                                              ": audit entry ", rows->Int(0),
+                                              ": ", e.status().message()));
+    }
+    KeyRowsOf(static_cast<uint64_t>(rows->Int(0)), *e, &unindexed_);
+  }
 }
 
 absl::StatusOr<Statement*> SqliteAuditLog::ReadStatement(
@@ -693,97 +873,157 @@ absl::StatusOr<AuditEntry> SqliteAuditLog::GetEntry(uint64_t seq) {
 }
 
 absl::StatusOr<EntryPage> SqliteAuditLog::RunPage(
-    const std::string& where, const std::function<void(Statement&)>& bind,
+    const std::vector<Condition>& conditions, const std::vector<KeyTerm>& terms,
     const PageRequest& page) {
   auto start = ParsePageToken(page.page_token);
   if (!start.ok()) return start.status();
   const uint32_t limit = PageSize(page.page_size);
-  const std::string sql =
-      absl::StrCat("SELECT seq, leaf FROM entries WHERE seq >= ?1",
-                   where.empty() ? "" : absl::StrCat(" AND ", where),
-                   " ORDER BY seq LIMIT ?2");
-  absl::MutexLock l(&read_mu_);
-  auto st = ReadStatement(sql);
-  if (!st.ok()) return st.status();
-  Statement& q = **st;
-  q.Bind(1, static_cast<int64_t>(std::min<uint64_t>(*start, INT64_MAX)))
-      .Bind(2, int64_t{limit} + 1);
-  bind(q);
+  const int64_t first =
+      static_cast<int64_t>(std::min<uint64_t>(*start, INT64_MAX));
+  std::string where;
+  for (const Condition& c : conditions) absl::StrAppend(&where, " AND ", c.sql);
+  auto bind_conditions = [&](Statement& q, int& next) {
+    for (const Condition& c : conditions) c.bind(q, next);
+  };
+
   EntryPage out;
-  absl::Status status;
-  while (true) {
-    auto step = q.Next();
-    if (!step.ok()) {
-      status = step.status();
-      break;
+  // Reads rows (seq, leaf) in seq order into `out`, keeping those `keep`
+  // accepts, until the page is full (then sets its next_page_token).
+  // Returns true when the page is full.
+  auto take = [&](Statement& q, bool check_terms) -> absl::StatusOr<bool> {
+    while (true) {
+      auto step = q.Next();
+      if (!step.ok()) return step.status();
+      if (*step == Step::kDone) return false;
+      auto e = DecodeLeaf(q.Blob(1));
+      if (!e.ok()) {
+        return absl::DataLossError(
+            absl::StrCat("audit entry ", q.Int(0), ": ", e.status().message()));
+      }
+      if (check_terms && !MatchesAnyTerm(*e, terms)) continue;
+      if (out.entries.size() == limit) {
+        out.next_page_token = PageToken(static_cast<uint64_t>(q.Int(0)));
+        return true;
+      }
+      out.entries.push_back(std::move(*e));
     }
-    if (*step == Step::kDone) break;
-    if (out.entries.size() == limit) {
-      out.next_page_token = PageToken(static_cast<uint64_t>(q.Int(0)));
-      break;
-    }
-    auto e = DecodeLeaf(q.Blob(1));
-    if (!e.ok()) {
-      status = absl::DataLossError(
-          absl::StrCat("audit entry ", q.Int(0), ": ", e.status().message()));
-      break;
-    }
-    out.entries.push_back(std::move(*e));
+  };
+  auto run = [&](const std::string& sql,
+                 const std::function<void(Statement&, int&)>& bind,
+                 bool check_terms) -> absl::StatusOr<bool> {
+    auto st = ReadStatement(sql);
+    if (!st.ok()) return st.status();
+    Statement& q = **st;
+    int next = 1;
+    bind(q, next);
+    auto full = take(q, check_terms);
+    q.Reset();
+    return full;
+  };
+
+  absl::MutexLock l(&read_mu_);
+  if (terms.empty()) {
+    auto full = run(
+        absl::StrCat("SELECT seq, leaf FROM entries WHERE seq >= ?", where,
+                     " ORDER BY seq LIMIT ?"),
+        [&](Statement& q, int& next) {
+          q.Bind(next++, first);
+          bind_conditions(q, next);
+          q.Bind(next++, int64_t{limit} + 1);
+        },
+        false);
+    if (!full.ok()) return full.status();
+    return out;
   }
-  q.Reset();
-  if (!status.ok()) return status;
+
+  // Entries below the mark are found through entry_keys, one epoch at a
+  // time; the newer ones by reading them. One read transaction for both, so
+  // the mark and the rows agree.
+  if (auto s = rdb_->Exec("BEGIN"); !s.ok()) return s;
+  absl::Cleanup end = [&] { (void)rdb_->Exec("COMMIT"); };
+  auto mark_st = ReadStatement("SELECT indexed_upto FROM index_state");
+  if (!mark_st.ok()) return mark_st.status();
+  auto mark_step = (*mark_st)->Next();
+  const int64_t mark =
+      mark_step.ok() && *mark_step == Step::kRow ? (*mark_st)->Int(0) : 0;
+  (*mark_st)->Reset();
+  if (!mark_step.ok()) return mark_step.status();
+
+  std::string term_sql;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    absl::StrAppend(&term_sql, i ? " OR " : "",
+                    "(key = ? AND tag BETWEEN ? AND ?)");
+  }
+  const std::string indexed_sql = absl::StrCat(
+      "SELECT seq, leaf FROM entries WHERE seq >= ? AND seq < ?", where,
+      " AND seq IN (SELECT seq FROM entry_keys WHERE epoch = ? AND (", term_sql,
+      ")) ORDER BY seq LIMIT ?");
+  for (int64_t epoch = first >> kEpochBits;
+       first < mark && epoch <= (mark - 1) >> kEpochBits; ++epoch) {
+    const int64_t from = std::max(first, epoch << kEpochBits);
+    const int64_t to = std::min(mark, (epoch + 1) << kEpochBits);
+    auto full = run(
+        indexed_sql,
+        [&](Statement& q, int& next) {
+          q.Bind(next++, from);
+          q.Bind(next++, to);
+          bind_conditions(q, next);
+          q.Bind(next++, epoch);
+          for (const KeyTerm& t : terms) {
+            q.Bind(next++, t.key);
+            q.Bind(next++, t.tag_min);
+            q.Bind(next++, t.tag_max);
+          }
+          q.Bind(next++,
+                 int64_t{limit} + 1 - static_cast<int64_t>(out.entries.size()));
+        },
+        false);
+    if (!full.ok()) return full.status();
+    if (*full) return out;
+  }
+  auto full = run(
+      absl::StrCat("SELECT seq, leaf FROM entries WHERE seq >= ?", where,
+                   " ORDER BY seq"),
+      [&](Statement& q, int& next) {
+        q.Bind(next++, std::max(first, mark));
+        bind_conditions(q, next);
+      },
+      true);
+  if (!full.ok()) return full.status();
   return out;
 }
 
 absl::StatusOr<EntryPage> SqliteAuditLog::Search(const AuditQuery& query,
                                                  const PageRequest& page) {
-  std::vector<std::string> where;
-  std::vector<std::function<void(Statement&, int)>> binds;
+  std::vector<Condition> conditions;
   auto text = [&](const char* column, const std::string& value) {
     if (value.empty()) return;
-    where.push_back(absl::StrCat(column, " = ?", binds.size() + 3));
-    binds.push_back([&value](Statement& s, int i) { s.Bind(i, value); });
+    conditions.push_back(
+        {absl::StrCat(column, " = ?"),
+         [&value](Statement& s, int& i) { s.Bind(i++, value); }});
+  };
+  auto number = [&](const char* sql, int64_t v) {
+    conditions.push_back({sql, [v](Statement& s, int& i) { s.Bind(i++, v); }});
   };
   text("caller_org", query.caller_org);
   text("user_id", query.user_id);
   text("purpose", query.purpose);
   text("agreement_id", query.agreement_id);
-  if (query.decision != accord::v1::AUDIT_DECISION_UNSPECIFIED) {
-    where.push_back(absl::StrCat("decision = ?", binds.size() + 3));
-    const int64_t d = query.decision;
-    binds.push_back([d](Statement& s, int i) { s.Bind(i, d); });
-  }
-  if (query.from != absl::InfinitePast()) {
-    where.push_back(absl::StrCat("time_ns >= ?", binds.size() + 3));
-    const int64_t t = absl::ToUnixNanos(query.from);
-    binds.push_back([t](Statement& s, int i) { s.Bind(i, t); });
-  }
-  if (query.until != absl::InfiniteFuture()) {
-    where.push_back(absl::StrCat("time_ns < ?", binds.size() + 3));
-    const int64_t t = absl::ToUnixNanos(query.until);
-    binds.push_back([t](Statement& s, int i) { s.Bind(i, t); });
-  }
+  if (query.decision != accord::v1::AUDIT_DECISION_UNSPECIFIED)
+    number("decision = ?", query.decision);
+  if (query.from != absl::InfinitePast())
+    number("time_ns >= ?", absl::ToUnixNanos(query.from));
+  if (query.until != absl::InfiniteFuture())
+    number("time_ns < ?", absl::ToUnixNanos(query.until));
+  // The most selective key drives the search; the user id is also checked
+  // as a column.
+  std::vector<KeyTerm> terms;
   if (!query.subject.value().empty()) {
-    std::string sub =
-        absl::StrCat("seq IN (SELECT seq FROM entry_subjects WHERE value = ?",
-                     binds.size() + 3);
-    const std::string& v = query.subject.value();
-    binds.push_back([&v](Statement& s, int i) { s.Bind(i, v); });
-    if (query.subject.kind() != accord::v1::TOKEN_KIND_UNSPECIFIED) {
-      absl::StrAppend(&sub, " AND kind = ?", binds.size() + 3);
-      const int64_t k = query.subject.kind();
-      binds.push_back([k](Statement& s, int i) { s.Bind(i, k); });
-    }
-    sub.append(")");
-    where.push_back(std::move(sub));
+    terms.push_back(SubjectTerm(query.subject));
+  } else if (!query.user_id.empty()) {
+    terms.push_back({query.user_id, kUserTag, kUserTag});
   }
-  return RunPage(
-      absl::StrJoin(where, " AND "),
-      [&](Statement& s) {
-        for (size_t i = 0; i < binds.size(); ++i)
-          binds[i](s, static_cast<int>(i) + 3);
-      },
-      page);
+  return RunPage(conditions, terms, page);
 }
 
 absl::StatusOr<EntryPage> SqliteAuditLog::SubjectAccess(
@@ -793,36 +1033,19 @@ absl::StatusOr<EntryPage> SqliteAuditLog::SubjectAccess(
     return absl::InvalidArgumentError("subjects: at least one token");
   if (subjects.size() > 100)
     return absl::InvalidArgumentError("subjects: at most 100 tokens");
-  std::vector<std::string> terms;
-  int next = 3;
+  std::vector<KeyTerm> terms;
   for (const auto& t : subjects) {
     if (t.value().empty())
       return absl::InvalidArgumentError("subjects: empty token value");
-    if (t.kind() == accord::v1::TOKEN_KIND_UNSPECIFIED) {
-      terms.push_back(absl::StrCat("value = ?", next++));
-    } else {
-      terms.push_back(
-          absl::StrCat("(value = ?", next, " AND kind = ?", next + 1, ")"));
-      next += 2;
-    }
+    terms.push_back(SubjectTerm(t));
   }
-  return RunPage(
-      absl::StrCat("seq IN (SELECT seq FROM entry_subjects WHERE ",
-                   absl::StrJoin(terms, " OR "), ")"),
-      [&](Statement& s) {
-        int i = 3;
-        for (const auto& t : subjects) {
-          s.Bind(i++, t.value());
-          if (t.kind() != accord::v1::TOKEN_KIND_UNSPECIFIED)
-            s.Bind(i++, int64_t{t.kind()});
-        }
-      },
-      page);
+  return RunPage({}, terms, page);
 }
 
 absl::StatusOr<EntryPage> SqliteAuditLog::ReviewQueue(const PageRequest& page) {
-  return RunPage(
-      "flag_for_review = 1 AND reviewed_by IS NULL", [](Statement&) {}, page);
+  return RunPage({{"flag_for_review = 1 AND reviewed_by IS NULL",
+                   [](Statement&, int&) {}}},
+                 {}, page);
 }
 
 absl::StatusOr<uint64_t> SqliteAuditLog::ResolveSize(uint64_t tree_size) {

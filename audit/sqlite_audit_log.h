@@ -4,8 +4,9 @@
 // Append encodes the entry on the caller's thread and queues it. One writer
 // thread owns the write connection: it takes everything queued (up to
 // max_batch, waiting at most max_delay for companions), prefixes seq and time,
-// and commits the batch in ONE transaction — entries, subject tokens and
-// Merkle tiles together — so concurrent requests share fsyncs (group commit).
+// and commits the batch in ONE transaction — entries, their search columns
+// and Merkle tiles together — so concurrent requests share fsyncs (group
+// commit). The user and subject-token index follows in bulk (index_batch).
 // Only then does a completion thread run the batch's callbacks, while the
 // writer goes on. The writer signs a tree head at least every
 // tree_head_interval while entries arrive. Its only in-memory tree state is
@@ -50,6 +51,11 @@ struct SqliteAuditLogOptions {
   AuditDurability durability = AuditDurability::kPowerLoss;
   absl::Duration max_delay = absl::Milliseconds(2);
   size_t max_batch = 1024;
+  // The user and subject-token search index is written in bulk, in the
+  // commit that brings the number of entries not yet in it to index_batch;
+  // searches scan those newest entries instead. Larger: cheaper appends,
+  // longer scans (and one slower commit per index_batch entries).
+  size_t index_batch = 8192;
   absl::Duration tree_head_interval = absl::Seconds(1);
 };
 

@@ -13,10 +13,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
 #include "audit/entry.h"
 #include "audit/test_util.h"
 #include "audit/verify.h"
+#include "runtime/sqlite.h"
 
 namespace accord::audit {
 namespace {
@@ -35,6 +37,7 @@ class SqliteAuditLogTest : public ::testing::Test {
     o.db_path = path_;
     o.signer = signer_;
     o.clock = &clock_;
+    o.index_batch = index_batch_;
     auto log = OpenSqliteAuditLog(o);
     EXPECT_TRUE(log.ok()) << log.status();
     return log.ok() ? std::move(*log) : nullptr;
@@ -64,6 +67,7 @@ class SqliteAuditLogTest : public ::testing::Test {
   std::string path_ = TempDbPath(
       ::testing::UnitTest::GetInstance()->current_test_info()->name());
   FakeClock clock_{absl::FromUnixSeconds(1714550000)};
+  size_t index_batch_ = SqliteAuditLogOptions{}.index_batch;
   std::shared_ptr<const TreeHeadSigner> signer_ = TestSigner();
   std::unique_ptr<TreeHeadVerifier> verifier_ = testing::VerifierFor(*signer_);
 };
@@ -214,7 +218,18 @@ TEST_F(SqliteAuditLogTest, TreeHeadSignedWithinAnIntervalWhileEntriesArrive) {
   EXPECT_EQ((*log)->LatestTreeHead()->tree_size(), 2u);
 }
 
-TEST_F(SqliteAuditLogTest, SearchFiltersAndPages) {
+// Searches must give the same answers whether the entries are in the bulk
+// user/subject index, still waiting for it, or split between the two.
+class SqliteAuditLogSearchTest : public SqliteAuditLogTest,
+                                 public ::testing::WithParamInterface<size_t> {
+ protected:
+  SqliteAuditLogSearchTest() { index_batch_ = GetParam(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(IndexBatch, SqliteAuditLogSearchTest,
+                         ::testing::Values(1, 4, 7, 1000000));
+
+TEST_P(SqliteAuditLogSearchTest, SearchFiltersAndPages) {
   auto log = Open();
   const std::string tok_a(64, 'a'), tok_b(64, 'b');
   for (int i = 0; i < 30; ++i) {
@@ -274,7 +289,7 @@ TEST_F(SqliteAuditLogTest, SearchFiltersAndPages) {
               HasSubstr("page_token"));
 }
 
-TEST_F(SqliteAuditLogTest, SubjectAccessFindsEveryMention) {
+TEST_P(SqliteAuditLogSearchTest, SubjectAccessFindsEveryMention) {
   auto log = Open();
   const std::string a(64, 'a'), b(64, 'b'), c(64, 'c');
   AuditEntry both = QueryEntry("police", "u", "p", a);
@@ -292,6 +307,107 @@ TEST_F(SqliteAuditLogTest, SubjectAccessFindsEveryMention) {
   EXPECT_THAT(Seqs(*log->SubjectAccess({ta}, {})), ElementsAre(0, 2));
   EXPECT_EQ(log->SubjectAccess({}, {}).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_P(SqliteAuditLogSearchTest, SearchesSpanEpochsAndRestarts) {
+  // An analyst's entries at seq 0..69 and 65530..65545, across the first
+  // epoch boundary (65536) and a restart at it; filler from another user in
+  // between. Appended without waiting, so that commits are shared; one
+  // thread, so seq follows the order of the calls.
+  const std::string tok(64, 'd');
+  auto mine = [](uint64_t i) { return i < 70 || i >= 65530; };
+  auto append_range = [&](AuditLog& log, uint64_t from, uint64_t to) {
+    absl::BlockingCounter left(static_cast<int>(to - from));
+    std::atomic<bool> in_order{true};
+    for (uint64_t i = from; i < to; ++i) {
+      log.Append(QueryEntry("police", mine(i) ? "analyst" : "other", "p",
+                            mine(i) && i % 2 == 0 ? tok : std::string(64, 'e')),
+                 [&, i](absl::StatusOr<uint64_t> seq) {
+                   if (!seq.ok() || *seq != i) in_order = false;
+                   left.DecrementCount();
+                 });
+    }
+    left.Wait();
+    EXPECT_TRUE(in_order);
+  };
+  append_range(*Open(), 0, 65536);
+  auto log = Open();  // rebuilds what was not yet in the bulk index
+  append_range(*log, 65536, 65546);
+  std::vector<uint64_t> want, even;
+  for (uint64_t i = 0; i < 65546; ++i) {
+    if (!mine(i)) continue;
+    want.push_back(i);
+    if (i % 2 == 0) even.push_back(i);
+  }
+
+  AuditQuery q;
+  q.user_id = "analyst";
+  std::vector<uint64_t> got;
+  PageRequest p{9, ""};
+  do {
+    auto page = log->Search(q, p);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (auto s : Seqs(*page)) got.push_back(s);
+    p.page_token = page->next_page_token;
+  } while (!p.page_token.empty());
+  EXPECT_EQ(got, want);
+
+  accord::v1::SubjectToken t;
+  t.set_value(tok);
+  got.clear();
+  p = {1000, ""};
+  do {
+    auto page = log->SubjectAccess({t}, p);
+    ASSERT_TRUE(page.ok()) << page.status();
+    for (auto s : Seqs(*page)) got.push_back(s);
+    p.page_token = page->next_page_token;
+  } while (!p.page_token.empty());
+  EXPECT_EQ(got, even);
+}
+
+TEST_F(SqliteAuditLogTest, UpgradesAVersionOneLog) {
+  // A version-1 log: subject tokens in entry_subjects, users in an index on
+  // entries. Built by taking a fully indexed log back to that layout.
+  index_batch_ = 1;
+  const std::string a(64, 'a');
+  {
+    auto log = Open();
+    for (int i = 0; i < 20; ++i) {
+      ASSERT_TRUE(
+          log->AppendAndWait(QueryEntry("police", absl::StrCat("u", i % 3), "p",
+                                        i % 4 ? a : ""))
+              .ok());
+    }
+  }
+  {
+    auto db = sqlite::Database::Open(path_);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(
+        (*db)
+            ->Exec("CREATE TABLE entry_subjects(value TEXT NOT NULL,"
+                   " kind INTEGER NOT NULL, seq INTEGER NOT NULL,"
+                   " PRIMARY KEY (value, kind, seq)) WITHOUT ROWID;"
+                   "INSERT INTO entry_subjects SELECT key, tag - 1, seq"
+                   " FROM entry_keys WHERE tag > 0;"
+                   "CREATE INDEX entries_by_user ON entries(user_id, seq);"
+                   "DROP TABLE entry_keys; DROP TABLE index_state;"
+                   "PRAGMA user_version=1")
+            .ok());
+  }
+  index_batch_ = 1000;
+  auto log = Open();
+  ASSERT_NE(log, nullptr);
+  ASSERT_TRUE(
+      log->AppendAndWait(QueryEntry("police", "u1", "p", a)).ok());  // 20
+  AuditQuery q;
+  q.user_id = "u1";
+  EXPECT_THAT(Seqs(*log->Search(q, {})),
+              ElementsAre(1, 4, 7, 10, 13, 16, 19, 20));
+  accord::v1::SubjectToken t;
+  t.set_value(a);
+  EXPECT_THAT(
+      Seqs(*log->SubjectAccess({t}, {})),
+      ElementsAre(1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 14, 15, 17, 18, 19, 20));
 }
 
 TEST_F(SqliteAuditLogTest, ReviewQueueAndMarkReviewed) {

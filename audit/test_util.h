@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "audit/sqlite_audit_log.h"
 #include "audit/tree_head.h"
 #include "runtime/clock.h"
@@ -33,8 +34,10 @@ inline std::unique_ptr<TreeHeadVerifier> VerifierFor(
 }
 
 inline std::string TempDbPath(const std::string& name) {
-  const std::string path =
-      absl::StrCat(::testing::TempDir(), "/audit_", name, "_", getpid(), ".db");
+  // Parameterised test names contain '/'.
+  const std::string path = absl::StrCat(::testing::TempDir(), "/audit_",
+                                        absl::StrReplaceAll(name, {{"/", "_"}}),
+                                        "_", getpid(), ".db");
   for (const char* suffix : {"", "-wal", "-shm"}) {
     std::remove(absl::StrCat(path, suffix).c_str());
   }
