@@ -15,11 +15,13 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "runtime/crypto.h"
 #include "runtime/identity.h"
 #include "runtime/textproto.h"
@@ -67,18 +69,26 @@ std::string SourceDir() {
 
 std::string BinDir() { return ACCORD_BIN_DIR; }
 
+// A port the kernel reports free, never one this process handed out before:
+// the kernel may offer a port again as soon as its probe socket is closed,
+// and a partnership asks for 15 in a row.
 int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* given = new std::set<int>;
+  absl::MutexLock l(&mu);
+  while (true) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    socklen_t len = sizeof(addr);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    const int port = ntohs(addr.sin_port);
+    close(fd);
+    if (port != 0 && given->insert(port).second) return port;
+  }
 }
 
 int RunCommand(const std::string& command, const std::string& log) {
