@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/cleanup/cleanup.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -124,22 +124,6 @@ void KeyRowsOf(uint64_t seq, const AuditEntry& e, std::vector<KeyRow>* out) {
     out->push_back({seq, kUserTag, e.actor().user_id()});
   for (const auto& t : e.subjects())
     out->push_back({seq, SubjectTag(t.kind()), t.value()});
-}
-
-// Whether `e` matches any term: what entry_keys would answer, for entries
-// not yet in it.
-bool MatchesAnyTerm(const AuditEntry& e, const std::vector<KeyTerm>& terms) {
-  for (const KeyTerm& t : terms) {
-    if (t.tag_min <= kUserTag && kUserTag <= t.tag_max &&
-        e.actor().user_id() == t.key)
-      return true;
-    for (const auto& s : e.subjects()) {
-      const int64_t tag = SubjectTag(s.kind());
-      if (s.value() == t.key && t.tag_min <= tag && tag <= t.tag_max)
-        return true;
-    }
-  }
-  return false;
 }
 
 // A condition on entries' columns; `bind` binds its parameters (anonymous
@@ -297,6 +281,19 @@ class SqliteAuditLog final : public AuditLog {
   // once there are options_.index_batch such entries.
   std::vector<KeyRow> unindexed_;
   uint64_t indexed_upto_ = 0;
+
+  // The committed part of unindexed_, for searches: key -> (tag, seq) in seq
+  // order, and the mark below which entry_keys holds everything. The writer
+  // adds a batch's rows after its commit and empties it after a bulk write.
+  struct TailHit {
+    int64_t tag;
+    uint64_t seq;
+  };
+  void PublishTail(size_t first_row, bool index_written);
+  absl::Mutex tail_mu_;
+  absl::flat_hash_map<std::string, std::vector<TailHit>> tail_
+      ABSL_GUARDED_BY(tail_mu_);
+  uint64_t tail_mark_ ABSL_GUARDED_BY(tail_mu_) = 0;
   std::unique_ptr<TileWriter> tiles_;
   CompactRange range_;
   uint64_t last_head_size_ = 0;
@@ -747,6 +744,7 @@ void SqliteAuditLog::ProcessBatch(std::vector<Pending> batch) {
   std::vector<absl::StatusOr<uint64_t>> results(
       batch.size(), absl::InternalError("not written"));
   const CompactRange saved = range_;
+  const size_t rows_before = unindexed_.size();
   bool index_written = false;
   absl::Status status = sqlite::InTransaction(*wdb_, [&]() -> absl::Status {
     std::set<uint64_t> reviewed_in_batch;
@@ -762,6 +760,7 @@ void SqliteAuditLog::ProcessBatch(std::vector<Pending> batch) {
     }
     return tiles_->Flush();
   });
+  if (status.ok()) PublishTail(rows_before, index_written);
   if (status.ok() && index_written) {
     unindexed_.clear();
     indexed_upto_ = range_.size();
@@ -788,6 +787,20 @@ void SqliteAuditLog::ProcessBatch(std::vector<Pending> batch) {
   c.results = std::move(results);
   absl::MutexLock l(&done_mu_);
   done_.push_back(std::move(c));
+}
+
+void SqliteAuditLog::PublishTail(size_t first_row, bool index_written) {
+  absl::MutexLock l(&tail_mu_);
+  if (index_written) {
+    tail_.clear();
+    tail_mark_ = range_.size();
+    return;
+  }
+  tail_mark_ = indexed_upto_;
+  for (size_t i = first_row; i < unindexed_.size(); ++i) {
+    const KeyRow& r = unindexed_[i];
+    tail_[r.key].push_back({r.tag, r.seq});
+  }
 }
 
 absl::Status SqliteAuditLog::WriteKeyIndex() {
@@ -827,7 +840,10 @@ absl::Status SqliteAuditLog::LoadUnindexed() {
   while (true) {
     auto next = rows->Next();
     if (!next.ok()) return next.status();
-    if (*next == Step::kDone) return absl::OkStatus();
+    if (*next == Step::kDone) {
+      PublishTail(0, false);
+      return absl::OkStatus();
+    }
     auto e = DecodeLeaf(rows->Blob(1));
     if (!e.ok()) {
       return absl::DataLossError(absl::StrCat(options_.db_path,
@@ -887,10 +903,9 @@ absl::StatusOr<EntryPage> SqliteAuditLog::RunPage(
   };
 
   EntryPage out;
-  // Reads rows (seq, leaf) in seq order into `out`, keeping those `keep`
-  // accepts, until the page is full (then sets its next_page_token).
-  // Returns true when the page is full.
-  auto take = [&](Statement& q, bool check_terms) -> absl::StatusOr<bool> {
+  // Reads rows (seq, leaf) in seq order into `out` until the page is full
+  // (then sets its next_page_token). Returns true when the page is full.
+  auto take = [&](Statement& q) -> absl::StatusOr<bool> {
     while (true) {
       auto step = q.Next();
       if (!step.ok()) return step.status();
@@ -900,7 +915,6 @@ absl::StatusOr<EntryPage> SqliteAuditLog::RunPage(
         return absl::DataLossError(
             absl::StrCat("audit entry ", q.Int(0), ": ", e.status().message()));
       }
-      if (check_terms && !MatchesAnyTerm(*e, terms)) continue;
       if (out.entries.size() == limit) {
         out.next_page_token = PageToken(static_cast<uint64_t>(q.Int(0)));
         return true;
@@ -909,45 +923,52 @@ absl::StatusOr<EntryPage> SqliteAuditLog::RunPage(
     }
   };
   auto run = [&](const std::string& sql,
-                 const std::function<void(Statement&, int&)>& bind,
-                 bool check_terms) -> absl::StatusOr<bool> {
+                 const std::function<void(Statement&, int&)>& bind)
+      -> absl::StatusOr<bool> {
     auto st = ReadStatement(sql);
     if (!st.ok()) return st.status();
     Statement& q = **st;
     int next = 1;
     bind(q, next);
-    auto full = take(q, check_terms);
+    auto full = take(q);
     q.Reset();
     return full;
   };
 
   absl::MutexLock l(&read_mu_);
   if (terms.empty()) {
-    auto full = run(
-        absl::StrCat("SELECT seq, leaf FROM entries WHERE seq >= ?", where,
-                     " ORDER BY seq LIMIT ?"),
-        [&](Statement& q, int& next) {
-          q.Bind(next++, first);
-          bind_conditions(q, next);
-          q.Bind(next++, int64_t{limit} + 1);
-        },
-        false);
+    auto full = run(absl::StrCat("SELECT seq, leaf FROM entries WHERE seq >= ?",
+                                 where, " ORDER BY seq LIMIT ?"),
+                    [&](Statement& q, int& next) {
+                      q.Bind(next++, first);
+                      bind_conditions(q, next);
+                      q.Bind(next++, int64_t{limit} + 1);
+                    });
     if (!full.ok()) return full.status();
     return out;
   }
 
   // Entries below the mark are found through entry_keys, one epoch at a
-  // time; the newer ones by reading them. One read transaction for both, so
-  // the mark and the rows agree.
-  if (auto s = rdb_->Exec("BEGIN"); !s.ok()) return s;
-  absl::Cleanup end = [&] { (void)rdb_->Exec("COMMIT"); };
-  auto mark_st = ReadStatement("SELECT indexed_upto FROM index_state");
-  if (!mark_st.ok()) return mark_st.status();
-  auto mark_step = (*mark_st)->Next();
-  const int64_t mark =
-      mark_step.ok() && *mark_step == Step::kRow ? (*mark_st)->Int(0) : 0;
-  (*mark_st)->Reset();
-  if (!mark_step.ok()) return mark_step.status();
+  // time; the newer ones through the in-memory tail. The tail is read first:
+  // everything below the mark it gives is committed in entry_keys.
+  int64_t mark;
+  std::vector<uint64_t> tail_seqs;
+  {
+    absl::MutexLock tl(&tail_mu_);
+    mark = static_cast<int64_t>(tail_mark_);
+    for (const KeyTerm& t : terms) {
+      auto it = tail_.find(t.key);
+      if (it == tail_.end()) continue;
+      for (const TailHit& h : it->second) {
+        if (t.tag_min <= h.tag && h.tag <= t.tag_max &&
+            h.seq >= static_cast<uint64_t>(first))
+          tail_seqs.push_back(h.seq);
+      }
+    }
+  }
+  std::sort(tail_seqs.begin(), tail_seqs.end());
+  tail_seqs.erase(std::unique(tail_seqs.begin(), tail_seqs.end()),
+                  tail_seqs.end());
 
   std::string term_sql;
   for (size_t i = 0; i < terms.size(); ++i) {
@@ -962,34 +983,32 @@ absl::StatusOr<EntryPage> SqliteAuditLog::RunPage(
        first < mark && epoch <= (mark - 1) >> kEpochBits; ++epoch) {
     const int64_t from = std::max(first, epoch << kEpochBits);
     const int64_t to = std::min(mark, (epoch + 1) << kEpochBits);
-    auto full = run(
-        indexed_sql,
-        [&](Statement& q, int& next) {
-          q.Bind(next++, from);
-          q.Bind(next++, to);
-          bind_conditions(q, next);
-          q.Bind(next++, epoch);
-          for (const KeyTerm& t : terms) {
-            q.Bind(next++, t.key);
-            q.Bind(next++, t.tag_min);
-            q.Bind(next++, t.tag_max);
-          }
-          q.Bind(next++,
-                 int64_t{limit} + 1 - static_cast<int64_t>(out.entries.size()));
-        },
-        false);
+    auto full = run(indexed_sql, [&](Statement& q, int& next) {
+      q.Bind(next++, from);
+      q.Bind(next++, to);
+      bind_conditions(q, next);
+      q.Bind(next++, epoch);
+      for (const KeyTerm& t : terms) {
+        q.Bind(next++, t.key);
+        q.Bind(next++, t.tag_min);
+        q.Bind(next++, t.tag_max);
+      }
+      q.Bind(next++,
+             int64_t{limit} + 1 - static_cast<int64_t>(out.entries.size()));
+    });
     if (!full.ok()) return full.status();
     if (*full) return out;
   }
-  auto full = run(
-      absl::StrCat("SELECT seq, leaf FROM entries WHERE seq >= ?", where,
-                   " ORDER BY seq"),
-      [&](Statement& q, int& next) {
-        q.Bind(next++, std::max(first, mark));
-        bind_conditions(q, next);
-      },
-      true);
-  if (!full.ok()) return full.status();
+  const std::string tail_sql =
+      absl::StrCat("SELECT seq, leaf FROM entries WHERE seq = ?", where);
+  for (uint64_t seq : tail_seqs) {
+    auto full = run(tail_sql, [&](Statement& q, int& next) {
+      q.Bind(next++, static_cast<int64_t>(seq));
+      bind_conditions(q, next);
+    });
+    if (!full.ok()) return full.status();
+    if (*full) return out;
+  }
   return out;
 }
 
