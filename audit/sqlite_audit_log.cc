@@ -256,6 +256,14 @@ class SqliteAuditLog final : public AuditLog {
     std::vector<absl::StatusOr<uint64_t>> results;
   };
   void CompletionLoop();
+  static void RunCallbacks(Completion& c) {
+    for (size_t i = 0; i < c.batch.size(); ++i) {
+      if (c.batch[i].on_durable) c.batch[i].on_durable(std::move(c.results[i]));
+    }
+  }
+  // Batches this small run their callbacks on the writer when nothing is
+  // queued or running ahead of them (callbacks stay in order).
+  static constexpr size_t kInlineCallbacks = 2;
   bool CompletionsDue() ABSL_EXCLUSIVE_LOCKS_REQUIRED(done_mu_) {
     return !done_.empty() || done_stopping_;
   }
@@ -317,6 +325,7 @@ class SqliteAuditLog final : public AuditLog {
   absl::Mutex done_mu_;
   std::deque<Completion> done_ ABSL_GUARDED_BY(done_mu_);
   bool done_stopping_ ABSL_GUARDED_BY(done_mu_) = false;
+  bool completing_ ABSL_GUARDED_BY(done_mu_) = false;  // callbacks running
 
   absl::Mutex read_mu_;
   std::unique_ptr<sqlite::Database> rdb_ ABSL_GUARDED_BY(read_mu_);
@@ -456,10 +465,11 @@ void SqliteAuditLog::CompletionLoop() {
       if (done_.empty()) return;  // stopping and drained
       c = std::move(done_.front());
       done_.pop_front();
+      completing_ = true;
     }
-    for (size_t i = 0; i < c.batch.size(); ++i) {
-      if (c.batch[i].on_durable) c.batch[i].on_durable(std::move(c.results[i]));
-    }
+    RunCallbacks(c);
+    absl::MutexLock l(&done_mu_);
+    completing_ = false;
   }
 }
 
@@ -785,8 +795,16 @@ void SqliteAuditLog::ProcessBatch(std::vector<Pending> batch) {
   Completion c;
   c.batch = std::move(batch);
   c.results = std::move(results);
-  absl::MutexLock l(&done_mu_);
-  done_.push_back(std::move(c));
+  {
+    absl::MutexLock l(&done_mu_);
+    if (c.batch.size() > kInlineCallbacks || !done_.empty() || completing_) {
+      done_.push_back(std::move(c));
+      return;
+    }
+  }
+  // A small batch with nothing ahead of it: its callbacks run here, saving
+  // the lone request a wake-up of the completion thread.
+  RunCallbacks(c);
 }
 
 void SqliteAuditLog::PublishTail(size_t first_row, bool index_written) {
