@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "accord/v1/config.pb.h"
 #include "accord/v1/gateway.grpc.pb.h"
 #include "agent/disclosure.h"
@@ -163,6 +164,10 @@ int Run(const std::string& config_path) {
 
 int main(int argc, char** argv) {
   accord::BlockShutdownSignals();
+  // As in accord-gateway: Debian's Abseil keeps deadlock detection on, a
+  // process-wide lock graph updated on every lock; lock order is checked by
+  // -Wthread-safety and the tests instead.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const auto config =
       accord::ParseConfigFlag(argc, argv, kProgram, "AGENT.textproto");
   if (!config.has_value()) return 2;
