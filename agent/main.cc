@@ -21,6 +21,7 @@
 #include "policy/policy.h"
 #include "runtime/clock.h"
 #include "runtime/crypto.h"
+#include "runtime/handshake.h"
 #include "runtime/identity.h"
 #include "runtime/partnership.h"
 #include "runtime/revocation.h"
@@ -66,10 +67,27 @@ int Run(const std::string& config_path) {
     return StartupFailure(kProgram, pseudonym_key.status());
 
   const accord::v1::TlsFiles tls = ResolveTlsFiles(config_path, config.tls());
-  auto holder_creds = MakeServerCredentials(tls);
+  // Client certificates refused at the TLS handshake are logged (the
+  // gateway audits its own), rate-limited like the gateway's audit of them.
+  auto handshake_log = [&](const char* api) -> HandshakeRefusalHook {
+    auto limiter = std::make_shared<RefusalRateLimiter>(5, 20, &clock);
+    std::string prefix =
+        absl::StrCat(kProgram, "[", config.org_id(), "]: ", api, ": ");
+    return [limiter, prefix](const HandshakeRefusal& refusal) {
+      const auto left_out = limiter->Admit();
+      if (!left_out.has_value()) return;
+      std::string line = DescribeRefusal(refusal);
+      if (*left_out > 0) {
+        absl::StrAppend(&line, "; ", *left_out,
+                        " earlier handshake refusals not logged (rate limit)");
+      }
+      std::fprintf(stderr, "%s%s\n", prefix.c_str(), line.c_str());
+    };
+  };
+  auto holder_creds = MakeServerCredentials(tls, handshake_log("holder API"));
   if (!holder_creds.ok())
     return StartupFailure(kProgram, holder_creds.status());
-  auto local_creds = MakeServerCredentials(tls);
+  auto local_creds = MakeServerCredentials(tls, handshake_log("local API"));
   if (!local_creds.ok()) return StartupFailure(kProgram, local_creds.status());
   auto revocation = RevocationList::Load(tls.crl_file(), tls.ca_file());
   if (!revocation.ok()) return StartupFailure(kProgram, revocation.status());

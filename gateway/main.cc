@@ -12,6 +12,7 @@
 #include "audit/sqlite_audit_log.h"
 #include "gateway/auditor_service.h"
 #include "gateway/gateway.h"
+#include "gateway/handshake_audit.h"
 #include "gateway/holder_client.h"
 #include "gateway/referral_router.h"
 #include "gateway/referral_store.h"
@@ -68,7 +69,11 @@ int Run(const std::string& config_path) {
   const accord::v1::TlsFiles tls = ResolveTlsFiles(config_path, config.tls());
   auto holders = gateway::MakeHolderClients((*partnership)->proto(), tls);
   if (!holders.ok()) return StartupFailure(kProgram, holders.status());
-  auto creds = MakeServerCredentials(tls);
+  // Client certificates refused at the TLS handshake are audited too
+  // (rate-limited: anyone who can reach the port can cause them).
+  gateway::HandshakeAudit handshake_audit(audit_log->get(), &clock, {},
+                                          kProgram);
+  auto creds = MakeServerCredentials(tls, handshake_audit.Hook());
   if (!creds.ok()) return StartupFailure(kProgram, creds.status());
   auto revocation = RevocationList::Load(tls.crl_file(), tls.ca_file());
   if (!revocation.ok()) return StartupFailure(kProgram, revocation.status());
@@ -150,6 +155,7 @@ int Run(const std::string& config_path) {
   reloader.Stop();
   server->server->Shutdown(std::chrono::system_clock::now() +
                            std::chrono::seconds(5));
+  handshake_audit.Stop();
   referrals.Stop();
   std::printf("%s: stopped\n", kProgram);
   return 0;

@@ -5,8 +5,11 @@
 #include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include <cstdio>
+
 #include "absl/strings/str_cat.h"
 #include "runtime/crypto.h"
+#include "runtime/handshake.h"
 #include "runtime/textproto.h"
 
 namespace accord {
@@ -58,6 +61,48 @@ class ServerIdentityVerifier final
   const std::string expected_;
 };
 
+// Decides every client certificate a server is presented (gRPC's own
+// verification is off: see MakeServerCredentials), so that a refusal reaches
+// `on_refusal`. Synchronous: verification is a few signature checks.
+class ClientCertificateCheck final
+    : public grpc::experimental::ExternalCertificateVerifier {
+ public:
+  ClientCertificateCheck(std::shared_ptr<ClientCertificateVerifier> verifier,
+                         HandshakeRefusalHook on_refusal)
+      : verifier_(std::move(verifier)), on_refusal_(std::move(on_refusal)) {}
+
+  bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
+              std::function<void(grpc::Status)> /*callback*/,
+              grpc::Status* sync_status) override {
+    // The CA bundle follows its file, like gRPC's watcher does for the
+    // server's own certificate; a bad new file leaves the old bundle.
+    if (auto reloaded = verifier_->ReloadIfDue(); !reloaded.ok()) {
+      std::fprintf(stderr,
+                   "accord: CA bundle not reloaded, previous one stays: %s\n",
+                   std::string(reloaded.status().message()).c_str());
+    }
+    const grpc::string_ref leaf = request->peer_cert();
+    const grpc::string_ref chain = request->peer_cert_full_chain();
+    auto refusal =
+        verifier_->Verify(absl::string_view(leaf.data(), leaf.size()),
+                          absl::string_view(chain.data(), chain.size()));
+    if (!refusal.has_value()) {
+      *sync_status = grpc::Status::OK;
+      return true;
+    }
+    if (on_refusal_) on_refusal_(*refusal);
+    *sync_status =
+        grpc::Status(grpc::StatusCode::UNAUTHENTICATED, refusal->reason);
+    return true;  // synchronous
+  }
+  void Cancel(grpc::experimental::TlsCustomVerificationCheckRequest*) override {
+  }
+
+ private:
+  const std::shared_ptr<ClientCertificateVerifier> verifier_;
+  const HandshakeRefusalHook on_refusal_;
+};
+
 }  // namespace
 
 accord::v1::TlsFiles ResolveTlsFiles(const std::string& config_path,
@@ -72,15 +117,30 @@ accord::v1::TlsFiles ResolveTlsFiles(const std::string& config_path,
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
-    const accord::v1::TlsFiles& files) {
+    const accord::v1::TlsFiles& files, HandshakeRefusalHook on_refusal) {
   if (auto s = CheckFiles(files); !s.ok()) return s;
+  std::shared_ptr<ClientCertificateVerifier> verifier;
+  {
+    auto v = ClientCertificateVerifier::Create(files.ca_file());
+    if (!v.ok()) return v.status();
+    verifier = *std::move(v);
+  }
   auto provider = std::make_shared<FileWatcherCertificateProvider>(
       files.key_file(), files.cert_file(), files.ca_file(), kRefreshSeconds);
   grpc::experimental::TlsServerCredentialsOptions options(provider);
+  // The roots still go to OpenSSL: they name the acceptable CAs in the
+  // certificate request.
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
+  // A client certificate is required (a client without one fails inside
+  // OpenSSL), but judged by ClientCertificateCheck rather than by OpenSSL,
+  // so that refusals reach Accord. gRPC calls the verifier after every
+  // handshake in this mode and fails the handshake when it refuses.
   options.set_cert_request_type(
-      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
+  options.set_certificate_verifier(
+      grpc::experimental::ExternalCertificateVerifier::Create<
+          ClientCertificateCheck>(std::move(verifier), std::move(on_refusal)));
   auto creds = grpc::experimental::TlsServerCredentials(options);
   if (!creds)
     return absl::InternalError("cannot create TLS server credentials");

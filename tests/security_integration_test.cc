@@ -2,7 +2,8 @@
 // loopback with certificates from deploy/pki:
 //  - certificates that must be refused (expired, not yet valid, another CA,
 //    wrong key usage, no SAN identity, revoked, revoked after start-up) on
-//    the gateway and on the agents' holder and local APIs, refusals audited;
+//    the gateway and on the agents' holder and local APIs, refusals audited
+//    (handshake refusals too, rate-limited);
 //  - certificate rotation and CRL changes without a restart or a failed call;
 //  - private keys with loose permissions refused at start-up;
 //  - hostile clients (garbage bytes, oversized and invalid messages, wrong
@@ -21,7 +22,9 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/notification.h"
@@ -177,6 +180,28 @@ class SecurityIntegrationTest : public ::testing::Test {
     return nullptr;
   }
 
+  // The gateway's audit entries for refused TLS handshakes.
+  std::vector<accord::v1::AuditEntry> HandshakeDenials() {
+    std::vector<accord::v1::AuditEntry> out;
+    for (auto& e : AllAudit()) {
+      if (e.method() == "tls-handshake") out.push_back(std::move(e));
+    }
+    return out;
+  }
+
+  // `openssl x509 -fingerprint -sha256` of DIR/<cert>.pem: lower-case hex.
+  static std::string Fingerprint(const std::string& cert) {
+    const std::string out = partnership_->dir() + "/logs/fingerprint.out";
+    EXPECT_EQ(RunCommand(absl::StrCat("openssl x509 -noout -fingerprint ",
+                                      "-sha256 -in ", Pki(cert + ".pem")),
+                         out),
+              0);
+    std::string text = Slurp(out);  // appended to: the last line is ours
+    text = text.substr(text.rfind('=') + 1);
+    absl::StripAsciiWhitespace(&text);
+    return absl::AsciiStrToLower(absl::StrReplaceAll(text, {{":", ""}}));
+  }
+
   static TestPartnership* partnership_;
   static std::vector<accord::v1::SubjectToken>* zoe_;
 };
@@ -210,6 +235,130 @@ TEST_F(SecurityIntegrationTest, CertificatesThatFailVerificationAreRefused) {
               grpc::StatusCode::UNAVAILABLE);
   }
   ExpectPoliceServed("after-bad-certs");
+}
+
+TEST_F(SecurityIntegrationTest, HandshakeRefusalsAreAuditedWithTheirReason) {
+  // Accord verifies client certificates itself, so a handshake it refuses is
+  // in the gateway's audit log: the reason, and what the certificate claimed
+  // to be, marked unverified.
+  const std::string claimed =
+      absl::StrCat("spiffe://", partnership_->partnership_id(), "/org/police");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"expired-org-police", "certificate expired at 20"},
+      {"not-yet-valid-org-police", "certificate not valid before 20"},
+      {"rogue-org-police", "unknown CA"},
+      {"server-only-org-police", "no clientAuth usage"},
+  };
+  for (const auto& [cert, reason] : cases) {
+    SCOPED_TRACE(cert);
+    const size_t before = HandshakeDenials().size();
+    auto status = QueryAs(cert, absl::StrCat("handshake-", cert));
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE)
+        << status.error_message();
+    const std::string fingerprint = Fingerprint(cert);
+    std::unique_ptr<accord::v1::AuditEntry> found;
+    // Appended as the handshake fails; durable a group commit later.
+    for (int i = 0; i < 50 && found == nullptr; ++i) {
+      auto entries = HandshakeDenials();
+      for (size_t e = before; e < entries.size(); ++e) {
+        if (absl::StrContains(entries[e].detail(), fingerprint)) {
+          found = std::make_unique<accord::v1::AuditEntry>(entries[e]);
+        }
+      }
+      if (found == nullptr)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_NE(found, nullptr);
+    EXPECT_EQ(found->decision(), accord::v1::AUDIT_DECISION_DENY);
+    EXPECT_THAT(found->deny_reason(), ::testing::StartsWith(reason));
+    EXPECT_EQ(found->caller(), absl::StrCat("unverified:", claimed));
+    EXPECT_EQ(found->caller_org(), "");  // attributed to no organisation
+    EXPECT_THAT(found->detail(), HasSubstr("CN=police"));
+    EXPECT_THAT(partnership_->gateway()->Log(),
+                HasSubstr(absl::StrCat("TLS handshake refused: ", reason)));
+  }
+  // The agents log theirs (their ports are not the gateway's to audit).
+  auto local = accord::v1::AgentLocal::NewStub(
+      partnership_->Channel(partnership_->local_address("police"),
+                            Pki("ca.pem"), Pki("rogue-org-police.pem"),
+                            Pki("rogue-org-police.key"), AgentId("police")));
+  grpc::ClientContext ctx;
+  Deadline(&ctx);
+  accord::v1::SubjectTokensRequest req;
+  req.set_subject_local_id("P-1");
+  accord::v1::SubjectTokensResponse tokens;
+  EXPECT_EQ(local->SubjectTokens(&ctx, req, &tokens).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(partnership_->agent("police")->Log(),
+              HasSubstr("local API: TLS handshake refused: unknown CA"));
+  ExpectPoliceServed("after-handshake-refusals");
+}
+
+TEST_F(SecurityIntegrationTest, HandshakeRefusalFloodIsBoundedInTheAuditLog) {
+  // Anyone who can reach the port can fail handshakes as fast as they like;
+  // the audit log takes a bounded number of entries, and says how many it
+  // left out.
+  const size_t before = HandshakeDenials().size();
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 50;
+  const auto start = std::chrono::steady_clock::now();
+  std::atomic<int> unavailable{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (QueryAs("expired-org-police", absl::StrCat("flood-tls-", t, "-", i))
+                .error_code() == grpc::StatusCode::UNAVAILABLE) {
+          ++unavailable;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  EXPECT_EQ(unavailable, kThreads * kPerThread);
+  ExpectPoliceServed("during-tls-flood");
+
+  // Once the bucket has a token again, the next refusal carries the count.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const std::string last = Fingerprint("rogue-org-police");
+  EXPECT_EQ(QueryAs("rogue-org-police", "after-tls-flood").error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  std::vector<accord::v1::AuditEntry> entries;
+  for (int i = 0; i < 50; ++i) {
+    entries = HandshakeDenials();
+    if (!entries.empty() && absl::StrContains(entries.back().detail(), last))
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GT(entries.size(), before);
+  ASSERT_THAT(entries.back().detail(), HasSubstr(last));
+
+  // Every refusal is accounted for: audited, or counted in a later entry.
+  int audited_flood = 0;
+  uint64_t left_out = 0;
+  for (size_t i = before; i < entries.size(); ++i) {
+    const std::string& detail = entries[i].detail();
+    if (absl::StrContains(entries[i].deny_reason(), "expired")) ++audited_flood;
+    const size_t at = detail.find(" earlier handshake refusals not audited");
+    if (at == std::string::npos) continue;
+    const size_t from = detail.rfind(' ', at - 1) + 1;
+    uint64_t n = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(detail.substr(from, at - from), &n)) << detail;
+    left_out += n;
+  }
+  // The gateway admits 20 at once and 5 a second after that.
+  EXPECT_LE(audited_flood, 20 + 5 * seconds + 1) << seconds << " s";
+  EXPECT_LT(audited_flood, kThreads * kPerThread);
+  EXPECT_GT(left_out, 0u);
+  EXPECT_GE(audited_flood + left_out,
+            static_cast<uint64_t>(kThreads * kPerThread));
+  EXPECT_THAT(entries.back().detail(),
+              HasSubstr("earlier handshake refusals not audited (rate limit)"));
+  EXPECT_THAT(partnership_->gateway()->Log(),
+              HasSubstr("earlier handshake refusals not audited (rate limit)"));
 }
 
 TEST_F(SecurityIntegrationTest,
