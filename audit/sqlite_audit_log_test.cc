@@ -131,7 +131,13 @@ TEST_F(SqliteAuditLogTest, ConcurrentAppendsGetDistinctContiguousSeqs) {
   auto head = log->SignTreeHeadNow();  // after every queued append
   ASSERT_TRUE(head.ok());
   EXPECT_EQ(head->tree_size(), uint64_t{kThreads * kPerThread});
+  // The head covers every entry; the last callbacks may still be running on
+  // the completion thread.
   absl::MutexLock l(&mu);
+  auto all_called = [&] {
+    return seqs.size() == size_t{kThreads * kPerThread};
+  };
+  mu.AwaitWithTimeout(absl::Condition(&all_called), absl::Seconds(30));
   EXPECT_EQ(callbacks.load(), kThreads * kPerThread);
   std::sort(seqs.begin(), seqs.end());
   ASSERT_EQ(seqs.size(), size_t{kThreads * kPerThread});
