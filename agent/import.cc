@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -89,25 +90,44 @@ absl::Status Bad(absl::string_view column, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(column, ": ", what));
 }
 
-// The cells of one row by column; absent and empty cells read as "".
+// The index of each import column in Columns().
+int ColumnIndex(absl::string_view name) {
+  static const auto* kIndex = [] {
+    auto* m = new absl::flat_hash_map<absl::string_view, int>;
+    for (size_t i = 0; i < Columns().size(); ++i)
+      m->emplace(Columns()[i], static_cast<int>(i));
+    return m;
+  }();
+  auto it = kIndex->find(name);
+  return it == kIndex->end() ? -1 : it->second;
+}
+
+// The cells of one row by column; absent and empty cells read as "". Holds
+// views of the cells' text, which must outlive it.
 class RowCells {
  public:
-  explicit RowCells(const Cells& cells) {
-    for (const auto& [k, v] : cells) {
-      if (!v.empty()) values_[k] = v;
-    }
+  RowCells() : values_(Columns().size()) {}
+  void Clear() {
+    for (auto& v : values_) v = absl::string_view();
+  }
+  // An empty value leaves the column absent.
+  void Set(int column, absl::string_view value) {
+    if (column >= 0 && !value.empty()) values_[column] = value;
   }
   absl::string_view Get(absl::string_view column) const {
-    auto it = values_.find(column);
-    return it == values_.end() ? absl::string_view() : it->second;
+    const int i = ColumnIndex(column);
+    return i < 0 ? absl::string_view() : values_[i];
   }
   bool AnyWithPrefix(absl::string_view prefix) const {
-    auto it = values_.lower_bound(prefix);
-    return it != values_.end() && absl::StartsWith(it->first, prefix);
+    for (size_t i = 0; i < values_.size(); ++i) {
+      if (!values_[i].empty() && absl::StartsWith(Columns()[i], prefix))
+        return true;
+    }
+    return false;
   }
 
  private:
-  std::map<std::string, std::string, std::less<>> values_;
+  std::vector<absl::string_view> values_;
 };
 
 std::vector<std::string> ListOf(absl::string_view text) {
@@ -330,6 +350,42 @@ absl::Status BuildEngagement(const RowCells& c, const std::string& subject_id,
   return absl::OkStatus();
 }
 
+// Validates one row's cells into `out` (a fresh ImportedRow).
+absl::Status FillRow(uint64_t row, const RowCells& c,
+                     const ImportOptions& options, ImportedRow* out) {
+  out->row = row;
+  const absl::string_view subject_id = c.Get("subject_id");
+  if (subject_id.empty())
+    return Bad("subject_id", "required: the person's id in your own system");
+  if (auto s = CheckLength("subject_id", subject_id, kMaxIdBytes); !s.ok())
+    return s;
+  out->subject_id = std::string(subject_id);
+  for (const auto& f : policy::AllFields()) {
+    const absl::string_view v = c.Get(f.name);
+    if (v.empty()) continue;
+    if (auto s = CheckLength(f.name, v, 4096); !s.ok()) return s;
+    out->subject_fields.emplace(std::string(f.name), std::string(v));
+  }
+  if (c.AnyWithPrefix("record_")) {
+    out->record.emplace();
+    if (auto s = BuildRecord(c, out->subject_id, &*out->record); !s.ok())
+      return s;
+  }
+  if (c.AnyWithPrefix("consent_")) {
+    out->consent.emplace();
+    if (auto s = BuildConsent(c, out->subject_id, options, &*out->consent);
+        !s.ok())
+      return s;
+  }
+  if (c.AnyWithPrefix("engagement_")) {
+    out->engagement.emplace();
+    if (auto s = BuildEngagement(c, out->subject_id, &*out->engagement);
+        !s.ok())
+      return s;
+  }
+  return absl::OkStatus();
+}
+
 // ---------------------------------------------------------------------------
 // CSV (RFC 4180 as spreadsheets write it: comma-separated, cells with commas,
 // quotes or line breaks in double quotes, "" for a quote inside one).
@@ -389,37 +445,53 @@ class CsvParser final : public RowParser {
   }
 
  private:
-  // Splits one record into cells, unquoting.
-  static void Split(absl::string_view line, std::vector<std::string>* cells) {
-    cells->clear();
-    std::string cur;
+  // Splits one record into cells, unquoting, into the first cells of
+  // `cells` (whose strings are reused); returns how many.
+  static size_t Split(absl::string_view line, std::vector<std::string>* cells) {
+    size_t n = 0;
+    auto next = [&]() -> std::string* {
+      if (n == cells->size()) cells->emplace_back();
+      std::string* cell = &(*cells)[n++];
+      cell->clear();
+      return cell;
+    };
+    std::string* cur = next();
     bool quoted = false, was_quoted = false;
-    for (size_t i = 0; i < line.size(); ++i) {
+    size_t i = 0;
+    while (i < line.size()) {
       const char c = line[i];
       if (quoted) {
-        if (c == '"') {
-          if (i + 1 < line.size() && line[i + 1] == '"') {
-            cur.push_back('"');
-            ++i;
-          } else {
-            quoted = false;
-          }
+        const size_t q = line.find('"', i);
+        if (q == absl::string_view::npos) {
+          cur->append(line.data() + i, line.size() - i);
+          break;
+        }
+        cur->append(line.data() + i, q - i);
+        if (q + 1 < line.size() && line[q + 1] == '"') {
+          cur->push_back('"');
+          i = q + 2;
         } else {
-          cur.push_back(c);
+          quoted = false;
+          i = q + 1;
         }
       } else if (c == '"' && !was_quoted &&
-                 absl::StripAsciiWhitespace(cur).empty()) {
-        cur.clear();
+                 absl::StripAsciiWhitespace(*cur).empty()) {
+        cur->clear();
         quoted = was_quoted = true;
+        ++i;
       } else if (c == ',') {
-        cells->push_back(std::move(cur));
-        cur.clear();
+        cur = next();
         was_quoted = false;
+        ++i;
       } else {
-        cur.push_back(c);
+        // A run of plain characters (a quote here is an ordinary one).
+        size_t j = i + 1;
+        while (j < line.size() && line[j] != ',' && line[j] != '"') ++j;
+        cur->append(line.data() + i, j - i);
+        i = j;
       }
     }
-    cells->push_back(std::move(cur));
+    return n;
   }
 
   absl::Status Record(absl::string_view line, std::vector<ImportedRow>* rows,
@@ -430,38 +502,34 @@ class CsvParser final : public RowParser {
       StripBom(&line);
       return Header(line);
     }
-    Split(line, &cells_);
+    const size_t n = Split(line, &cells_);
     bool blank = true;
-    for (auto& cell : cells_) {
-      absl::string_view t = absl::StripAsciiWhitespace(cell);
-      if (!t.empty()) blank = false;
-      if (t.size() != cell.size()) cell = std::string(t);
+    for (size_t i = 0; i < n && blank; ++i) {
+      if (!absl::StripAsciiWhitespace(cells_[i]).empty()) blank = false;
     }
     if (blank) return absl::OkStatus();  // spreadsheets save empty rows
     ++rows_read_;
-    if (cells_.size() > columns_.size()) {
+    if (n > columns_.size()) {
       rejected->push_back(
-          {record_no_, absl::StrCat("the row has ", cells_.size(),
-                                    " cells but the header names ",
-                                    columns_.size(), " columns")});
+          {record_no_,
+           absl::StrCat("the row has ", n, " cells but the header names ",
+                        columns_.size(), " columns")});
       return absl::OkStatus();
     }
-    Cells named;
-    named.reserve(cells_.size());
-    for (size_t i = 0; i < cells_.size(); ++i)
-      named.emplace_back(columns_[i], std::move(cells_[i]));
-    auto row = BuildRow(record_no_, named, options_);
-    if (row.ok()) {
-      rows->push_back(std::move(*row));
-    } else {
-      rejected->push_back({record_no_, std::string(row.status().message())});
+    row_cells_.Clear();
+    for (size_t i = 0; i < n; ++i)
+      row_cells_.Set(column_ids_[i], absl::StripAsciiWhitespace(cells_[i]));
+    ImportedRow& row = rows->emplace_back();
+    if (auto s = FillRow(record_no_, row_cells_, options_, &row); !s.ok()) {
+      rows->pop_back();
+      rejected->push_back({record_no_, std::string(s.message())});
     }
     return absl::OkStatus();
   }
 
   absl::Status Header(absl::string_view line) {
     std::vector<std::string> names;
-    Split(line, &names);
+    names.resize(Split(line, &names));
     absl::flat_hash_set<std::string> seen;
     for (size_t i = 0; i < names.size(); ++i) {
       std::string key = ColumnKey(names[i]);
@@ -478,6 +546,7 @@ class CsvParser final : public RowParser {
         return absl::InvalidArgumentError(
             absl::StrCat("header (row 1): column '", key, "' appears twice"));
       }
+      column_ids_.push_back(ColumnIndex(key));
       columns_.push_back(std::move(key));
     }
     if (!seen.contains("subject_id")) {
@@ -493,7 +562,9 @@ class CsvParser final : public RowParser {
   bool in_quotes_ = false;
   uint64_t record_no_ = 0;
   std::vector<std::string> columns_;
+  std::vector<int> column_ids_;  // each header column's index in Columns()
   std::vector<std::string> cells_;
+  RowCells row_cells_;
 };
 
 // ---------------------------------------------------------------------------
@@ -647,37 +718,10 @@ absl::Span<const absl::string_view> ImportColumns() { return Columns(); }
 
 absl::StatusOr<ImportedRow> BuildRow(uint64_t row, const Cells& cells,
                                      const ImportOptions& options) {
-  const RowCells c(cells);
+  RowCells c;
+  for (const auto& [column, value] : cells) c.Set(ColumnIndex(column), value);
   ImportedRow out;
-  out.row = row;
-  const absl::string_view subject_id = c.Get("subject_id");
-  if (subject_id.empty())
-    return Bad("subject_id", "required: the person's id in your own system");
-  if (auto s = CheckLength("subject_id", subject_id, kMaxIdBytes); !s.ok())
-    return s;
-  out.subject_id = std::string(subject_id);
-  for (const auto& f : policy::AllFields()) {
-    const absl::string_view v = c.Get(f.name);
-    if (v.empty()) continue;
-    if (auto s = CheckLength(f.name, v, 4096); !s.ok()) return s;
-    out.subject_fields.emplace(std::string(f.name), std::string(v));
-  }
-  if (c.AnyWithPrefix("record_")) {
-    out.record.emplace();
-    if (auto s = BuildRecord(c, out.subject_id, &*out.record); !s.ok())
-      return s;
-  }
-  if (c.AnyWithPrefix("consent_")) {
-    out.consent.emplace();
-    if (auto s = BuildConsent(c, out.subject_id, options, &*out.consent);
-        !s.ok())
-      return s;
-  }
-  if (c.AnyWithPrefix("engagement_")) {
-    out.engagement.emplace();
-    if (auto s = BuildEngagement(c, out.subject_id, &*out.engagement); !s.ok())
-      return s;
-  }
+  if (auto s = FillRow(row, c, options, &out); !s.ok()) return s;
   return out;
 }
 
@@ -876,7 +920,10 @@ ImportSession::ImportSession(std::unique_ptr<RowParser> parser,
                              const ImportOptions& options)
     : parser_(std::move(parser)),
       importer_(store, linkage_key),
-      options_(options) {}
+      options_(options) {
+  // A batch's rows (a chunk may complete a few more).
+  pending_.reserve(std::min(options.batch_rows, 100000) + 1024);
+}
 
 absl::Status ImportSession::ApplyPending() {
   absl::Status s = importer_.Apply(pending_, &report_, &rejected_);

@@ -83,11 +83,65 @@ const std::vector<std::string>& Migrations() {
       CREATE INDEX referrals_box ON referrals(box, seq);
       CREATE INDEX referrals_key ON referrals(idempotency_key);
       )sql",
+      // Version 4: tokens are kept as their 32 bytes rather than 64 hex
+      // characters, which halves the token index and the subject index (an
+      // index of a WITHOUT ROWID table carries its key) and the cost of
+      // comparing keys. accord_unhex is registered on the connection by
+      // AgentStore::Open and refuses anything but a token's hex form, so a
+      // store holding a malformed token fails to upgrade rather than losing
+      // it. Hex text sorts as its bytes do, so the copy is in key order.
+      R"sql(
+      CREATE TABLE subject_tokens_v4(
+        token BLOB NOT NULL,           -- HMAC-SHA256 (linkage/tokens.h), 32 bytes
+        kind INTEGER NOT NULL,
+        subject_id INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+        PRIMARY KEY(token, kind, subject_id)) WITHOUT ROWID;
+      INSERT INTO subject_tokens_v4(token, kind, subject_id)
+        SELECT accord_unhex(token), kind, subject_id FROM subject_tokens
+        ORDER BY token, kind, subject_id;
+      DROP TABLE subject_tokens;
+      ALTER TABLE subject_tokens_v4 RENAME TO subject_tokens;
+      CREATE INDEX subject_tokens_subject ON subject_tokens(subject_id);
+      )sql",
   };
   return *kMigrations;
 }
 
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
+
+// A token's value (64 lower-case hex characters, linkage/tokens.h) as the 32
+// bytes the store keeps; false for anything else.
+constexpr size_t kTokenBytes = 32;
+bool TokenBytes(absl::string_view hex, char (&out)[kTokenBytes]) {
+  if (hex.size() != 2 * kTokenBytes) return false;
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < kTokenBytes; ++i) {
+    const int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<char>(hi << 4 | lo);
+  }
+  return true;
+}
+
+// accord_unhex(text): the token's bytes, for schema migration 4.
+void UnhexToken(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  (void)argc;
+  const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  char bytes[kTokenBytes];
+  if (text == nullptr ||
+      !TokenBytes(absl::string_view(
+                      text, static_cast<size_t>(sqlite3_value_bytes(argv[0]))),
+                  bytes)) {
+    sqlite3_result_error(ctx, "a stored subject token is not 64 hex digits",
+                         -1);
+    return;
+  }
+  sqlite3_result_blob(ctx, bytes, kTokenBytes, SQLITE_TRANSIENT);
+}
 
 template <typename Msg>
 absl::StatusOr<Msg> ParseBody(absl::string_view blob, absl::string_view what) {
@@ -132,7 +186,7 @@ class AgentStore::Connection {
 
   // The statement for `sql`, reset and unbound, ready to use.
   absl::StatusOr<Statement*> Prepare(const char* sql) {
-    auto it = cache_.find(sql);
+    auto it = cache_.find(absl::string_view(sql));
     if (it != cache_.end()) {
       it->second->Reset();
       return it->second.get();
@@ -166,6 +220,13 @@ absl::StatusOr<std::unique_ptr<AgentStore>> AgentStore::Open(
                            "cache_size=-65536; PRAGMA wal_autocheckpoint=8192");
       !s.ok()) {
     return s;
+  }
+  if (sqlite3_create_function_v2((*db)->handle(), "accord_unhex", 1,
+                                 SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
+                                 UnhexToken, nullptr, nullptr,
+                                 nullptr) != SQLITE_OK) {
+    return absl::InternalError(
+        absl::StrCat("agent store ", path, ": cannot register accord_unhex"));
   }
   if (auto s = (*db)->Migrate(Migrations()); !s.ok()) return s;
   return std::unique_ptr<AgentStore>(
@@ -206,14 +267,20 @@ absl::Status AgentStore::Writer::Savepoint(
 
 absl::StatusOr<int64_t> AgentStore::Writer::SubjectId(
     const std::string& local_id) {
-  if (!cached_local_id_.empty() && local_id == cached_local_id_)
+  if (!cached_local_id_.empty() && local_id == cached_local_id_) {
+    if (cached_id_ == 0) {
+      return absl::NotFoundError(
+          absl::StrCat("no subject with local_id '", local_id, "'"));
+    }
     return cached_id_;
+  }
   auto q = conn_.Prepare("SELECT id FROM subjects WHERE local_id = ?");
   if (!q.ok()) return q.status();
   (*q)->Bind(1, local_id);
   auto step = (*q)->Next();
   if (!step.ok()) return step.status();
   if (*step != Statement::Step::kRow) {
+    Remember(local_id, 0);
     return absl::NotFoundError(
         absl::StrCat("no subject with local_id '", local_id, "'"));
   }
@@ -231,6 +298,7 @@ absl::StatusOr<accord::v1::Subject> AgentStore::Writer::FindSubject(
   auto step = (*q)->Next();
   if (!step.ok()) return step.status();
   if (*step != Statement::Step::kRow) {
+    Remember(local_id, 0);
     return absl::NotFoundError(
         absl::StrCat("no subject with local_id '", local_id, "'"));
   }
@@ -277,8 +345,14 @@ absl::StatusOr<bool> AgentStore::Writer::UpsertSubject(
       "VALUES(?,?,?)");
   if (!tok.ok()) return tok.status();
   for (const auto& t : tokens) {
+    char bytes[kTokenBytes];
+    if (!TokenBytes(t.value(), bytes)) {
+      return absl::InvalidArgumentError(
+          "field tokens.value: must be 64 lower-case hex characters (a "
+          "subject token)");
+    }
     (*tok)
-        ->Bind(1, t.value())
+        ->BindBlob(1, absl::string_view(bytes, kTokenBytes))
         .Bind(2, static_cast<int64_t>(t.kind()))
         .Bind(3, id);
     if (auto s = (*tok)->Run(); !s.ok()) return s;
@@ -290,25 +364,31 @@ absl::StatusOr<bool> AgentStore::Writer::UpsertRecord(
     const accord::v1::Record& record) {
   auto subject = SubjectId(record.subject_local_id());
   if (!subject.ok()) return subject.status();
-  auto exists = conn_.Prepare("SELECT 1 FROM records WHERE local_id = ?");
-  if (!exists.ok()) return exists.status();
-  (*exists)->Bind(1, record.local_id());
-  auto step = (*exists)->Next();
-  if (!step.ok()) return step.status();
-  const bool created = *step != Statement::Step::kRow;
-  (*exists)->Reset();
-  auto q = conn_.Prepare(
+  const std::string body = record.SerializeAsString();
+  // A new record (the usual case) is one statement; an existing one is
+  // replaced by a second.
+  auto ins = conn_.Prepare(
       "INSERT INTO records(local_id, subject_id, category, body) "
-      "VALUES(?,?,?,?) "
-      "ON CONFLICT(local_id) DO UPDATE SET subject_id = excluded.subject_id, "
-      "category = excluded.category, body = excluded.body");
-  if (!q.ok()) return q.status();
-  (*q)->Bind(1, record.local_id())
+      "VALUES(?,?,?,?) ON CONFLICT(local_id) DO NOTHING");
+  if (!ins.ok()) return ins.status();
+  (*ins)
+      ->Bind(1, record.local_id())
       .Bind(2, *subject)
       .Bind(3, static_cast<int64_t>(record.category()))
-      .BindBlob(4, record.SerializeAsString());
-  if (auto s = (*q)->Run(); !s.ok()) return s;
-  return created;
+      .BindBlob(4, body);
+  if (auto s = (*ins)->Run(); !s.ok()) return s;
+  if (conn_.db().Changes() > 0) return true;
+  auto upd = conn_.Prepare(
+      "UPDATE records SET subject_id = ?, category = ?, body = ? "
+      "WHERE local_id = ?");
+  if (!upd.ok()) return upd.status();
+  (*upd)
+      ->Bind(1, *subject)
+      .Bind(2, static_cast<int64_t>(record.category()))
+      .BindBlob(3, body)
+      .Bind(4, record.local_id());
+  if (auto s = (*upd)->Run(); !s.ok()) return s;
+  return false;
 }
 
 absl::StatusOr<std::string> AgentStore::Writer::RecordConsent(
@@ -496,11 +576,15 @@ absl::Status EachRow(Statement& q, Fn&& row) {
 
 absl::StatusOr<std::vector<int64_t>> AgentStore::Snapshot::FindByToken(
     const accord::v1::SubjectToken& token) {
+  std::vector<int64_t> ids;
+  char bytes[kTokenBytes];
+  // Not the form of a token: no subject has it.
+  if (!TokenBytes(token.value(), bytes)) return ids;
   auto q = conn_->Prepare(
       "SELECT subject_id FROM subject_tokens WHERE token = ? AND kind = ?");
   if (!q.ok()) return q.status();
-  (*q)->Bind(1, token.value()).Bind(2, static_cast<int64_t>(token.kind()));
-  std::vector<int64_t> ids;
+  (*q)->BindBlob(1, absl::string_view(bytes, kTokenBytes))
+      .Bind(2, static_cast<int64_t>(token.kind()));
   auto s = EachRow(**q, [&] {
     ids.push_back((*q)->Int(0));
     return absl::OkStatus();
@@ -653,7 +737,7 @@ absl::StatusOr<std::vector<accord::v1::SubjectToken>> AgentStore::TokensOf(
   std::vector<accord::v1::SubjectToken> out;
   auto s = EachRow(**q, [&] {
     accord::v1::SubjectToken t;
-    t.set_value(std::string((*q)->Text(0)));
+    t.set_value(HexEncode((*q)->Blob(0)));
     t.set_kind(static_cast<accord::v1::TokenKind>((*q)->Int(1)));
     out.push_back(std::move(t));
     return absl::OkStatus();

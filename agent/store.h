@@ -87,13 +87,15 @@ class AgentStore {
     friend class AgentStore;
     explicit Writer(Connection& conn) : conn_(conn) {}
     absl::StatusOr<int64_t> SubjectId(const std::string& local_id);
+    // id 0: no subject has this local id.
     void Remember(const std::string& local_id, int64_t id) {
       cached_local_id_ = local_id;
       cached_id_ = id;
     }
     Connection& conn_;
-    // The last subject looked up or written (an import row writes several
-    // things for one subject); forgotten when a savepoint rolls back.
+    // The last subject looked up or written, or found not to exist (an import
+    // row looks its subject up, then writes several things for it);
+    // forgotten when a savepoint rolls back.
     std::string cached_local_id_;
     int64_t cached_id_ = 0;
   };
