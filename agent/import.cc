@@ -28,6 +28,8 @@ constexpr size_t kMaxTextBytes = 65536;
 constexpr size_t kMaxShortBytes = 512;
 
 const std::vector<absl::string_view>& Columns() {
+  // subject_id, then the field catalogue in its order (FillRow relies on
+  // this), then the record, consent and engagement columns.
   static const auto* kColumns = [] {
     auto* v = new std::vector<absl::string_view>{"subject_id"};
     for (const auto& f : policy::AllFields()) v->push_back(f.name);
@@ -115,8 +117,10 @@ class RowCells {
     if (column >= 0 && !value.empty()) values_[column] = value;
   }
   absl::string_view Get(absl::string_view column) const {
-    const int i = ColumnIndex(column);
-    return i < 0 ? absl::string_view() : values_[i];
+    return At(ColumnIndex(column));
+  }
+  absl::string_view At(int column) const {
+    return column < 0 ? absl::string_view() : values_[column];
   }
   bool AnyWithPrefix(absl::string_view prefix) const {
     for (size_t i = 0; i < values_.size(); ++i) {
@@ -360,11 +364,13 @@ absl::Status FillRow(uint64_t row, const RowCells& c,
   if (auto s = CheckLength("subject_id", subject_id, kMaxIdBytes); !s.ok())
     return s;
   out->subject_id = std::string(subject_id);
-  for (const auto& f : policy::AllFields()) {
-    const absl::string_view v = c.Get(f.name);
+  // The catalogue's fields are the columns after subject_id, in order.
+  const auto& fields = policy::AllFields();
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const absl::string_view v = c.At(1 + static_cast<int>(i));
     if (v.empty()) continue;
-    if (auto s = CheckLength(f.name, v, 4096); !s.ok()) return s;
-    out->subject_fields.emplace(std::string(f.name), std::string(v));
+    if (auto s = CheckLength(fields[i].name, v, 4096); !s.ok()) return s;
+    out->subject_fields.emplace(std::string(fields[i].name), std::string(v));
   }
   if (c.AnyWithPrefix("record_")) {
     out->record.emplace();
@@ -854,6 +860,7 @@ absl::Status Importer::Apply(const std::vector<ImportedRow>& rows,
   // row touches, so they are kept for that case.
   bool write_failed = false;
   auto fast = store_->Write([&](AgentStore::Writer& w) -> absl::Status {
+    w.DeferTokens();
     for (const auto& row : rows) {
       auto plan = CheckRow(w, *linkage_key_, row);
       if (!plan.ok()) {
@@ -869,6 +876,10 @@ absl::Status Importer::Apply(const std::vector<ImportedRow>& rows,
       }
       counts.set_rows_applied(1);
       AddCounts(counts, &batch);
+    }
+    if (auto s = w.WriteDeferredTokens(); !s.ok()) {
+      write_failed = true;
+      return s;
     }
     return absl::OkStatus();
   });

@@ -1,5 +1,8 @@
 #include "agent/store.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/clock.h"
@@ -112,16 +115,19 @@ int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 // A token's value (64 lower-case hex characters, linkage/tokens.h) as the 32
 // bytes the store keeps; false for anything else.
 constexpr size_t kTokenBytes = 32;
-bool TokenBytes(absl::string_view hex, char (&out)[kTokenBytes]) {
+bool TokenBytes(absl::string_view hex, char* out) {
+  static constexpr auto kNibble = [] {
+    std::array<int8_t, 256> t{};
+    for (auto& v : t) v = -1;
+    for (int c = '0'; c <= '9'; ++c) t[c] = static_cast<int8_t>(c - '0');
+    for (int c = 'a'; c <= 'f'; ++c) t[c] = static_cast<int8_t>(c - 'a' + 10);
+    return t;
+  }();
   if (hex.size() != 2 * kTokenBytes) return false;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
   for (size_t i = 0; i < kTokenBytes; ++i) {
-    const int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
+    const int hi = kNibble[static_cast<unsigned char>(hex[2 * i])];
+    const int lo = kNibble[static_cast<unsigned char>(hex[2 * i + 1])];
+    if ((hi | lo) < 0) return false;
     out[i] = static_cast<char>(hi << 4 | lo);
   }
   return true;
@@ -245,6 +251,7 @@ absl::Status AgentStore::Write(
   Writer w(conn);
   return sqlite::InTransaction(conn.db(), [&] {
     absl::Status s = body(w);
+    if (s.ok()) s = w.WriteDeferredTokens();
     conn.ResetAll();
     return s;
   });
@@ -252,6 +259,10 @@ absl::Status AgentStore::Write(
 
 absl::Status AgentStore::Writer::Savepoint(
     const std::function<absl::Status()>& body) {
+  if (defer_tokens_) {
+    return absl::InternalError(
+        "agent store: a savepoint cannot undo deferred token writes");
+  }
   Database& db = conn_.db();
   if (auto s = db.Exec("SAVEPOINT row"); !s.ok()) return s;
   absl::Status s = body();
@@ -339,25 +350,68 @@ absl::StatusOr<bool> AgentStore::Writer::UpsertSubject(
     if (!del.ok()) return del.status();
     (*del)->Bind(1, id);
     if (auto s = (*del)->Run(); !s.ok()) return s;
+    // And the tokens an earlier upsert in this transaction left to write.
+    if (auto it = deferred_of_subject_.find(id);
+        it != deferred_of_subject_.end()) {
+      for (size_t i = it->second;
+           i < deferred_tokens_.size() && deferred_tokens_[i].subject_id == id;
+           ++i) {
+        deferred_tokens_[i].subject_id = 0;
+      }
+      deferred_of_subject_.erase(it);
+    }
   }
-  auto tok = conn_.Prepare(
-      "INSERT OR IGNORE INTO subject_tokens(token, kind, subject_id) "
-      "VALUES(?,?,?)");
-  if (!tok.ok()) return tok.status();
+  if (defer_tokens_ && !tokens.empty())
+    deferred_of_subject_[id] = deferred_tokens_.size();
   for (const auto& t : tokens) {
-    char bytes[kTokenBytes];
-    if (!TokenBytes(t.value(), bytes)) {
+    DeferredToken d;
+    if (!TokenBytes(t.value(), d.bytes.data())) {
       return absl::InvalidArgumentError(
           "field tokens.value: must be 64 lower-case hex characters (a "
           "subject token)");
     }
-    (*tok)
-        ->BindBlob(1, absl::string_view(bytes, kTokenBytes))
-        .Bind(2, static_cast<int64_t>(t.kind()))
-        .Bind(3, id);
-    if (auto s = (*tok)->Run(); !s.ok()) return s;
+    d.kind = static_cast<int64_t>(t.kind());
+    d.subject_id = id;
+    if (defer_tokens_) {
+      deferred_tokens_.push_back(d);
+    } else if (auto s = InsertToken(d.bytes.data(), d.kind, id); !s.ok()) {
+      return s;
+    }
   }
   return created;
+}
+
+absl::Status AgentStore::Writer::InsertToken(const char* bytes, int64_t kind,
+                                             int64_t subject_id) {
+  auto tok = conn_.Prepare(
+      "INSERT OR IGNORE INTO subject_tokens(token, kind, subject_id) "
+      "VALUES(?,?,?)");
+  if (!tok.ok()) return tok.status();
+  (*tok)
+      ->BindBlob(1, absl::string_view(bytes, kTokenBytes))
+      .Bind(2, kind)
+      .Bind(3, subject_id);
+  return (*tok)->Run();
+}
+
+absl::Status AgentStore::Writer::WriteDeferredTokens() {
+  if (deferred_tokens_.empty()) return absl::OkStatus();
+  std::sort(deferred_tokens_.begin(), deferred_tokens_.end(),
+            [](const DeferredToken& a, const DeferredToken& b) {
+              const int c =
+                  std::memcmp(a.bytes.data(), b.bytes.data(), kTokenBytes);
+              if (c != 0) return c < 0;
+              if (a.kind != b.kind) return a.kind < b.kind;
+              return a.subject_id < b.subject_id;
+            });
+  for (const auto& d : deferred_tokens_) {
+    if (d.subject_id == 0) continue;
+    if (auto s = InsertToken(d.bytes.data(), d.kind, d.subject_id); !s.ok())
+      return s;
+  }
+  deferred_tokens_.clear();
+  deferred_of_subject_.clear();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> AgentStore::Writer::UpsertRecord(

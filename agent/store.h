@@ -16,6 +16,7 @@
 #ifndef ACCORD_AGENT_STORE_H_
 #define ACCORD_AGENT_STORE_H_
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -80,8 +82,20 @@ class AgentStore {
     absl::StatusOr<std::string> RecordEngagement(
         const accord::v1::Engagement& engagement);
     // Runs `body` in a savepoint: on error everything it wrote is undone and
-    // the enclosing transaction carries on (one bad import row).
+    // the enclosing transaction carries on (one bad import row). Not with
+    // DeferTokens().
     absl::Status Savepoint(const std::function<absl::Status()>& body);
+
+    // Bulk writes: from now on UpsertSubject keeps the subjects' tokens and
+    // WriteDeferredTokens (at the latest, the commit) writes them all, in
+    // token order. Tokens are HMAC values, so one subject's land anywhere in
+    // the token index; written in order, consecutive inserts share the pages
+    // on their way down instead of each reading a different part of the
+    // index. Nothing in the transaction may look tokens up before they are
+    // written (the store's reads run on other connections and see only
+    // committed data).
+    void DeferTokens() { defer_tokens_ = true; }
+    absl::Status WriteDeferredTokens();
 
    private:
     friend class AgentStore;
@@ -92,7 +106,19 @@ class AgentStore {
       cached_local_id_ = local_id;
       cached_id_ = id;
     }
+    struct DeferredToken {
+      std::array<char, 32> bytes;
+      int64_t kind;
+      int64_t subject_id;  // 0: replaced by a later upsert of the subject
+    };
+    absl::Status InsertToken(const char* bytes, int64_t kind,
+                             int64_t subject_id);
+
     Connection& conn_;
+    bool defer_tokens_ = false;
+    std::vector<DeferredToken> deferred_tokens_;
+    // Where each subject's deferred tokens start in deferred_tokens_.
+    absl::flat_hash_map<int64_t, size_t> deferred_of_subject_;
     // The last subject looked up or written, or found not to exist (an import
     // row looks its subject up, then writes several things for it);
     // forgotten when a savepoint rolls back.
