@@ -134,13 +134,20 @@ class RowCells {
   std::vector<absl::string_view> values_;
 };
 
-std::vector<std::string> ListOf(absl::string_view text) {
-  std::vector<std::string> out;
+// Calls `item` with each non-empty item of a ';'-separated list, trimmed.
+template <typename Fn>
+absl::Status ForEachListItem(absl::string_view text, Fn&& item) {
   for (absl::string_view part : absl::StrSplit(text, ';')) {
     part = absl::StripAsciiWhitespace(part);
-    if (!part.empty()) out.emplace_back(part);
+    if (part.empty()) continue;
+    if (absl::Status s = item(part); !s.ok()) return s;
   }
-  return out;
+  return absl::OkStatus();
+}
+
+// Sets a string field, reusing its storage.
+void SetText(std::string* field, absl::string_view value) {
+  field->assign(value.data(), value.size());
 }
 
 // A value of `type` written as the enum value's name without `prefix`, in any
@@ -150,13 +157,36 @@ template <typename Enum>
 absl::StatusOr<Enum> EnumCell(absl::string_view column, absl::string_view text,
                               absl::string_view prefix) {
   const auto* d = google::protobuf::GetEnumDescriptor<Enum>();
+  // Every accepted spelling (after upper-casing), built once: each value's
+  // name without `prefix`, then its full name where that is not taken.
+  struct Names {
+    std::string prefix;
+    absl::flat_hash_map<std::string, int> number;
+  };
+  static const Names* const kNames = [&] {
+    auto* n = new Names{std::string(prefix), {}};
+    for (int i = 0; i < d->value_count(); ++i) {
+      n->number.emplace(absl::StripPrefix(d->value(i)->name(), prefix),
+                        d->value(i)->number());
+    }
+    for (int i = 0; i < d->value_count(); ++i)
+      n->number.emplace(d->value(i)->name(), d->value(i)->number());
+    return n;
+  }();
   std::string name = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(text));
   for (char& c : name) {
     if (c == ' ' || c == '-') c = '_';
   }
-  const auto* v = d->FindValueByName(absl::StrCat(prefix, name));
-  if (v == nullptr) v = d->FindValueByName(name);
-  if (v == nullptr || v->number() == 0) {
+  int number = 0;
+  if (prefix == kNames->prefix) {
+    if (auto it = kNames->number.find(name); it != kNames->number.end())
+      number = it->second;
+  } else {
+    const auto* v = d->FindValueByName(absl::StrCat(prefix, name));
+    if (v == nullptr) v = d->FindValueByName(name);
+    if (v != nullptr) number = v->number();
+  }
+  if (number == 0) {
     std::vector<std::string> words;
     for (int i = 0; i < d->value_count(); ++i) {
       if (d->value(i)->number() == 0) continue;
@@ -166,7 +196,7 @@ absl::StatusOr<Enum> EnumCell(absl::string_view column, absl::string_view text,
     }
     return Bad(column, absl::StrCat("not one of ", absl::StrJoin(words, ", ")));
   }
-  return static_cast<Enum>(v->number());
+  return static_cast<Enum>(number);
 }
 
 // A date (YYYY-MM-DD or DD/MM/YYYY, read as midnight UTC) or an RFC 3339
@@ -179,13 +209,20 @@ absl::StatusOr<absl::Time> TimeCell(absl::string_view column,
     if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return t;
   }
   auto day_text = linkage::NormaliseDateOfBirth(text);
-  absl::CivilDay day;
-  if (!day_text.ok() || !absl::ParseCivilTime(*day_text, &day)) {
+  if (!day_text.ok()) {
     return Bad(column,
                "not a date (write YYYY-MM-DD or DD/MM/YYYY, or a date and "
                "time as 2026-03-01T14:30:00Z)");
   }
-  return absl::FromCivil(day, absl::UTCTimeZone());
+  // A real calendar date, written YYYY-MM-DD.
+  const std::string& d = *day_text;
+  auto digits = [&d](size_t from, size_t n) {
+    int v = 0;
+    for (size_t i = from; i < from + n; ++i) v = v * 10 + (d[i] - '0');
+    return v;
+  };
+  const absl::CivilDay day(digits(0, 4), digits(5, 2), digits(8, 2));
+  return absl::FromUnixSeconds((day - absl::CivilDay(1970, 1, 1)) * 86400);
 }
 
 absl::Status CheckLength(absl::string_view column, absl::string_view text,
@@ -197,11 +234,11 @@ absl::Status CheckLength(absl::string_view column, absl::string_view text,
 
 absl::Status BuildRecord(const RowCells& c, const std::string& subject_id,
                          accord::v1::Record* r) {
-  r->set_subject_local_id(subject_id);
+  SetText(r->mutable_subject_local_id(), subject_id);
   const absl::string_view id = c.Get("record_id");
   if (id.empty()) return Bad("record_id", "required when a row has a record");
   if (auto s = CheckLength("record_id", id, kMaxIdBytes); !s.ok()) return s;
-  r->set_local_id(std::string(id));
+  SetText(r->mutable_local_id(), id);
   if (c.Get("record_category").empty())
     return Bad("record_category", "required when a row has a record");
   auto category = EnumCell<accord::v1::DataCategory>(
@@ -227,56 +264,71 @@ absl::Status BuildRecord(const RowCells& c, const std::string& subject_id,
     if (auto s = CheckLength(col, c.Get(col), kMaxShortBytes); !s.ok())
       return s;
   }
-  r->set_service(std::string(c.Get("record_service")));
-  r->set_author_role(std::string(c.Get("record_author_role")));
+  SetText(r->mutable_service(), c.Get("record_service"));
+  SetText(r->mutable_author_role(), c.Get("record_author_role"));
   const absl::string_view text = c.Get("record_text");
   if (text.empty())
     return Bad("record_text", "required when a row has a record");
   if (auto s = CheckLength("record_text", text, kMaxTextBytes); !s.ok())
     return s;
-  r->set_text(std::string(text));
+  SetText(r->mutable_text(), text);
   return absl::OkStatus();
 }
 
 absl::Status BuildConsent(const RowCells& c, const std::string& subject_id,
                           const ImportOptions& options,
                           accord::v1::ConsentRecord* consent) {
-  consent->set_subject_local_id(subject_id);
+  SetText(consent->mutable_subject_local_id(), subject_id);
   const auto* partnership = options.partnership;
-  for (auto& org : ListOf(c.Get("consent_to_orgs"))) {
-    if (partnership != nullptr && partnership->FindOrg(org) == nullptr) {
-      return Bad("consent_to_orgs",
-                 "names an organisation that is not in the partnership");
-    }
-    consent->add_granted_to_orgs(std::move(org));
-  }
-  for (const auto& kind : ListOf(c.Get("consent_to_kinds"))) {
-    auto k =
-        EnumCell<accord::v1::OrgKind>("consent_to_kinds", kind, "ORG_KIND_");
-    if (!k.ok()) return k.status();
-    consent->add_granted_to_kinds(*k);
-  }
+  absl::Status list = ForEachListItem(
+      c.Get("consent_to_orgs"), [&](absl::string_view part) -> absl::Status {
+        std::string* org = consent->add_granted_to_orgs();
+        SetText(org, part);
+        if (partnership != nullptr && partnership->FindOrg(*org) == nullptr) {
+          return Bad("consent_to_orgs",
+                     "names an organisation that is not in the partnership");
+        }
+        return absl::OkStatus();
+      });
+  if (!list.ok()) return list;
+  list = ForEachListItem(c.Get("consent_to_kinds"),
+                         [&](absl::string_view kind) -> absl::Status {
+                           auto k = EnumCell<accord::v1::OrgKind>(
+                               "consent_to_kinds", kind, "ORG_KIND_");
+                           if (!k.ok()) return k.status();
+                           consent->add_granted_to_kinds(*k);
+                           return absl::OkStatus();
+                         });
+  if (!list.ok()) return list;
   if (consent->granted_to_orgs_size() == 0 &&
       consent->granted_to_kinds_size() == 0) {
     return Bad("consent_to_orgs",
                "a consent must name at least one organisation "
                "(consent_to_orgs) or kind of organisation (consent_to_kinds)");
   }
-  for (auto& purpose : ListOf(c.Get("consent_purposes"))) {
-    if (partnership != nullptr && !partnership->HasPurpose(purpose)) {
-      return Bad("consent_purposes",
-                 "names a purpose that is not one of the partnership's");
-    }
-    consent->add_purposes(std::move(purpose));
-  }
+  list = ForEachListItem(
+      c.Get("consent_purposes"), [&](absl::string_view part) -> absl::Status {
+        std::string* purpose = consent->add_purposes();
+        SetText(purpose, part);
+        if (partnership != nullptr && !partnership->HasPurpose(*purpose)) {
+          return Bad("consent_purposes",
+                     "names a purpose that is not one of the partnership's");
+        }
+        return absl::OkStatus();
+      });
+  if (!list.ok()) return list;
   if (consent->purposes_size() == 0)
     return Bad("consent_purposes", "required when a row has a consent");
-  for (const auto& category : ListOf(c.Get("consent_categories"))) {
-    auto k = EnumCell<accord::v1::DataCategory>("consent_categories", category,
-                                                "DATA_CATEGORY_");
-    if (!k.ok()) return k.status();
-    consent->add_categories(*k);
-  }
+  list =
+      ForEachListItem(c.Get("consent_categories"),
+                      [&](absl::string_view category) -> absl::Status {
+                        auto k = EnumCell<accord::v1::DataCategory>(
+                            "consent_categories", category, "DATA_CATEGORY_");
+                        if (!k.ok()) return k.status();
+                        consent->add_categories(*k);
+                        return absl::OkStatus();
+                      });
+  if (!list.ok()) return list;
   if (consent->categories_size() == 0)
     return Bad("consent_categories", "required when a row has a consent");
   if (c.Get("consent_given").empty())
@@ -298,7 +350,7 @@ absl::Status BuildConsent(const RowCells& c, const std::string& subject_id,
     return Bad("consent_recorded_by", "required: who recorded it");
   if (auto s = CheckLength("consent_recorded_by", by, kMaxShortBytes); !s.ok())
     return s;
-  consent->set_recorded_by(std::string(by));
+  SetText(consent->mutable_recorded_by(), by);
   if (!c.Get("consent_expires").empty()) {
     auto expires = TimeCell("consent_expires", c.Get("consent_expires"));
     if (!expires.ok()) return expires.status();
@@ -309,7 +361,7 @@ absl::Status BuildConsent(const RowCells& c, const std::string& subject_id,
   const absl::string_view id = c.Get("consent_id");
   if (auto s = CheckLength("consent_id", id, kMaxIdBytes); !s.ok()) return s;
   if (!id.empty()) {
-    consent->set_id(std::string(id));
+    SetText(consent->mutable_id(), id);
   } else {
     // Without an id, the same consent imported twice gets the same id, so a
     // re-import does not record it again.
@@ -329,7 +381,7 @@ absl::Status BuildEngagement(const RowCells& c, const std::string& subject_id,
   if (auto s = CheckLength("engagement_service", service, kMaxShortBytes);
       !s.ok())
     return s;
-  e->set_service(std::string(service));
+  SetText(e->mutable_service(), service);
   if (c.Get("engagement_started").empty()) {
     return Bad("engagement_started", "required when a row has an engagement");
   }
@@ -343,27 +395,42 @@ absl::Status BuildEngagement(const RowCells& c, const std::string& subject_id,
       return Bad("engagement_ended", "must not be before engagement_started");
     *e->mutable_ended_at() = ToProtoTime(*ended);
   }
-  for (auto& need : ListOf(c.Get("engagement_needs")))
-    e->add_needs(std::move(need));
+  (void)ForEachListItem(c.Get("engagement_needs"), [&](absl::string_view need) {
+    SetText(e->add_needs(), need);
+    return absl::OkStatus();
+  });
   for (const char* col : {"engagement_worker_name", "engagement_worker_role"}) {
     if (auto s = CheckLength(col, c.Get(col), kMaxShortBytes); !s.ok())
       return s;
   }
-  e->set_worker_name(std::string(c.Get("engagement_worker_name")));
-  e->set_worker_role(std::string(c.Get("engagement_worker_role")));
+  SetText(e->mutable_worker_name(), c.Get("engagement_worker_name"));
+  SetText(e->mutable_worker_role(), c.Get("engagement_worker_role"));
   return absl::OkStatus();
 }
 
-// Validates one row's cells into `out` (a fresh ImportedRow).
+// `*m` cleared (keeping its storage), or a new message.
+template <typename Msg>
+Msg* Fresh(std::optional<Msg>* m) {
+  if (m->has_value()) {
+    (*m)->Clear();
+  } else {
+    m->emplace();
+  }
+  return &**m;
+}
+
+// Validates one row's cells into `out`, a new row or one whose storage is
+// reused: everything it held is replaced.
 absl::Status FillRow(uint64_t row, const RowCells& c,
                      const ImportOptions& options, ImportedRow* out) {
   out->row = row;
+  out->subject_fields.clear();
   const absl::string_view subject_id = c.Get("subject_id");
   if (subject_id.empty())
     return Bad("subject_id", "required: the person's id in your own system");
   if (auto s = CheckLength("subject_id", subject_id, kMaxIdBytes); !s.ok())
     return s;
-  out->subject_id = std::string(subject_id);
+  SetText(&out->subject_id, subject_id);
   // The catalogue's fields are the columns after subject_id, in order.
   const auto& fields = policy::AllFields();
   for (size_t i = 0; i < fields.size(); ++i) {
@@ -373,21 +440,25 @@ absl::Status FillRow(uint64_t row, const RowCells& c,
     out->subject_fields.emplace(std::string(fields[i].name), std::string(v));
   }
   if (c.AnyWithPrefix("record_")) {
-    out->record.emplace();
-    if (auto s = BuildRecord(c, out->subject_id, &*out->record); !s.ok())
+    if (auto s = BuildRecord(c, out->subject_id, Fresh(&out->record)); !s.ok())
       return s;
+  } else {
+    out->record.reset();
   }
   if (c.AnyWithPrefix("consent_")) {
-    out->consent.emplace();
-    if (auto s = BuildConsent(c, out->subject_id, options, &*out->consent);
+    if (auto s =
+            BuildConsent(c, out->subject_id, options, Fresh(&out->consent));
         !s.ok())
       return s;
+  } else {
+    out->consent.reset();
   }
   if (c.AnyWithPrefix("engagement_")) {
-    out->engagement.emplace();
-    if (auto s = BuildEngagement(c, out->subject_id, &*out->engagement);
+    if (auto s = BuildEngagement(c, out->subject_id, Fresh(&out->engagement));
         !s.ok())
       return s;
+  } else {
+    out->engagement.reset();
   }
   return absl::OkStatus();
 }
@@ -525,9 +596,9 @@ class CsvParser final : public RowParser {
     row_cells_.Clear();
     for (size_t i = 0; i < n; ++i)
       row_cells_.Set(column_ids_[i], absl::StripAsciiWhitespace(cells_[i]));
-    ImportedRow& row = rows->emplace_back();
+    ImportedRow& row = NextRow(rows);
     if (auto s = FillRow(record_no_, row_cells_, options_, &row); !s.ok()) {
-      rows->pop_back();
+      Unuse(rows);
       rejected->push_back({record_no_, std::string(s.message())});
     }
     return absl::OkStatus();
@@ -938,8 +1009,25 @@ ImportSession::ImportSession(std::unique_ptr<RowParser> parser,
 
 absl::Status ImportSession::ApplyPending() {
   absl::Status s = importer_.Apply(pending_, &report_, &rejected_);
-  pending_.clear();
+  parser_->Recycle(&pending_);
   return s;
+}
+
+void RowParser::Recycle(std::vector<ImportedRow>* rows) {
+  for (auto& row : *rows) spare_.push_back(std::move(row));
+  rows->clear();
+}
+
+ImportedRow& RowParser::NextRow(std::vector<ImportedRow>* rows) {
+  if (spare_.empty()) return rows->emplace_back();
+  rows->push_back(std::move(spare_.back()));
+  spare_.pop_back();
+  return rows->back();
+}
+
+void RowParser::Unuse(std::vector<ImportedRow>* rows) {
+  spare_.push_back(std::move(rows->back()));
+  rows->pop_back();
 }
 
 absl::Status ImportSession::Feed(absl::string_view chunk) {

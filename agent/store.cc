@@ -190,9 +190,12 @@ class AgentStore::Connection {
   explicit Connection(std::unique_ptr<Database> db) : db_(std::move(db)) {}
   Database& db() { return *db_; }
 
-  // The statement for `sql`, reset and unbound, ready to use.
+  // The statement for `sql`, reset and unbound, ready to use. `sql` must
+  // stay valid and unchanged while the connection lives (a literal, or a
+  // static string): statements are found by its address, which costs
+  // nothing next to hashing the text on every use.
   absl::StatusOr<Statement*> Prepare(const char* sql) {
-    auto it = cache_.find(absl::string_view(sql));
+    auto it = cache_.find(sql);
     if (it != cache_.end()) {
       it->second->Reset();
       return it->second.get();
@@ -210,7 +213,7 @@ class AgentStore::Connection {
 
  private:
   std::unique_ptr<Database> db_;
-  absl::flat_hash_map<std::string, std::unique_ptr<Statement>> cache_;
+  absl::flat_hash_map<const char*, std::unique_ptr<Statement>> cache_;
 };
 
 absl::StatusOr<std::unique_ptr<AgentStore>> AgentStore::Open(
