@@ -353,6 +353,40 @@ TEST_F(ImportTest, ReimportingTheSameFileChangesNothing) {
   EXPECT_THAT(*engagements, SizeIs(1));
 }
 
+TEST_F(ImportTest, ALaterRowInTheSameBatchReplacesTheSubjectsTokens) {
+  // Rows 2 and 3 are one batch: the person is created, then her family name
+  // and postcode change. Only the tokens of what is held at the end match.
+  auto report = Import(absl::StrCat(
+      "subject_id,given_name,family_name,date_of_birth,postcode\n",
+      "S-1,Amy,Bell,1980-01-01,LS6 2AB\n", "S-2,Bo,Chen,1975-05-05,\n",
+      "S-1,Amy,Bell-Shah,1980-01-01,LS7 3CD\n"));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->rows_applied(), 3u) << Reasons(*report);
+  EXPECT_EQ(report->subjects_created(), 2u);
+  EXPECT_EQ(report->subjects_updated(), 1u);
+  linkage::IdentifierSet before, after;
+  before.given_name = after.given_name = "Amy";
+  before.family_name = "Bell";
+  after.family_name = "Bell-Shah";
+  before.date_of_birth = after.date_of_birth = "1980-01-01";
+  before.postcode = "LS6 2AB";
+  after.postcode = "LS7 3CD";
+  auto old_tokens = linkage::DeriveTokens(*f_.key, before);
+  auto new_tokens = linkage::DeriveTokens(*f_.key, after);
+  ASSERT_TRUE(old_tokens.ok());
+  ASSERT_TRUE(new_tokens.ok());
+  auto held = f_.store->TokensOf("S-1");
+  ASSERT_TRUE(held.ok());
+  ASSERT_THAT(*held, SizeIs(2));
+  for (size_t i = 0; i < held->size(); ++i)
+    EXPECT_EQ((*held)[i].value(), (*new_tokens)[i].value());
+  for (const auto& t : *old_tokens)
+    EXPECT_THAT(*f_.store->FindByToken(t), SizeIs(0));
+  for (const auto& t : *new_tokens)
+    EXPECT_THAT(*f_.store->FindByToken(t), SizeIs(1));
+  EXPECT_TRUE(HasSubject("S-2"));
+}
+
 TEST_F(ImportTest, EmptyCellsNeverEraseWhatIsHeld) {
   ASSERT_EQ(Import(absl::StrCat(kHeader, kGoodRow))->rows_applied(), 1u);
   // Only a new phone number; name, date of birth and postcode stay.

@@ -14,7 +14,7 @@ namespace {
 using sqlite::Database;
 using sqlite::Statement;
 
-const std::vector<std::string>& Migrations() {
+const std::vector<std::string>& Migrations() {  // see AgentStoreMigrations
   static const auto* kMigrations = new std::vector<std::string>{
       // Version 1: subjects, tokens, records, consent (append-only history),
       // engagements.
@@ -241,6 +241,8 @@ absl::StatusOr<std::unique_ptr<AgentStore>> AgentStore::Open(
   return std::unique_ptr<AgentStore>(
       new AgentStore(std::make_unique<Connection>(std::move(*db)), path));
 }
+
+const std::vector<std::string>& AgentStoreMigrations() { return Migrations(); }
 
 AgentStore::AgentStore(std::unique_ptr<Connection> writer, std::string path)
     : path_(std::move(path)), writer_(std::move(writer)) {}

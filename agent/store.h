@@ -48,6 +48,11 @@ struct StoredReferral {
   accord::v1::Referral referral;
 };
 
+// The store's schema migrations, oldest first: migrations[i] takes a store
+// from schema version i to i + 1 (PRAGMA user_version). Append-only. Exposed
+// so tests can build a store as an older version left it.
+const std::vector<std::string>& AgentStoreMigrations();
+
 class AgentStore {
  private:
   class Connection;
