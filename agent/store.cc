@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -216,17 +217,86 @@ class AgentStore::Connection {
   absl::flat_hash_map<const char*, std::unique_ptr<Statement>> cache_;
 };
 
+// Checkpoints on a connection and thread of their own. The writer's WAL hook
+// (called after every commit) asks for one when the WAL holds kWalPages
+// pages; a PASSIVE checkpoint never blocks the writer or readers, and
+// copies what it can (frames still needed by a reader's snapshot wait for
+// the next one).
+class AgentStore::Checkpointer {
+ public:
+  // 32 MiB of 4 KiB pages rather than SQLite's 4 MiB, so a page rewritten by
+  // consecutive import batches is copied back once.
+  static constexpr int kWalPages = 8192;
+  static constexpr int kMaxWalPages = 8 * kWalPages;
+
+  static absl::StatusOr<std::unique_ptr<Checkpointer>> Start(
+      const std::string& path) {
+    auto db = Database::Open(path);
+    if (!db.ok()) return db.status();
+    return std::unique_ptr<Checkpointer>(new Checkpointer(std::move(*db)));
+  }
+  ~Checkpointer() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+
+  // sqlite3_wal_hook callback: runs on the writer's thread after a commit.
+  // The WAL starts again from its beginning only once a checkpoint has
+  // caught up with it; should the writer outrun the thread for long (a very
+  // large import), the writer checkpoints itself, as SQLite would, so the
+  // WAL stays bounded.
+  static int OnCommit(void* self, sqlite3* db, const char*, int wal_pages) {
+    if (wal_pages >= kWalPages) {
+      auto* c = static_cast<Checkpointer*>(self);
+      absl::MutexLock lock(&c->mu_);
+      c->requested_ = true;
+    }
+    if (wal_pages >= kMaxWalPages) {
+      (void)sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                      nullptr, nullptr);
+    }
+    return SQLITE_OK;
+  }
+
+ private:
+  explicit Checkpointer(std::unique_ptr<Database> db)
+      : db_(std::move(db)), thread_([this] { Run(); }) {}
+
+  void Run() {
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](Checkpointer* c) { return c->requested_ || c->stop_; }, this));
+        if (stop_) return;
+        requested_ = false;
+      }
+      // A failure (e.g. SQLITE_BUSY while another checkpoint runs) leaves
+      // the WAL to the next request; nothing is lost either way.
+      (void)sqlite3_wal_checkpoint_v2(
+          db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    }
+  }
+
+  std::unique_ptr<Database> db_;
+  absl::Mutex mu_;
+  bool requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // last: starts once the rest is ready
+};
+
 absl::StatusOr<std::unique_ptr<AgentStore>> AgentStore::Open(
     const std::string& path) {
   auto db = Database::Open(path);
   if (!db.ok()) return db.status();
   // Savepoints (one per import row) keep their undo data in memory rather
   // than a temporary file, and a large batch stays in the page cache until
-  // it commits instead of spilling into the WAL page by page; the WAL is
-  // copied back into the database every 32 MiB rather than every 4 MiB, so a
-  // page rewritten by consecutive batches is copied back once.
+  // it commits instead of spilling into the WAL page by page.
   if (auto s = (*db)->Exec("PRAGMA temp_store=MEMORY; PRAGMA "
-                           "cache_size=-65536; PRAGMA wal_autocheckpoint=8192");
+                           "cache_size=-65536");
       !s.ok()) {
     return s;
   }
@@ -238,16 +308,31 @@ absl::StatusOr<std::unique_ptr<AgentStore>> AgentStore::Open(
         absl::StrCat("agent store ", path, ": cannot register accord_unhex"));
   }
   if (auto s = (*db)->Migrate(Migrations()); !s.ok()) return s;
+  auto checkpointer = Checkpointer::Start(path);
+  if (!checkpointer.ok()) return checkpointer.status();
+  // Replaces SQLite's own checkpoint-on-commit.
+  sqlite3_wal_hook((*db)->handle(), &Checkpointer::OnCommit,
+                   checkpointer->get());
   return std::unique_ptr<AgentStore>(
-      new AgentStore(std::make_unique<Connection>(std::move(*db)), path));
+      new AgentStore(std::make_unique<Connection>(std::move(*db)), path,
+                     std::move(*checkpointer)));
 }
 
 const std::vector<std::string>& AgentStoreMigrations() { return Migrations(); }
 
-AgentStore::AgentStore(std::unique_ptr<Connection> writer, std::string path)
-    : path_(std::move(path)), writer_(std::move(writer)) {}
+AgentStore::AgentStore(std::unique_ptr<Connection> writer, std::string path,
+                       std::unique_ptr<Checkpointer> checkpointer)
+    : path_(std::move(path)),
+      writer_(std::move(writer)),
+      checkpointer_(std::move(checkpointer)) {}
 
-AgentStore::~AgentStore() = default;
+AgentStore::~AgentStore() {
+  {
+    absl::MutexLock lock(&write_mu_);
+    sqlite3_wal_hook(writer_->db().handle(), nullptr, nullptr);
+  }
+  checkpointer_.reset();
+}
 
 absl::Status AgentStore::Write(
     const std::function<absl::Status(Writer&)>& body) {

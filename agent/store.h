@@ -12,7 +12,9 @@
 //
 // Thread-safe: writes are serialised on one connection, reads use a pool of
 // read-only connections so disclosures never wait for writes. Statements are
-// prepared once per connection and reused.
+// prepared once per connection and reused. Each store has one background
+// thread, which copies the write-ahead log back into the database once it
+// holds 32 MiB (a checkpoint), so that commits never wait for that.
 #ifndef ACCORD_AGENT_STORE_H_
 #define ACCORD_AGENT_STORE_H_
 
@@ -198,7 +200,9 @@ class AgentStore {
 
  private:
   class Reader;
-  AgentStore(std::unique_ptr<Connection> writer, std::string path);
+  class Checkpointer;
+  AgentStore(std::unique_ptr<Connection> writer, std::string path,
+             std::unique_ptr<Checkpointer> checkpointer);
   absl::StatusOr<std::unique_ptr<Connection>> AcquireReader();
   void ReleaseReader(std::unique_ptr<Connection> conn);
 
@@ -207,6 +211,9 @@ class AgentStore {
   std::unique_ptr<Connection> writer_ ABSL_GUARDED_BY(write_mu_);
   absl::Mutex pool_mu_;
   std::vector<std::unique_ptr<Connection>> readers_ ABSL_GUARDED_BY(pool_mu_);
+  // Copies the WAL back into the database on a thread of its own, so that
+  // no commit waits for a checkpoint (and its fsyncs).
+  std::unique_ptr<Checkpointer> checkpointer_;
 };
 
 }  // namespace accord::agent
