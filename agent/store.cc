@@ -269,8 +269,10 @@ class AgentStore::Checkpointer {
     while (true) {
       {
         absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(
-            +[](Checkpointer* c) { return c->requested_ || c->stop_; }, this));
+        auto wanted = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return requested_ || stop_;
+        };
+        mu_.Await(absl::Condition(&wanted));
         if (stop_) return;
         requested_ = false;
       }
