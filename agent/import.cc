@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -27,6 +28,8 @@ constexpr size_t kMaxTextBytes = 65536;
 constexpr size_t kMaxShortBytes = 512;
 
 const std::vector<absl::string_view>& Columns() {
+  // subject_id, then the field catalogue in its order (FillRow relies on
+  // this), then the record, consent and engagement columns.
   static const auto* kColumns = [] {
     auto* v = new std::vector<absl::string_view>{"subject_id"};
     for (const auto& f : policy::AllFields()) v->push_back(f.name);
@@ -89,34 +92,62 @@ absl::Status Bad(absl::string_view column, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(column, ": ", what));
 }
 
-// The cells of one row by column; absent and empty cells read as "".
+// The index of each import column in Columns().
+int ColumnIndex(absl::string_view name) {
+  static const auto* kIndex = [] {
+    auto* m = new absl::flat_hash_map<absl::string_view, int>;
+    for (size_t i = 0; i < Columns().size(); ++i)
+      m->emplace(Columns()[i], static_cast<int>(i));
+    return m;
+  }();
+  auto it = kIndex->find(name);
+  return it == kIndex->end() ? -1 : it->second;
+}
+
+// The cells of one row by column; absent and empty cells read as "". Holds
+// views of the cells' text, which must outlive it.
 class RowCells {
  public:
-  explicit RowCells(const Cells& cells) {
-    for (const auto& [k, v] : cells) {
-      if (!v.empty()) values_[k] = v;
-    }
+  RowCells() : values_(Columns().size()) {}
+  void Clear() {
+    for (auto& v : values_) v = absl::string_view();
+  }
+  // An empty value leaves the column absent.
+  void Set(int column, absl::string_view value) {
+    if (column >= 0 && !value.empty()) values_[column] = value;
   }
   absl::string_view Get(absl::string_view column) const {
-    auto it = values_.find(column);
-    return it == values_.end() ? absl::string_view() : it->second;
+    return At(ColumnIndex(column));
+  }
+  absl::string_view At(int column) const {
+    return column < 0 ? absl::string_view() : values_[column];
   }
   bool AnyWithPrefix(absl::string_view prefix) const {
-    auto it = values_.lower_bound(prefix);
-    return it != values_.end() && absl::StartsWith(it->first, prefix);
+    for (size_t i = 0; i < values_.size(); ++i) {
+      if (!values_[i].empty() && absl::StartsWith(Columns()[i], prefix))
+        return true;
+    }
+    return false;
   }
 
  private:
-  std::map<std::string, std::string, std::less<>> values_;
+  std::vector<absl::string_view> values_;
 };
 
-std::vector<std::string> ListOf(absl::string_view text) {
-  std::vector<std::string> out;
+// Calls `item` with each non-empty item of a ';'-separated list, trimmed.
+template <typename Fn>
+absl::Status ForEachListItem(absl::string_view text, Fn&& item) {
   for (absl::string_view part : absl::StrSplit(text, ';')) {
     part = absl::StripAsciiWhitespace(part);
-    if (!part.empty()) out.emplace_back(part);
+    if (part.empty()) continue;
+    if (absl::Status s = item(part); !s.ok()) return s;
   }
-  return out;
+  return absl::OkStatus();
+}
+
+// Sets a string field, reusing its storage.
+void SetText(std::string* field, absl::string_view value) {
+  field->assign(value.data(), value.size());
 }
 
 // A value of `type` written as the enum value's name without `prefix`, in any
@@ -126,13 +157,36 @@ template <typename Enum>
 absl::StatusOr<Enum> EnumCell(absl::string_view column, absl::string_view text,
                               absl::string_view prefix) {
   const auto* d = google::protobuf::GetEnumDescriptor<Enum>();
+  // Every accepted spelling (after upper-casing), built once: each value's
+  // name without `prefix`, then its full name where that is not taken.
+  struct Names {
+    std::string prefix;
+    absl::flat_hash_map<std::string, int> number;
+  };
+  static const Names* const kNames = [&] {
+    auto* n = new Names{std::string(prefix), {}};
+    for (int i = 0; i < d->value_count(); ++i) {
+      n->number.emplace(absl::StripPrefix(d->value(i)->name(), prefix),
+                        d->value(i)->number());
+    }
+    for (int i = 0; i < d->value_count(); ++i)
+      n->number.emplace(d->value(i)->name(), d->value(i)->number());
+    return n;
+  }();
   std::string name = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(text));
   for (char& c : name) {
     if (c == ' ' || c == '-') c = '_';
   }
-  const auto* v = d->FindValueByName(absl::StrCat(prefix, name));
-  if (v == nullptr) v = d->FindValueByName(name);
-  if (v == nullptr || v->number() == 0) {
+  int number = 0;
+  if (prefix == kNames->prefix) {
+    if (auto it = kNames->number.find(name); it != kNames->number.end())
+      number = it->second;
+  } else {
+    const auto* v = d->FindValueByName(absl::StrCat(prefix, name));
+    if (v == nullptr) v = d->FindValueByName(name);
+    if (v != nullptr) number = v->number();
+  }
+  if (number == 0) {
     std::vector<std::string> words;
     for (int i = 0; i < d->value_count(); ++i) {
       if (d->value(i)->number() == 0) continue;
@@ -142,7 +196,7 @@ absl::StatusOr<Enum> EnumCell(absl::string_view column, absl::string_view text,
     }
     return Bad(column, absl::StrCat("not one of ", absl::StrJoin(words, ", ")));
   }
-  return static_cast<Enum>(v->number());
+  return static_cast<Enum>(number);
 }
 
 // A date (YYYY-MM-DD or DD/MM/YYYY, read as midnight UTC) or an RFC 3339
@@ -155,13 +209,20 @@ absl::StatusOr<absl::Time> TimeCell(absl::string_view column,
     if (absl::ParseTime(absl::RFC3339_full, text, &t, &err)) return t;
   }
   auto day_text = linkage::NormaliseDateOfBirth(text);
-  absl::CivilDay day;
-  if (!day_text.ok() || !absl::ParseCivilTime(*day_text, &day)) {
+  if (!day_text.ok()) {
     return Bad(column,
                "not a date (write YYYY-MM-DD or DD/MM/YYYY, or a date and "
                "time as 2026-03-01T14:30:00Z)");
   }
-  return absl::FromCivil(day, absl::UTCTimeZone());
+  // A real calendar date, written YYYY-MM-DD.
+  const std::string& d = *day_text;
+  auto digits = [&d](size_t from, size_t n) {
+    int v = 0;
+    for (size_t i = from; i < from + n; ++i) v = v * 10 + (d[i] - '0');
+    return v;
+  };
+  const absl::CivilDay day(digits(0, 4), digits(5, 2), digits(8, 2));
+  return absl::FromUnixSeconds((day - absl::CivilDay(1970, 1, 1)) * 86400);
 }
 
 absl::Status CheckLength(absl::string_view column, absl::string_view text,
@@ -173,11 +234,11 @@ absl::Status CheckLength(absl::string_view column, absl::string_view text,
 
 absl::Status BuildRecord(const RowCells& c, const std::string& subject_id,
                          accord::v1::Record* r) {
-  r->set_subject_local_id(subject_id);
+  SetText(r->mutable_subject_local_id(), subject_id);
   const absl::string_view id = c.Get("record_id");
   if (id.empty()) return Bad("record_id", "required when a row has a record");
   if (auto s = CheckLength("record_id", id, kMaxIdBytes); !s.ok()) return s;
-  r->set_local_id(std::string(id));
+  SetText(r->mutable_local_id(), id);
   if (c.Get("record_category").empty())
     return Bad("record_category", "required when a row has a record");
   auto category = EnumCell<accord::v1::DataCategory>(
@@ -203,56 +264,71 @@ absl::Status BuildRecord(const RowCells& c, const std::string& subject_id,
     if (auto s = CheckLength(col, c.Get(col), kMaxShortBytes); !s.ok())
       return s;
   }
-  r->set_service(std::string(c.Get("record_service")));
-  r->set_author_role(std::string(c.Get("record_author_role")));
+  SetText(r->mutable_service(), c.Get("record_service"));
+  SetText(r->mutable_author_role(), c.Get("record_author_role"));
   const absl::string_view text = c.Get("record_text");
   if (text.empty())
     return Bad("record_text", "required when a row has a record");
   if (auto s = CheckLength("record_text", text, kMaxTextBytes); !s.ok())
     return s;
-  r->set_text(std::string(text));
+  SetText(r->mutable_text(), text);
   return absl::OkStatus();
 }
 
 absl::Status BuildConsent(const RowCells& c, const std::string& subject_id,
                           const ImportOptions& options,
                           accord::v1::ConsentRecord* consent) {
-  consent->set_subject_local_id(subject_id);
+  SetText(consent->mutable_subject_local_id(), subject_id);
   const auto* partnership = options.partnership;
-  for (auto& org : ListOf(c.Get("consent_to_orgs"))) {
-    if (partnership != nullptr && partnership->FindOrg(org) == nullptr) {
-      return Bad("consent_to_orgs",
-                 "names an organisation that is not in the partnership");
-    }
-    consent->add_granted_to_orgs(std::move(org));
-  }
-  for (const auto& kind : ListOf(c.Get("consent_to_kinds"))) {
-    auto k =
-        EnumCell<accord::v1::OrgKind>("consent_to_kinds", kind, "ORG_KIND_");
-    if (!k.ok()) return k.status();
-    consent->add_granted_to_kinds(*k);
-  }
+  absl::Status list = ForEachListItem(
+      c.Get("consent_to_orgs"), [&](absl::string_view part) -> absl::Status {
+        std::string* org = consent->add_granted_to_orgs();
+        SetText(org, part);
+        if (partnership != nullptr && partnership->FindOrg(*org) == nullptr) {
+          return Bad("consent_to_orgs",
+                     "names an organisation that is not in the partnership");
+        }
+        return absl::OkStatus();
+      });
+  if (!list.ok()) return list;
+  list = ForEachListItem(c.Get("consent_to_kinds"),
+                         [&](absl::string_view kind) -> absl::Status {
+                           auto k = EnumCell<accord::v1::OrgKind>(
+                               "consent_to_kinds", kind, "ORG_KIND_");
+                           if (!k.ok()) return k.status();
+                           consent->add_granted_to_kinds(*k);
+                           return absl::OkStatus();
+                         });
+  if (!list.ok()) return list;
   if (consent->granted_to_orgs_size() == 0 &&
       consent->granted_to_kinds_size() == 0) {
     return Bad("consent_to_orgs",
                "a consent must name at least one organisation "
                "(consent_to_orgs) or kind of organisation (consent_to_kinds)");
   }
-  for (auto& purpose : ListOf(c.Get("consent_purposes"))) {
-    if (partnership != nullptr && !partnership->HasPurpose(purpose)) {
-      return Bad("consent_purposes",
-                 "names a purpose that is not one of the partnership's");
-    }
-    consent->add_purposes(std::move(purpose));
-  }
+  list = ForEachListItem(
+      c.Get("consent_purposes"), [&](absl::string_view part) -> absl::Status {
+        std::string* purpose = consent->add_purposes();
+        SetText(purpose, part);
+        if (partnership != nullptr && !partnership->HasPurpose(*purpose)) {
+          return Bad("consent_purposes",
+                     "names a purpose that is not one of the partnership's");
+        }
+        return absl::OkStatus();
+      });
+  if (!list.ok()) return list;
   if (consent->purposes_size() == 0)
     return Bad("consent_purposes", "required when a row has a consent");
-  for (const auto& category : ListOf(c.Get("consent_categories"))) {
-    auto k = EnumCell<accord::v1::DataCategory>("consent_categories", category,
-                                                "DATA_CATEGORY_");
-    if (!k.ok()) return k.status();
-    consent->add_categories(*k);
-  }
+  list =
+      ForEachListItem(c.Get("consent_categories"),
+                      [&](absl::string_view category) -> absl::Status {
+                        auto k = EnumCell<accord::v1::DataCategory>(
+                            "consent_categories", category, "DATA_CATEGORY_");
+                        if (!k.ok()) return k.status();
+                        consent->add_categories(*k);
+                        return absl::OkStatus();
+                      });
+  if (!list.ok()) return list;
   if (consent->categories_size() == 0)
     return Bad("consent_categories", "required when a row has a consent");
   if (c.Get("consent_given").empty())
@@ -274,7 +350,7 @@ absl::Status BuildConsent(const RowCells& c, const std::string& subject_id,
     return Bad("consent_recorded_by", "required: who recorded it");
   if (auto s = CheckLength("consent_recorded_by", by, kMaxShortBytes); !s.ok())
     return s;
-  consent->set_recorded_by(std::string(by));
+  SetText(consent->mutable_recorded_by(), by);
   if (!c.Get("consent_expires").empty()) {
     auto expires = TimeCell("consent_expires", c.Get("consent_expires"));
     if (!expires.ok()) return expires.status();
@@ -285,7 +361,7 @@ absl::Status BuildConsent(const RowCells& c, const std::string& subject_id,
   const absl::string_view id = c.Get("consent_id");
   if (auto s = CheckLength("consent_id", id, kMaxIdBytes); !s.ok()) return s;
   if (!id.empty()) {
-    consent->set_id(std::string(id));
+    SetText(consent->mutable_id(), id);
   } else {
     // Without an id, the same consent imported twice gets the same id, so a
     // re-import does not record it again.
@@ -305,7 +381,7 @@ absl::Status BuildEngagement(const RowCells& c, const std::string& subject_id,
   if (auto s = CheckLength("engagement_service", service, kMaxShortBytes);
       !s.ok())
     return s;
-  e->set_service(std::string(service));
+  SetText(e->mutable_service(), service);
   if (c.Get("engagement_started").empty()) {
     return Bad("engagement_started", "required when a row has an engagement");
   }
@@ -319,14 +395,71 @@ absl::Status BuildEngagement(const RowCells& c, const std::string& subject_id,
       return Bad("engagement_ended", "must not be before engagement_started");
     *e->mutable_ended_at() = ToProtoTime(*ended);
   }
-  for (auto& need : ListOf(c.Get("engagement_needs")))
-    e->add_needs(std::move(need));
+  (void)ForEachListItem(c.Get("engagement_needs"), [&](absl::string_view need) {
+    SetText(e->add_needs(), need);
+    return absl::OkStatus();
+  });
   for (const char* col : {"engagement_worker_name", "engagement_worker_role"}) {
     if (auto s = CheckLength(col, c.Get(col), kMaxShortBytes); !s.ok())
       return s;
   }
-  e->set_worker_name(std::string(c.Get("engagement_worker_name")));
-  e->set_worker_role(std::string(c.Get("engagement_worker_role")));
+  SetText(e->mutable_worker_name(), c.Get("engagement_worker_name"));
+  SetText(e->mutable_worker_role(), c.Get("engagement_worker_role"));
+  return absl::OkStatus();
+}
+
+// `*m` cleared (keeping its storage), or a new message.
+template <typename Msg>
+Msg* Fresh(std::optional<Msg>* m) {
+  if (m->has_value()) {
+    (*m)->Clear();
+  } else {
+    m->emplace();
+  }
+  return &**m;
+}
+
+// Validates one row's cells into `out`, a new row or one whose storage is
+// reused: everything it held is replaced.
+absl::Status FillRow(uint64_t row, const RowCells& c,
+                     const ImportOptions& options, ImportedRow* out) {
+  out->row = row;
+  out->subject_fields.clear();
+  const absl::string_view subject_id = c.Get("subject_id");
+  if (subject_id.empty())
+    return Bad("subject_id", "required: the person's id in your own system");
+  if (auto s = CheckLength("subject_id", subject_id, kMaxIdBytes); !s.ok())
+    return s;
+  SetText(&out->subject_id, subject_id);
+  // The catalogue's fields are the columns after subject_id, in order.
+  const auto& fields = policy::AllFields();
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const absl::string_view v = c.At(1 + static_cast<int>(i));
+    if (v.empty()) continue;
+    if (auto s = CheckLength(fields[i].name, v, 4096); !s.ok()) return s;
+    out->subject_fields.emplace(std::string(fields[i].name), std::string(v));
+  }
+  if (c.AnyWithPrefix("record_")) {
+    if (auto s = BuildRecord(c, out->subject_id, Fresh(&out->record)); !s.ok())
+      return s;
+  } else {
+    out->record.reset();
+  }
+  if (c.AnyWithPrefix("consent_")) {
+    if (auto s =
+            BuildConsent(c, out->subject_id, options, Fresh(&out->consent));
+        !s.ok())
+      return s;
+  } else {
+    out->consent.reset();
+  }
+  if (c.AnyWithPrefix("engagement_")) {
+    if (auto s = BuildEngagement(c, out->subject_id, Fresh(&out->engagement));
+        !s.ok())
+      return s;
+  } else {
+    out->engagement.reset();
+  }
   return absl::OkStatus();
 }
 
@@ -389,37 +522,53 @@ class CsvParser final : public RowParser {
   }
 
  private:
-  // Splits one record into cells, unquoting.
-  static void Split(absl::string_view line, std::vector<std::string>* cells) {
-    cells->clear();
-    std::string cur;
+  // Splits one record into cells, unquoting, into the first cells of
+  // `cells` (whose strings are reused); returns how many.
+  static size_t Split(absl::string_view line, std::vector<std::string>* cells) {
+    size_t n = 0;
+    auto next = [&]() -> std::string* {
+      if (n == cells->size()) cells->emplace_back();
+      std::string* cell = &(*cells)[n++];
+      cell->clear();
+      return cell;
+    };
+    std::string* cur = next();
     bool quoted = false, was_quoted = false;
-    for (size_t i = 0; i < line.size(); ++i) {
+    size_t i = 0;
+    while (i < line.size()) {
       const char c = line[i];
       if (quoted) {
-        if (c == '"') {
-          if (i + 1 < line.size() && line[i + 1] == '"') {
-            cur.push_back('"');
-            ++i;
-          } else {
-            quoted = false;
-          }
+        const size_t q = line.find('"', i);
+        if (q == absl::string_view::npos) {
+          cur->append(line.data() + i, line.size() - i);
+          break;
+        }
+        cur->append(line.data() + i, q - i);
+        if (q + 1 < line.size() && line[q + 1] == '"') {
+          cur->push_back('"');
+          i = q + 2;
         } else {
-          cur.push_back(c);
+          quoted = false;
+          i = q + 1;
         }
       } else if (c == '"' && !was_quoted &&
-                 absl::StripAsciiWhitespace(cur).empty()) {
-        cur.clear();
+                 absl::StripAsciiWhitespace(*cur).empty()) {
+        cur->clear();
         quoted = was_quoted = true;
+        ++i;
       } else if (c == ',') {
-        cells->push_back(std::move(cur));
-        cur.clear();
+        cur = next();
         was_quoted = false;
+        ++i;
       } else {
-        cur.push_back(c);
+        // A run of plain characters (a quote here is an ordinary one).
+        size_t j = i + 1;
+        while (j < line.size() && line[j] != ',' && line[j] != '"') ++j;
+        cur->append(line.data() + i, j - i);
+        i = j;
       }
     }
-    cells->push_back(std::move(cur));
+    return n;
   }
 
   absl::Status Record(absl::string_view line, std::vector<ImportedRow>* rows,
@@ -430,38 +579,34 @@ class CsvParser final : public RowParser {
       StripBom(&line);
       return Header(line);
     }
-    Split(line, &cells_);
+    const size_t n = Split(line, &cells_);
     bool blank = true;
-    for (auto& cell : cells_) {
-      absl::string_view t = absl::StripAsciiWhitespace(cell);
-      if (!t.empty()) blank = false;
-      if (t.size() != cell.size()) cell = std::string(t);
+    for (size_t i = 0; i < n && blank; ++i) {
+      if (!absl::StripAsciiWhitespace(cells_[i]).empty()) blank = false;
     }
     if (blank) return absl::OkStatus();  // spreadsheets save empty rows
     ++rows_read_;
-    if (cells_.size() > columns_.size()) {
+    if (n > columns_.size()) {
       rejected->push_back(
-          {record_no_, absl::StrCat("the row has ", cells_.size(),
-                                    " cells but the header names ",
-                                    columns_.size(), " columns")});
+          {record_no_,
+           absl::StrCat("the row has ", n, " cells but the header names ",
+                        columns_.size(), " columns")});
       return absl::OkStatus();
     }
-    Cells named;
-    named.reserve(cells_.size());
-    for (size_t i = 0; i < cells_.size(); ++i)
-      named.emplace_back(columns_[i], std::move(cells_[i]));
-    auto row = BuildRow(record_no_, named, options_);
-    if (row.ok()) {
-      rows->push_back(std::move(*row));
-    } else {
-      rejected->push_back({record_no_, std::string(row.status().message())});
+    row_cells_.Clear();
+    for (size_t i = 0; i < n; ++i)
+      row_cells_.Set(column_ids_[i], absl::StripAsciiWhitespace(cells_[i]));
+    ImportedRow& row = NextRow(rows);
+    if (auto s = FillRow(record_no_, row_cells_, options_, &row); !s.ok()) {
+      Unuse(rows);
+      rejected->push_back({record_no_, std::string(s.message())});
     }
     return absl::OkStatus();
   }
 
   absl::Status Header(absl::string_view line) {
     std::vector<std::string> names;
-    Split(line, &names);
+    names.resize(Split(line, &names));
     absl::flat_hash_set<std::string> seen;
     for (size_t i = 0; i < names.size(); ++i) {
       std::string key = ColumnKey(names[i]);
@@ -478,6 +623,7 @@ class CsvParser final : public RowParser {
         return absl::InvalidArgumentError(
             absl::StrCat("header (row 1): column '", key, "' appears twice"));
       }
+      column_ids_.push_back(ColumnIndex(key));
       columns_.push_back(std::move(key));
     }
     if (!seen.contains("subject_id")) {
@@ -493,7 +639,9 @@ class CsvParser final : public RowParser {
   bool in_quotes_ = false;
   uint64_t record_no_ = 0;
   std::vector<std::string> columns_;
+  std::vector<int> column_ids_;  // each header column's index in Columns()
   std::vector<std::string> cells_;
+  RowCells row_cells_;
 };
 
 // ---------------------------------------------------------------------------
@@ -647,37 +795,10 @@ absl::Span<const absl::string_view> ImportColumns() { return Columns(); }
 
 absl::StatusOr<ImportedRow> BuildRow(uint64_t row, const Cells& cells,
                                      const ImportOptions& options) {
-  const RowCells c(cells);
+  RowCells c;
+  for (const auto& [column, value] : cells) c.Set(ColumnIndex(column), value);
   ImportedRow out;
-  out.row = row;
-  const absl::string_view subject_id = c.Get("subject_id");
-  if (subject_id.empty())
-    return Bad("subject_id", "required: the person's id in your own system");
-  if (auto s = CheckLength("subject_id", subject_id, kMaxIdBytes); !s.ok())
-    return s;
-  out.subject_id = std::string(subject_id);
-  for (const auto& f : policy::AllFields()) {
-    const absl::string_view v = c.Get(f.name);
-    if (v.empty()) continue;
-    if (auto s = CheckLength(f.name, v, 4096); !s.ok()) return s;
-    out.subject_fields.emplace(std::string(f.name), std::string(v));
-  }
-  if (c.AnyWithPrefix("record_")) {
-    out.record.emplace();
-    if (auto s = BuildRecord(c, out.subject_id, &*out.record); !s.ok())
-      return s;
-  }
-  if (c.AnyWithPrefix("consent_")) {
-    out.consent.emplace();
-    if (auto s = BuildConsent(c, out.subject_id, options, &*out.consent);
-        !s.ok())
-      return s;
-  }
-  if (c.AnyWithPrefix("engagement_")) {
-    out.engagement.emplace();
-    if (auto s = BuildEngagement(c, out.subject_id, &*out.engagement); !s.ok())
-      return s;
-  }
+  if (auto s = FillRow(row, c, options, &out); !s.ok()) return s;
   return out;
 }
 
@@ -810,6 +931,7 @@ absl::Status Importer::Apply(const std::vector<ImportedRow>& rows,
   // row touches, so they are kept for that case.
   bool write_failed = false;
   auto fast = store_->Write([&](AgentStore::Writer& w) -> absl::Status {
+    w.DeferTokens();
     for (const auto& row : rows) {
       auto plan = CheckRow(w, *linkage_key_, row);
       if (!plan.ok()) {
@@ -825,6 +947,10 @@ absl::Status Importer::Apply(const std::vector<ImportedRow>& rows,
       }
       counts.set_rows_applied(1);
       AddCounts(counts, &batch);
+    }
+    if (auto s = w.WriteDeferredTokens(); !s.ok()) {
+      write_failed = true;
+      return s;
     }
     return absl::OkStatus();
   });
@@ -876,12 +1002,32 @@ ImportSession::ImportSession(std::unique_ptr<RowParser> parser,
                              const ImportOptions& options)
     : parser_(std::move(parser)),
       importer_(store, linkage_key),
-      options_(options) {}
+      options_(options) {
+  // A batch's rows (a chunk may complete a few more).
+  pending_.reserve(std::min(options.batch_rows, 100000) + 1024);
+}
 
 absl::Status ImportSession::ApplyPending() {
   absl::Status s = importer_.Apply(pending_, &report_, &rejected_);
-  pending_.clear();
+  parser_->Recycle(&pending_);
   return s;
+}
+
+void RowParser::Recycle(std::vector<ImportedRow>* rows) {
+  for (auto& row : *rows) spare_.push_back(std::move(row));
+  rows->clear();
+}
+
+ImportedRow& RowParser::NextRow(std::vector<ImportedRow>* rows) {
+  if (spare_.empty()) return rows->emplace_back();
+  rows->push_back(std::move(spare_.back()));
+  spare_.pop_back();
+  return rows->back();
+}
+
+void RowParser::Unuse(std::vector<ImportedRow>* rows) {
+  spare_.push_back(std::move(rows->back()));
+  rows->pop_back();
 }
 
 absl::Status ImportSession::Feed(absl::string_view chunk) {

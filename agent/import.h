@@ -108,8 +108,22 @@ class RowParser {
   // Data rows seen so far, blank rows not counted.
   uint64_t rows_read() const { return rows_read_; }
 
+  // Takes back rows that have been applied (and empties `rows`): the next
+  // rows parsed reuse their storage (strings, messages) instead of
+  // allocating their own.
+  void Recycle(std::vector<ImportedRow>* rows);
+
  protected:
+  // A row appended to `rows` for the parser to fill, reusing a recycled
+  // one's storage when there is one; Unuse() takes the last back (a row
+  // that was rejected).
+  ImportedRow& NextRow(std::vector<ImportedRow>* rows);
+  void Unuse(std::vector<ImportedRow>* rows);
+
   uint64_t rows_read_ = 0;
+
+ private:
+  std::vector<ImportedRow> spare_;
 };
 
 // Writes validated rows to the store.

@@ -1,5 +1,9 @@
 #include "agent/store.h"
 
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/clock.h"
@@ -11,7 +15,7 @@ namespace {
 using sqlite::Database;
 using sqlite::Statement;
 
-const std::vector<std::string>& Migrations() {
+const std::vector<std::string>& Migrations() {  // see AgentStoreMigrations
   static const auto* kMigrations = new std::vector<std::string>{
       // Version 1: subjects, tokens, records, consent (append-only history),
       // engagements.
@@ -83,11 +87,68 @@ const std::vector<std::string>& Migrations() {
       CREATE INDEX referrals_box ON referrals(box, seq);
       CREATE INDEX referrals_key ON referrals(idempotency_key);
       )sql",
+      // Version 4: tokens are kept as their 32 bytes rather than 64 hex
+      // characters, which halves the token index and the subject index (an
+      // index of a WITHOUT ROWID table carries its key) and the cost of
+      // comparing keys. accord_unhex is registered on the connection by
+      // AgentStore::Open and refuses anything but a token's hex form, so a
+      // store holding a malformed token fails to upgrade rather than losing
+      // it. Hex text sorts as its bytes do, so the copy is in key order.
+      R"sql(
+      CREATE TABLE subject_tokens_v4(
+        token BLOB NOT NULL,           -- HMAC-SHA256 (linkage/tokens.h), 32 bytes
+        kind INTEGER NOT NULL,
+        subject_id INTEGER NOT NULL REFERENCES subjects(id) ON DELETE CASCADE,
+        PRIMARY KEY(token, kind, subject_id)) WITHOUT ROWID;
+      INSERT INTO subject_tokens_v4(token, kind, subject_id)
+        SELECT accord_unhex(token), kind, subject_id FROM subject_tokens
+        ORDER BY token, kind, subject_id;
+      DROP TABLE subject_tokens;
+      ALTER TABLE subject_tokens_v4 RENAME TO subject_tokens;
+      CREATE INDEX subject_tokens_subject ON subject_tokens(subject_id);
+      )sql",
   };
   return *kMigrations;
 }
 
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
+
+// A token's value (64 lower-case hex characters, linkage/tokens.h) as the 32
+// bytes the store keeps; false for anything else.
+constexpr size_t kTokenBytes = 32;
+bool TokenBytes(absl::string_view hex, char* out) {
+  static constexpr auto kNibble = [] {
+    std::array<int8_t, 256> t{};
+    for (auto& v : t) v = -1;
+    for (int c = '0'; c <= '9'; ++c) t[c] = static_cast<int8_t>(c - '0');
+    for (int c = 'a'; c <= 'f'; ++c) t[c] = static_cast<int8_t>(c - 'a' + 10);
+    return t;
+  }();
+  if (hex.size() != 2 * kTokenBytes) return false;
+  for (size_t i = 0; i < kTokenBytes; ++i) {
+    const int hi = kNibble[static_cast<unsigned char>(hex[2 * i])];
+    const int lo = kNibble[static_cast<unsigned char>(hex[2 * i + 1])];
+    if ((hi | lo) < 0) return false;
+    out[i] = static_cast<char>(hi << 4 | lo);
+  }
+  return true;
+}
+
+// accord_unhex(text): the token's bytes, for schema migration 4.
+void UnhexToken(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+  (void)argc;
+  const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  char bytes[kTokenBytes];
+  if (text == nullptr ||
+      !TokenBytes(absl::string_view(
+                      text, static_cast<size_t>(sqlite3_value_bytes(argv[0]))),
+                  bytes)) {
+    sqlite3_result_error(ctx, "a stored subject token is not 64 hex digits",
+                         -1);
+    return;
+  }
+  sqlite3_result_blob(ctx, bytes, kTokenBytes, SQLITE_TRANSIENT);
+}
 
 template <typename Msg>
 absl::StatusOr<Msg> ParseBody(absl::string_view blob, absl::string_view what) {
@@ -130,7 +191,10 @@ class AgentStore::Connection {
   explicit Connection(std::unique_ptr<Database> db) : db_(std::move(db)) {}
   Database& db() { return *db_; }
 
-  // The statement for `sql`, reset and unbound, ready to use.
+  // The statement for `sql`, reset and unbound, ready to use. `sql` must
+  // stay valid and unchanged while the connection lives (a literal, or a
+  // static string): statements are found by its address, which costs
+  // nothing next to hashing the text on every use.
   absl::StatusOr<Statement*> Prepare(const char* sql) {
     auto it = cache_.find(sql);
     if (it != cache_.end()) {
@@ -150,7 +214,80 @@ class AgentStore::Connection {
 
  private:
   std::unique_ptr<Database> db_;
-  absl::flat_hash_map<std::string, std::unique_ptr<Statement>> cache_;
+  absl::flat_hash_map<const char*, std::unique_ptr<Statement>> cache_;
+};
+
+// Checkpoints on a connection and thread of their own. The writer's WAL hook
+// (called after every commit) asks for one when the WAL holds kWalPages
+// pages; a PASSIVE checkpoint never blocks the writer or readers, and
+// copies what it can (frames still needed by a reader's snapshot wait for
+// the next one).
+class AgentStore::Checkpointer {
+ public:
+  // 32 MiB of 4 KiB pages rather than SQLite's 4 MiB, so a page rewritten by
+  // consecutive import batches is copied back once.
+  static constexpr int kWalPages = 8192;
+  static constexpr int kMaxWalPages = 8 * kWalPages;
+
+  static absl::StatusOr<std::unique_ptr<Checkpointer>> Start(
+      const std::string& path) {
+    auto db = Database::Open(path);
+    if (!db.ok()) return db.status();
+    return std::unique_ptr<Checkpointer>(new Checkpointer(std::move(*db)));
+  }
+  ~Checkpointer() {
+    {
+      absl::MutexLock lock(&mu_);
+      stop_ = true;
+    }
+    thread_.join();
+  }
+
+  // sqlite3_wal_hook callback: runs on the writer's thread after a commit.
+  // The WAL starts again from its beginning only once a checkpoint has
+  // caught up with it; should the writer outrun the thread for long (a very
+  // large import), the writer checkpoints itself, as SQLite would, so the
+  // WAL stays bounded.
+  static int OnCommit(void* self, sqlite3* db, const char*, int wal_pages) {
+    if (wal_pages >= kWalPages) {
+      auto* c = static_cast<Checkpointer*>(self);
+      absl::MutexLock lock(&c->mu_);
+      c->requested_ = true;
+    }
+    if (wal_pages >= kMaxWalPages) {
+      (void)sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                      nullptr, nullptr);
+    }
+    return SQLITE_OK;
+  }
+
+ private:
+  explicit Checkpointer(std::unique_ptr<Database> db)
+      : db_(std::move(db)), thread_([this] { Run(); }) {}
+
+  void Run() {
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        auto wanted = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return requested_ || stop_;
+        };
+        mu_.Await(absl::Condition(&wanted));
+        if (stop_) return;
+        requested_ = false;
+      }
+      // A failure (e.g. SQLITE_BUSY while another checkpoint runs) leaves
+      // the WAL to the next request; nothing is lost either way.
+      (void)sqlite3_wal_checkpoint_v2(
+          db_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    }
+  }
+
+  std::unique_ptr<Database> db_;
+  absl::Mutex mu_;
+  bool requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // last: starts once the rest is ready
 };
 
 absl::StatusOr<std::unique_ptr<AgentStore>> AgentStore::Open(
@@ -159,23 +296,45 @@ absl::StatusOr<std::unique_ptr<AgentStore>> AgentStore::Open(
   if (!db.ok()) return db.status();
   // Savepoints (one per import row) keep their undo data in memory rather
   // than a temporary file, and a large batch stays in the page cache until
-  // it commits instead of spilling into the WAL page by page; the WAL is
-  // copied back into the database every 32 MiB rather than every 4 MiB, so a
-  // page rewritten by consecutive batches is copied back once.
+  // it commits instead of spilling into the WAL page by page.
   if (auto s = (*db)->Exec("PRAGMA temp_store=MEMORY; PRAGMA "
-                           "cache_size=-65536; PRAGMA wal_autocheckpoint=8192");
+                           "cache_size=-65536");
       !s.ok()) {
     return s;
   }
+  if (sqlite3_create_function_v2((*db)->handle(), "accord_unhex", 1,
+                                 SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
+                                 UnhexToken, nullptr, nullptr,
+                                 nullptr) != SQLITE_OK) {
+    return absl::InternalError(
+        absl::StrCat("agent store ", path, ": cannot register accord_unhex"));
+  }
   if (auto s = (*db)->Migrate(Migrations()); !s.ok()) return s;
+  auto checkpointer = Checkpointer::Start(path);
+  if (!checkpointer.ok()) return checkpointer.status();
+  // Replaces SQLite's own checkpoint-on-commit.
+  sqlite3_wal_hook((*db)->handle(), &Checkpointer::OnCommit,
+                   checkpointer->get());
   return std::unique_ptr<AgentStore>(
-      new AgentStore(std::make_unique<Connection>(std::move(*db)), path));
+      new AgentStore(std::make_unique<Connection>(std::move(*db)), path,
+                     std::move(*checkpointer)));
 }
 
-AgentStore::AgentStore(std::unique_ptr<Connection> writer, std::string path)
-    : path_(std::move(path)), writer_(std::move(writer)) {}
+const std::vector<std::string>& AgentStoreMigrations() { return Migrations(); }
 
-AgentStore::~AgentStore() = default;
+AgentStore::AgentStore(std::unique_ptr<Connection> writer, std::string path,
+                       std::unique_ptr<Checkpointer> checkpointer)
+    : path_(std::move(path)),
+      writer_(std::move(writer)),
+      checkpointer_(std::move(checkpointer)) {}
+
+AgentStore::~AgentStore() {
+  {
+    absl::MutexLock lock(&write_mu_);
+    sqlite3_wal_hook(writer_->db().handle(), nullptr, nullptr);
+  }
+  checkpointer_.reset();
+}
 
 absl::Status AgentStore::Write(
     const std::function<absl::Status(Writer&)>& body) {
@@ -184,6 +343,7 @@ absl::Status AgentStore::Write(
   Writer w(conn);
   return sqlite::InTransaction(conn.db(), [&] {
     absl::Status s = body(w);
+    if (s.ok()) s = w.WriteDeferredTokens();
     conn.ResetAll();
     return s;
   });
@@ -191,6 +351,10 @@ absl::Status AgentStore::Write(
 
 absl::Status AgentStore::Writer::Savepoint(
     const std::function<absl::Status()>& body) {
+  if (defer_tokens_) {
+    return absl::InternalError(
+        "agent store: a savepoint cannot undo deferred token writes");
+  }
   Database& db = conn_.db();
   if (auto s = db.Exec("SAVEPOINT row"); !s.ok()) return s;
   absl::Status s = body();
@@ -206,14 +370,20 @@ absl::Status AgentStore::Writer::Savepoint(
 
 absl::StatusOr<int64_t> AgentStore::Writer::SubjectId(
     const std::string& local_id) {
-  if (!cached_local_id_.empty() && local_id == cached_local_id_)
+  if (!cached_local_id_.empty() && local_id == cached_local_id_) {
+    if (cached_id_ == 0) {
+      return absl::NotFoundError(
+          absl::StrCat("no subject with local_id '", local_id, "'"));
+    }
     return cached_id_;
+  }
   auto q = conn_.Prepare("SELECT id FROM subjects WHERE local_id = ?");
   if (!q.ok()) return q.status();
   (*q)->Bind(1, local_id);
   auto step = (*q)->Next();
   if (!step.ok()) return step.status();
   if (*step != Statement::Step::kRow) {
+    Remember(local_id, 0);
     return absl::NotFoundError(
         absl::StrCat("no subject with local_id '", local_id, "'"));
   }
@@ -231,6 +401,7 @@ absl::StatusOr<accord::v1::Subject> AgentStore::Writer::FindSubject(
   auto step = (*q)->Next();
   if (!step.ok()) return step.status();
   if (*step != Statement::Step::kRow) {
+    Remember(local_id, 0);
     return absl::NotFoundError(
         absl::StrCat("no subject with local_id '", local_id, "'"));
   }
@@ -271,44 +442,99 @@ absl::StatusOr<bool> AgentStore::Writer::UpsertSubject(
     if (!del.ok()) return del.status();
     (*del)->Bind(1, id);
     if (auto s = (*del)->Run(); !s.ok()) return s;
+    // And the tokens an earlier upsert in this transaction left to write.
+    if (auto it = deferred_of_subject_.find(id);
+        it != deferred_of_subject_.end()) {
+      for (size_t i = it->second;
+           i < deferred_tokens_.size() && deferred_tokens_[i].subject_id == id;
+           ++i) {
+        deferred_tokens_[i].subject_id = 0;
+      }
+      deferred_of_subject_.erase(it);
+    }
   }
+  if (defer_tokens_ && !tokens.empty())
+    deferred_of_subject_[id] = deferred_tokens_.size();
+  for (const auto& t : tokens) {
+    DeferredToken d;
+    if (!TokenBytes(t.value(), d.bytes.data())) {
+      return absl::InvalidArgumentError(
+          "field tokens.value: must be 64 lower-case hex characters (a "
+          "subject token)");
+    }
+    d.kind = static_cast<int64_t>(t.kind());
+    d.subject_id = id;
+    if (defer_tokens_) {
+      deferred_tokens_.push_back(d);
+    } else if (auto s = InsertToken(d.bytes.data(), d.kind, id); !s.ok()) {
+      return s;
+    }
+  }
+  return created;
+}
+
+absl::Status AgentStore::Writer::InsertToken(const char* bytes, int64_t kind,
+                                             int64_t subject_id) {
   auto tok = conn_.Prepare(
       "INSERT OR IGNORE INTO subject_tokens(token, kind, subject_id) "
       "VALUES(?,?,?)");
   if (!tok.ok()) return tok.status();
-  for (const auto& t : tokens) {
-    (*tok)
-        ->Bind(1, t.value())
-        .Bind(2, static_cast<int64_t>(t.kind()))
-        .Bind(3, id);
-    if (auto s = (*tok)->Run(); !s.ok()) return s;
+  (*tok)
+      ->BindBlob(1, absl::string_view(bytes, kTokenBytes))
+      .Bind(2, kind)
+      .Bind(3, subject_id);
+  return (*tok)->Run();
+}
+
+absl::Status AgentStore::Writer::WriteDeferredTokens() {
+  if (deferred_tokens_.empty()) return absl::OkStatus();
+  std::sort(deferred_tokens_.begin(), deferred_tokens_.end(),
+            [](const DeferredToken& a, const DeferredToken& b) {
+              const int c =
+                  std::memcmp(a.bytes.data(), b.bytes.data(), kTokenBytes);
+              if (c != 0) return c < 0;
+              if (a.kind != b.kind) return a.kind < b.kind;
+              return a.subject_id < b.subject_id;
+            });
+  for (const auto& d : deferred_tokens_) {
+    if (d.subject_id == 0) continue;
+    if (auto s = InsertToken(d.bytes.data(), d.kind, d.subject_id); !s.ok())
+      return s;
   }
-  return created;
+  deferred_tokens_.clear();
+  deferred_of_subject_.clear();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<bool> AgentStore::Writer::UpsertRecord(
     const accord::v1::Record& record) {
   auto subject = SubjectId(record.subject_local_id());
   if (!subject.ok()) return subject.status();
-  auto exists = conn_.Prepare("SELECT 1 FROM records WHERE local_id = ?");
-  if (!exists.ok()) return exists.status();
-  (*exists)->Bind(1, record.local_id());
-  auto step = (*exists)->Next();
-  if (!step.ok()) return step.status();
-  const bool created = *step != Statement::Step::kRow;
-  (*exists)->Reset();
-  auto q = conn_.Prepare(
+  const std::string body = record.SerializeAsString();
+  // A new record (the usual case) is one statement; an existing one is
+  // replaced by a second.
+  auto ins = conn_.Prepare(
       "INSERT INTO records(local_id, subject_id, category, body) "
-      "VALUES(?,?,?,?) "
-      "ON CONFLICT(local_id) DO UPDATE SET subject_id = excluded.subject_id, "
-      "category = excluded.category, body = excluded.body");
-  if (!q.ok()) return q.status();
-  (*q)->Bind(1, record.local_id())
+      "VALUES(?,?,?,?) ON CONFLICT(local_id) DO NOTHING");
+  if (!ins.ok()) return ins.status();
+  (*ins)
+      ->Bind(1, record.local_id())
       .Bind(2, *subject)
       .Bind(3, static_cast<int64_t>(record.category()))
-      .BindBlob(4, record.SerializeAsString());
-  if (auto s = (*q)->Run(); !s.ok()) return s;
-  return created;
+      .BindBlob(4, body);
+  if (auto s = (*ins)->Run(); !s.ok()) return s;
+  if (conn_.db().Changes() > 0) return true;
+  auto upd = conn_.Prepare(
+      "UPDATE records SET subject_id = ?, category = ?, body = ? "
+      "WHERE local_id = ?");
+  if (!upd.ok()) return upd.status();
+  (*upd)
+      ->Bind(1, *subject)
+      .Bind(2, static_cast<int64_t>(record.category()))
+      .BindBlob(3, body)
+      .Bind(4, record.local_id());
+  if (auto s = (*upd)->Run(); !s.ok()) return s;
+  return false;
 }
 
 absl::StatusOr<std::string> AgentStore::Writer::RecordConsent(
@@ -496,11 +722,15 @@ absl::Status EachRow(Statement& q, Fn&& row) {
 
 absl::StatusOr<std::vector<int64_t>> AgentStore::Snapshot::FindByToken(
     const accord::v1::SubjectToken& token) {
+  std::vector<int64_t> ids;
+  char bytes[kTokenBytes];
+  // Not the form of a token: no subject has it.
+  if (!TokenBytes(token.value(), bytes)) return ids;
   auto q = conn_->Prepare(
       "SELECT subject_id FROM subject_tokens WHERE token = ? AND kind = ?");
   if (!q.ok()) return q.status();
-  (*q)->Bind(1, token.value()).Bind(2, static_cast<int64_t>(token.kind()));
-  std::vector<int64_t> ids;
+  (*q)->BindBlob(1, absl::string_view(bytes, kTokenBytes))
+      .Bind(2, static_cast<int64_t>(token.kind()));
   auto s = EachRow(**q, [&] {
     ids.push_back((*q)->Int(0));
     return absl::OkStatus();
@@ -653,7 +883,7 @@ absl::StatusOr<std::vector<accord::v1::SubjectToken>> AgentStore::TokensOf(
   std::vector<accord::v1::SubjectToken> out;
   auto s = EachRow(**q, [&] {
     accord::v1::SubjectToken t;
-    t.set_value(std::string((*q)->Text(0)));
+    t.set_value(HexEncode((*q)->Blob(0)));
     t.set_kind(static_cast<accord::v1::TokenKind>((*q)->Int(1)));
     out.push_back(std::move(t));
     return absl::OkStatus();

@@ -12,10 +12,13 @@
 //
 // Thread-safe: writes are serialised on one connection, reads use a pool of
 // read-only connections so disclosures never wait for writes. Statements are
-// prepared once per connection and reused.
+// prepared once per connection and reused. Each store has one background
+// thread, which copies the write-ahead log back into the database once it
+// holds 32 MiB (a checkpoint), so that commits never wait for that.
 #ifndef ACCORD_AGENT_STORE_H_
 #define ACCORD_AGENT_STORE_H_
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -23,6 +26,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -45,6 +49,11 @@ struct StoredReferral {
   accord::v1::ReferralBox box = accord::v1::REFERRAL_BOX_UNSPECIFIED;
   accord::v1::Referral referral;
 };
+
+// The store's schema migrations, oldest first: migrations[i] takes a store
+// from schema version i to i + 1 (PRAGMA user_version). Append-only. Exposed
+// so tests can build a store as an older version left it.
+const std::vector<std::string>& AgentStoreMigrations();
 
 class AgentStore {
  private:
@@ -80,20 +89,46 @@ class AgentStore {
     absl::StatusOr<std::string> RecordEngagement(
         const accord::v1::Engagement& engagement);
     // Runs `body` in a savepoint: on error everything it wrote is undone and
-    // the enclosing transaction carries on (one bad import row).
+    // the enclosing transaction carries on (one bad import row). Not with
+    // DeferTokens().
     absl::Status Savepoint(const std::function<absl::Status()>& body);
+
+    // Bulk writes: from now on UpsertSubject keeps the subjects' tokens and
+    // WriteDeferredTokens (at the latest, the commit) writes them all, in
+    // token order. Tokens are HMAC values, so one subject's land anywhere in
+    // the token index; written in order, consecutive inserts share the pages
+    // on their way down instead of each reading a different part of the
+    // index. Nothing in the transaction may look tokens up before they are
+    // written (the store's reads run on other connections and see only
+    // committed data).
+    void DeferTokens() { defer_tokens_ = true; }
+    absl::Status WriteDeferredTokens();
 
    private:
     friend class AgentStore;
     explicit Writer(Connection& conn) : conn_(conn) {}
     absl::StatusOr<int64_t> SubjectId(const std::string& local_id);
+    // id 0: no subject has this local id.
     void Remember(const std::string& local_id, int64_t id) {
       cached_local_id_ = local_id;
       cached_id_ = id;
     }
+    struct DeferredToken {
+      std::array<char, 32> bytes;
+      int64_t kind;
+      int64_t subject_id;  // 0: replaced by a later upsert of the subject
+    };
+    absl::Status InsertToken(const char* bytes, int64_t kind,
+                             int64_t subject_id);
+
     Connection& conn_;
-    // The last subject looked up or written (an import row writes several
-    // things for one subject); forgotten when a savepoint rolls back.
+    bool defer_tokens_ = false;
+    std::vector<DeferredToken> deferred_tokens_;
+    // Where each subject's deferred tokens start in deferred_tokens_.
+    absl::flat_hash_map<int64_t, size_t> deferred_of_subject_;
+    // The last subject looked up or written, or found not to exist (an import
+    // row looks its subject up, then writes several things for it);
+    // forgotten when a savepoint rolls back.
     std::string cached_local_id_;
     int64_t cached_id_ = 0;
   };
@@ -165,7 +200,9 @@ class AgentStore {
 
  private:
   class Reader;
-  AgentStore(std::unique_ptr<Connection> writer, std::string path);
+  class Checkpointer;
+  AgentStore(std::unique_ptr<Connection> writer, std::string path,
+             std::unique_ptr<Checkpointer> checkpointer);
   absl::StatusOr<std::unique_ptr<Connection>> AcquireReader();
   void ReleaseReader(std::unique_ptr<Connection> conn);
 
@@ -174,6 +211,9 @@ class AgentStore {
   std::unique_ptr<Connection> writer_ ABSL_GUARDED_BY(write_mu_);
   absl::Mutex pool_mu_;
   std::vector<std::unique_ptr<Connection>> readers_ ABSL_GUARDED_BY(pool_mu_);
+  // Copies the WAL back into the database on a thread of its own, so that
+  // no commit waits for a checkpoint (and its fsyncs).
+  std::unique_ptr<Checkpointer> checkpointer_;
 };
 
 }  // namespace accord::agent

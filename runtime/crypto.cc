@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -25,12 +26,45 @@ Digest Sha256(absl::string_view data) {
   return out;
 }
 
+// HMAC (RFC 2104) over SHA-256, with the digest fetched once and one digest
+// context per thread: OpenSSL 3's one-shot HMAC() fetches the algorithm and
+// builds a MAC context on every call, which for the short messages hashed
+// here (subject tokens, pseudonyms) costs several times the hashing itself.
+// The padded key is wiped before returning.
 Digest HmacSha256(absl::string_view key, absl::string_view data) {
-  Digest out;
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-       out.data(), &len);
+  constexpr size_t kBlock = 64;
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local const std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(
+      EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  unsigned char k[kBlock] = {0};
+  if (key.size() > kBlock) {
+    SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), k);
+  } else {
+    std::memcpy(k, key.data(), key.size());
+  }
+  unsigned char pad[kBlock];
+  Digest inner, out;
+  bool ok = kSha256 != nullptr && ctx != nullptr;
+  for (size_t i = 0; i < kBlock; ++i) pad[i] = k[i] ^ 0x36;
+  ok = ok && EVP_DigestInit_ex2(ctx.get(), kSha256, nullptr) == 1 &&
+       EVP_DigestUpdate(ctx.get(), pad, kBlock) == 1 &&
+       EVP_DigestUpdate(ctx.get(), data.data(), data.size()) == 1 &&
+       EVP_DigestFinal_ex(ctx.get(), inner.data(), nullptr) == 1;
+  for (size_t i = 0; i < kBlock; ++i) pad[i] = k[i] ^ 0x5c;
+  ok = ok && EVP_DigestInit_ex2(ctx.get(), kSha256, nullptr) == 1 &&
+       EVP_DigestUpdate(ctx.get(), pad, kBlock) == 1 &&
+       EVP_DigestUpdate(ctx.get(), inner.data(), inner.size()) == 1 &&
+       EVP_DigestFinal_ex(ctx.get(), out.data(), nullptr) == 1;
+  OPENSSL_cleanse(k, sizeof(k));
+  OPENSSL_cleanse(pad, sizeof(pad));
+  if (!ok) {
+    // Only if OpenSSL itself is broken (e.g. SHA-256 unavailable): the
+    // library's own HMAC, which reports nothing either.
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+         reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+         out.data(), &len);
+  }
   return out;
 }
 

@@ -73,7 +73,9 @@ absl::Status Database::Migrate(const std::vector<std::string>& migrations) {
   auto step = v->Next();
   if (!step.ok()) return step.status();
   const int64_t current = v->Int(0);
-  v->Reset();  // an active statement would block DROP in a migration
+  // Finished before migrating: SQLite refuses to drop a table while any
+  // statement on the connection is still active.
+  v->Reset();
   if (current > static_cast<int64_t>(migrations.size())) {
     return absl::FailedPreconditionError(
         absl::StrCat(path_, ": schema version ", current,
