@@ -43,6 +43,26 @@ std::shared_ptr<const TreeHeadSigner> BenchSigner() {
       std::move(*TreeHeadSigner::FromPrivateKeyPem(*pem)));
 }
 
+// A log under BenchDir(); `fresh` removes any earlier one. power_loss:
+// AuditDurability::kPowerLoss (synchronous=FULL), else kProcessCrash.
+std::unique_ptr<AuditLog> OpenBenchLog(
+    const std::string& name, bool fresh, bool power_loss,
+    absl::Duration max_delay = SqliteAuditLogOptions{}.max_delay) {
+  static SystemClock clock;
+  const std::string path = absl::StrCat(BenchDir(), "/", name);
+  if (fresh) {
+    for (const char* s : {"", "-wal", "-shm"}) std::remove((path + s).c_str());
+  }
+  SqliteAuditLogOptions o;
+  o.db_path = path;
+  o.signer = BenchSigner();
+  o.clock = &clock;
+  o.max_delay = max_delay;
+  o.durability =
+      power_loss ? AuditDurability::kPowerLoss : AuditDurability::kProcessCrash;
+  return *OpenSqliteAuditLog(o);
+}
+
 accord::v1::AuditEntry BenchEntry(uint64_t i) {
   accord::v1::AuditEntry e;
   e.set_request_id(absl::StrCat("req-", i));
@@ -78,16 +98,7 @@ void BM_DurableAppends(benchmark::State& state) {
   const int in_flight = static_cast<int>(state.range(1));
   const int total = std::max(100 * in_flight, 100000);
   for (auto _ : state) {
-    const std::string path = absl::StrCat(BenchDir(), "/append.db");
-    for (const char* s : {"", "-wal", "-shm"}) std::remove((path + s).c_str());
-    SystemClock clock;
-    SqliteAuditLogOptions o;
-    o.db_path = path;
-    o.signer = BenchSigner();
-    o.clock = &clock;
-    o.durability = power_loss ? AuditDurability::kPowerLoss
-                              : AuditDurability::kProcessCrash;
-    auto log = *OpenSqliteAuditLog(o);
+    auto log = OpenBenchLog("append.db", /*fresh=*/true, power_loss);
 
     absl::Mutex mu;
     std::deque<int> ready;  // requests whose last entry is durable
@@ -144,17 +155,8 @@ BENCHMARK(BM_DurableAppends)
 void BM_AppendLatencyAlone(benchmark::State& state) {
   const bool power_loss = state.range(0) == 0;
   for (auto _ : state) {
-    const std::string path = absl::StrCat(BenchDir(), "/latency.db");
-    for (const char* s : {"", "-wal", "-shm"}) std::remove((path + s).c_str());
-    SystemClock clock;
-    SqliteAuditLogOptions o;
-    o.db_path = path;
-    o.signer = BenchSigner();
-    o.clock = &clock;
-    o.max_delay = absl::ZeroDuration();  // as the example gateway
-    o.durability = power_loss ? AuditDurability::kPowerLoss
-                              : AuditDurability::kProcessCrash;
-    auto log = *OpenSqliteAuditLog(o);
+    auto log = OpenBenchLog("latency.db", /*fresh=*/true, power_loss,
+                            /*max_delay=*/absl::ZeroDuration());
     std::vector<double> us;
     for (int i = 0; i < 3000; ++i) {
       const absl::Time start = absl::Now();
@@ -182,17 +184,11 @@ BENCHMARK(BM_AppendLatencyAlone)
 // index, the newest (1,000,000 mod index_batch) by reading them.
 void BM_SubjectAccessMillion(benchmark::State& state) {
   constexpr uint64_t kEntries = 1000000, kSubjects = 100000;
-  const std::string path = absl::StrCat(BenchDir(), "/search_1m_v2.db");
   auto token = [](uint64_t s) {
     return HexEncode(Sha256(absl::StrCat("subject ", s)));
   };
-  SystemClock clock;
-  SqliteAuditLogOptions o;
-  o.db_path = path;
-  o.signer = BenchSigner();
-  o.clock = &clock;
-  o.durability = AuditDurability::kProcessCrash;
-  auto log = *OpenSqliteAuditLog(o);
+  auto log = OpenBenchLog("search_1m_v2.db", /*fresh=*/false,
+                          /*power_loss=*/false);
   if (log->Size() < kEntries) {
     absl::BlockingCounter left(static_cast<int>(kEntries - log->Size()));
     for (uint64_t i = log->Size(); i < kEntries; ++i) {
