@@ -388,6 +388,28 @@ std::shared_ptr<grpc::Channel> TestPartnership::ChannelWithoutClientCert(
                                    args);
 }
 
+absl::StatusOr<std::vector<accord::v1::AuditEntry>>
+TestPartnership::SearchAudit(accord::v1::AuditSearchRequest filter,
+                             const std::string& auditor) {
+  std::vector<accord::v1::AuditEntry> all;
+  auto stub = accord::v1::Auditor::NewStub(GatewayChannel(auditor));
+  filter.set_page_size(1000);
+  do {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(15));
+    accord::v1::AuditSearchResponse resp;
+    const grpc::Status status = stub->Search(&ctx, filter, &resp);
+    if (!status.ok()) {
+      return absl::UnknownError(
+          absl::StrCat("audit search: ", status.error_message()));
+    }
+    all.insert(all.end(), resp.entries().begin(), resp.entries().end());
+    filter.set_page_token(resp.next_page_token());
+  } while (!filter.page_token().empty());
+  return all;
+}
+
 absl::StatusOr<std::vector<accord::v1::SubjectToken>> TestPartnership::TokensOf(
     const std::string& org, const std::string& local_id) {
   auto stub =

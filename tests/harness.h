@@ -90,6 +90,12 @@ class TestPartnership {
   std::shared_ptr<grpc::Channel> ChannelWithoutClientCert(
       const std::string& address);
 
+  // Every audit entry matching `filter` (all pages), read through the
+  // gateway's auditor API as `auditor` (a certificate name, as above).
+  absl::StatusOr<std::vector<accord::v1::AuditEntry>> SearchAudit(
+      accord::v1::AuditSearchRequest filter = {},
+      const std::string& auditor = "auditor-dpo");
+
   // Tokens of a subject held by `org`'s agent.
   absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensOf(
       const std::string& org, const std::string& local_id);

@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/identity.h"
+#include "tests/checked.h"
 #include "tests/harness.h"
 
 namespace accord::testing {
@@ -51,38 +52,16 @@ class QueryIntegrationTest : public ::testing::Test {
     return q;
   }
 
-  // Audit entries of one request, read through the auditor API.
+  // Audit entries of one caller organisation, read through the auditor API.
   std::vector<accord::v1::AuditEntry> AuditEntries(
       const std::string& caller_org) {
-    auto stub = accord::v1::Auditor::NewStub(
-        partnership_->GatewayChannel("auditor-dpo"));
-    grpc::ClientContext ctx;
-    Deadline(&ctx);
     accord::v1::AuditSearchRequest req;
     req.set_caller_org(caller_org);
-    req.set_page_size(1000);
-    accord::v1::AuditSearchResponse resp;
-    auto status = stub->Search(&ctx, req, &resp);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return {resp.entries().begin(), resp.entries().end()};
+    return CheckedAudit(partnership_->SearchAudit(req));
   }
 
   std::vector<accord::v1::AuditEntry> AllAudit() {
-    std::vector<accord::v1::AuditEntry> all;
-    auto stub = accord::v1::Auditor::NewStub(
-        partnership_->GatewayChannel("auditor-dpo"));
-    accord::v1::AuditSearchRequest req;
-    req.set_page_size(1000);
-    do {
-      grpc::ClientContext ctx;
-      Deadline(&ctx);
-      accord::v1::AuditSearchResponse resp;
-      auto status = stub->Search(&ctx, req, &resp);
-      EXPECT_TRUE(status.ok()) << status.error_message();
-      all.insert(all.end(), resp.entries().begin(), resp.entries().end());
-      req.set_page_token(resp.next_page_token());
-    } while (!req.page_token().empty());
-    return all;
+    return CheckedAudit(partnership_->SearchAudit());
   }
 
   static TestPartnership* partnership_;

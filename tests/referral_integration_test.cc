@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/seal.h"
+#include "tests/checked.h"
 #include "tests/harness.h"
 
 namespace accord::testing {
@@ -146,21 +147,9 @@ class ReferralIntegrationTest : public ::testing::Test {
 
   std::vector<accord::v1::AuditEntry> AuditOf(const std::string& referral_id) {
     std::vector<accord::v1::AuditEntry> out;
-    auto stub = accord::v1::Auditor::NewStub(
-        partnership_->GatewayChannel("auditor-dpo"));
-    accord::v1::AuditSearchRequest req;
-    req.set_page_size(1000);
-    do {
-      grpc::ClientContext ctx;
-      Deadline(&ctx);
-      accord::v1::AuditSearchResponse resp;
-      auto status = stub->Search(&ctx, req, &resp);
-      EXPECT_TRUE(status.ok()) << status.error_message();
-      for (const auto& e : resp.entries()) {
-        if (e.referral_id() == referral_id) out.push_back(e);
-      }
-      req.set_page_token(resp.next_page_token());
-    } while (!req.page_token().empty());
+    for (auto& e : CheckedAudit(partnership_->SearchAudit())) {
+      if (e.referral_id() == referral_id) out.push_back(std::move(e));
+    }
     return out;
   }
 

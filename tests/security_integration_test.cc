@@ -35,6 +35,7 @@
 #include "runtime/crypto.h"
 #include "runtime/identity.h"
 #include "runtime/tls.h"
+#include "tests/checked.h"
 #include "tests/harness.h"
 
 namespace accord::testing {
@@ -150,22 +151,7 @@ class SecurityIntegrationTest : public ::testing::Test {
 
   // Every audit entry, read through the auditor API.
   std::vector<accord::v1::AuditEntry> AllAudit() {
-    std::vector<accord::v1::AuditEntry> all;
-    auto stub = accord::v1::Auditor::NewStub(
-        partnership_->GatewayChannel("auditor-dpo"));
-    accord::v1::AuditSearchRequest req;
-    req.set_page_size(1000);
-    do {
-      grpc::ClientContext ctx;
-      Deadline(&ctx);
-      accord::v1::AuditSearchResponse resp;
-      auto status = stub->Search(&ctx, req, &resp);
-      EXPECT_TRUE(status.ok()) << status.error_message();
-      if (!status.ok()) break;
-      all.insert(all.end(), resp.entries().begin(), resp.entries().end());
-      req.set_page_token(resp.next_page_token());
-    } while (!req.page_token().empty());
-    return all;
+    return CheckedAudit(partnership_->SearchAudit());
   }
 
   // The denial audited for `request_id`, or null.
