@@ -943,6 +943,7 @@ absl::StatusOr<EntryPage> SqliteAuditLog::RunPage(
   auto run = [&](const std::string& sql,
                  const std::function<void(Statement&, int&)>& bind)
       -> absl::StatusOr<bool> {
+    read_mu_.AssertHeld();  // only called below, under the lock
     auto st = ReadStatement(sql);
     if (!st.ok()) return st.status();
     Statement& q = **st;
