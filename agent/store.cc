@@ -975,28 +975,25 @@ absl::StatusOr<bool> AgentStore::MergeReferral(
 
 absl::StatusOr<std::optional<StoredReferral>> AgentStore::FindReferral(
     const std::string& id) {
-  Reader r(this);
-  if (auto s = r.Acquire(); !s.ok()) return s;
-  auto q = r.Prepare("SELECT seq, box, body FROM referrals WHERE id = ?");
-  if (!q.ok()) return q.status();
-  (*q)->Bind(1, id);
-  auto step = (*q)->Next();
-  if (!step.ok()) return step.status();
-  if (*step != Statement::Step::kRow) return std::optional<StoredReferral>();
-  auto out = ReadStoredReferral(**q);
-  if (!out.ok()) return out.status();
-  return std::optional<StoredReferral>(std::move(*out));
+  return FindOneReferral("SELECT seq, box, body FROM referrals WHERE id = ?",
+                         id);
 }
 
 absl::StatusOr<std::optional<StoredReferral>> AgentStore::FindOutboxByKey(
     const std::string& idempotency_key) {
+  return FindOneReferral(
+      "SELECT seq, box, body FROM referrals WHERE idempotency_key = ? AND "
+      "box = 2",
+      idempotency_key);
+}
+
+absl::StatusOr<std::optional<StoredReferral>> AgentStore::FindOneReferral(
+    const char* sql, const std::string& value) {
   Reader r(this);
   if (auto s = r.Acquire(); !s.ok()) return s;
-  auto q = r.Prepare(
-      "SELECT seq, box, body FROM referrals WHERE idempotency_key = ? AND "
-      "box = 2");
+  auto q = r.Prepare(sql);
   if (!q.ok()) return q.status();
-  (*q)->Bind(1, idempotency_key);
+  (*q)->Bind(1, value);
   auto step = (*q)->Next();
   if (!step.ok()) return step.status();
   if (*step != Statement::Step::kRow) return std::optional<StoredReferral>();

@@ -205,6 +205,9 @@ class AgentStore {
              std::unique_ptr<Checkpointer> checkpointer);
   absl::StatusOr<std::unique_ptr<Connection>> AcquireReader();
   void ReleaseReader(std::unique_ptr<Connection> conn);
+  // The referral row (seq, box, body) `sql` selects with `value` bound, if any.
+  absl::StatusOr<std::optional<StoredReferral>> FindOneReferral(
+      const char* sql, const std::string& value);
 
   const std::string path_;
   absl::Mutex write_mu_;
