@@ -28,6 +28,30 @@ absl::StatusOr<Principal> Peer(grpc::CallbackServerContext* ctx,
   }
   return principal;
 }
+
+template <typename T>
+ReferralDone<T> FinishInto(grpc::ServerUnaryReactor* reactor, T* response) {
+  return [reactor, response](absl::StatusOr<T> result) {
+    if (!result.ok()) return reactor->Finish(ToGrpcStatus(result.status()));
+    *response = std::move(*result);
+    reactor->Finish(grpc::Status::OK);
+  };
+}
+
+// A unary call answered with `answer()` once `authorised` is OK, refused
+// with its status otherwise.
+template <typename Resp, typename Answer>
+grpc::ServerUnaryReactor* AnswerIf(grpc::CallbackServerContext* ctx,
+                                   const absl::Status& authorised,
+                                   Resp* response, Answer answer) {
+  auto* reactor = ctx->DefaultReactor();
+  if (!authorised.ok()) {
+    reactor->Finish(ToGrpcStatus(authorised));
+    return reactor;
+  }
+  FinishInto(reactor, response)(answer());
+  return reactor;
+}
 }  // namespace
 
 absl::Status HolderService::AuthoriseGateway(
@@ -63,20 +87,8 @@ template <typename Req, typename Resp, typename Fn>
 grpc::ServerUnaryReactor* LocalService::Handle(grpc::CallbackServerContext* ctx,
                                                const Req* request,
                                                Resp* response, Fn fn) {
-  auto* reactor = ctx->DefaultReactor();
-  if (auto s = api_->Authorise(Peer(ctx, partnership_id_, revocation_));
-      !s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
-  }
-  absl::StatusOr<Resp> result = fn(*request);
-  if (!result.ok()) {
-    reactor->Finish(ToGrpcStatus(result.status()));
-    return reactor;
-  }
-  *response = std::move(*result);
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return AnswerIf(ctx, api_->Authorise(Peer(ctx, partnership_id_, revocation_)),
+                  response, [&] { return fn(*request); });
 }
 
 #define ACCORD_LOCAL_METHOD(Name)                                              \
@@ -176,15 +188,6 @@ grpc::ServerReadReactor<accord::v1::ImportRow>* LocalService::Import(
 // Referrals
 
 namespace {
-template <typename T>
-ReferralDone<T> FinishInto(grpc::ServerUnaryReactor* reactor, T* response) {
-  return [reactor, response](absl::StatusOr<T> result) {
-    if (!result.ok()) return reactor->Finish(ToGrpcStatus(result.status()));
-    *response = std::move(*result);
-    reactor->Finish(grpc::Status::OK);
-  };
-}
-
 grpc::ServerUnaryReactor* Unimplemented(grpc::CallbackServerContext* ctx) {
   auto* reactor = ctx->DefaultReactor();
   reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
@@ -198,13 +201,8 @@ grpc::ServerUnaryReactor* HolderService::DeliverReferral(
     const accord::v1::DeliverReferralRequest* request,
     accord::v1::DeliverReferralResponse* response) {
   if (referrals_ == nullptr) return Unimplemented(ctx);
-  auto* reactor = ctx->DefaultReactor();
-  if (auto s = AuthoriseGateway(ctx); !s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
-  }
-  FinishInto(reactor, response)(referrals_->Deliver(*request));
-  return reactor;
+  return AnswerIf(ctx, AuthoriseGateway(ctx), response,
+                  [&] { return referrals_->Deliver(*request); });
 }
 
 grpc::ServerUnaryReactor* HolderService::NotifyReferralStatus(
@@ -212,13 +210,8 @@ grpc::ServerUnaryReactor* HolderService::NotifyReferralStatus(
     const accord::v1::NotifyReferralStatusRequest* request,
     accord::v1::NotifyReferralStatusResponse* response) {
   if (referrals_ == nullptr) return Unimplemented(ctx);
-  auto* reactor = ctx->DefaultReactor();
-  if (auto s = AuthoriseGateway(ctx); !s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
-  }
-  FinishInto(reactor, response)(referrals_->Notify(*request));
-  return reactor;
+  return AnswerIf(ctx, AuthoriseGateway(ctx), response,
+                  [&] { return referrals_->Notify(*request); });
 }
 
 grpc::ServerUnaryReactor* LocalService::SendReferral(
