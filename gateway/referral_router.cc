@@ -39,6 +39,18 @@ absl::Status AuditFailure(const absl::Status& s) {
       s.message(), ")"));
 }
 
+// Appends `entry` and gives `done` the response only once the entry is
+// durable.
+template <typename Resp>
+void ReleaseWhenDurable(audit::AuditLog& log, AuditEntry entry, Resp resp,
+                        Done<Resp> done) {
+  log.Append(std::move(entry), [resp = std::move(resp), done = std::move(done)](
+                                   absl::StatusOr<uint64_t> seq) mutable {
+    if (!seq.ok()) return done(AuditFailure(seq.status()));
+    done(std::move(resp));
+  });
+}
+
 // What a party that is not the receiver may see: routing and status only.
 Referral WithoutPayload(Referral r) {
   r.clear_payload();
@@ -458,12 +470,8 @@ void ReferralRouter::Get(const Caller& caller,
     for (auto& c : *chain) *resp.add_chain() = WithoutPayload(std::move(c));
     entry.set_detail(absl::StrCat("with chain of ", resp.chain_size()));
   }
-  audit_->Append(std::move(entry),
-                 [resp = std::move(resp), done = std::move(done)](
-                     absl::StatusOr<uint64_t> seq) mutable {
-                   if (!seq.ok()) return done(AuditFailure(seq.status()));
-                   done(std::move(resp));
-                 });
+  ReleaseWhenDurable(*audit_, std::move(entry), std::move(resp),
+                     std::move(done));
 }
 
 void ReferralRouter::GetKey(const Caller& caller,
@@ -489,12 +497,8 @@ void ReferralRouter::GetKey(const Caller& caller,
   resp.set_x25519_public_key(it->second);
   resp.set_key_id(SealKeyId(it->second));
   entry.set_decision(accord::v1::AUDIT_DECISION_ALLOW);
-  audit_->Append(std::move(entry),
-                 [resp = std::move(resp), done = std::move(done)](
-                     absl::StatusOr<uint64_t> seq) mutable {
-                   if (!seq.ok()) return done(AuditFailure(seq.status()));
-                   done(std::move(resp));
-                 });
+  ReleaseWhenDurable(*audit_, std::move(entry), std::move(resp),
+                     std::move(done));
 }
 
 // ---------------------------------------------------------------------------
