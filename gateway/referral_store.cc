@@ -55,6 +55,16 @@ absl::StatusOr<Referral> Parse(absl::string_view blob) {
   return r;
 }
 
+// The referral in the first row (its body in column 0) of `q`, if any.
+absl::StatusOr<std::optional<Referral>> FirstReferral(Statement& q) {
+  auto step = q.Next();
+  if (!step.ok()) return step.status();
+  if (*step != Statement::Step::kRow) return std::optional<Referral>();
+  auto r = Parse(q.Blob(0));
+  if (!r.ok()) return r.status();
+  return std::optional<Referral>(std::move(*r));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ReferralStore>> ReferralStore::Open(
@@ -72,12 +82,7 @@ absl::StatusOr<std::optional<Referral>> ReferralStore::FindLocked(
   auto q = db_->Prepare("SELECT body FROM referrals WHERE id = ?");
   if (!q.ok()) return q.status();
   q->Bind(1, id);
-  auto step = q->Next();
-  if (!step.ok()) return step.status();
-  if (*step != Statement::Step::kRow) return std::optional<Referral>();
-  auto r = Parse(q->Blob(0));
-  if (!r.ok()) return r.status();
-  return std::optional<Referral>(std::move(*r));
+  return FirstReferral(*q);
 }
 
 absl::StatusOr<std::optional<Referral>> ReferralStore::Find(
@@ -93,12 +98,7 @@ absl::StatusOr<std::optional<Referral>> ReferralStore::FindByKey(
       "SELECT body FROM referrals WHERE from_org = ? AND idempotency_key = ?");
   if (!q.ok()) return q.status();
   q->Bind(1, from_org).Bind(2, idempotency_key);
-  auto step = q->Next();
-  if (!step.ok()) return step.status();
-  if (*step != Statement::Step::kRow) return std::optional<Referral>();
-  auto r = Parse(q->Blob(0));
-  if (!r.ok()) return r.status();
-  return std::optional<Referral>(std::move(*r));
+  return FirstReferral(*q);
 }
 
 absl::Status ReferralStore::QueueLocked(TaskKind kind,
