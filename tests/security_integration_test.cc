@@ -307,7 +307,7 @@ TEST_F(SecurityIntegrationTest, HandshakeRefusalFloodIsBoundedInTheAuditLog) {
   EXPECT_EQ(unavailable, kThreads * kPerThread);
   ExpectPoliceServed("during-tls-flood");
 
-  // Once the bucket has a token again, the next refusal carries the count.
+  // Once the bucket has a token again, the next refusal is audited.
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   const std::string last = Fingerprint("rogue-org-police");
   EXPECT_EQ(QueryAs("rogue-org-police", "after-tls-flood").error_code(),
@@ -341,8 +341,16 @@ TEST_F(SecurityIntegrationTest, HandshakeRefusalFloodIsBoundedInTheAuditLog) {
   EXPECT_GT(left_out, 0u);
   EXPECT_GE(audited_flood + left_out,
             static_cast<uint64_t>(kThreads * kPerThread));
-  EXPECT_THAT(entries.back().detail(),
-              HasSubstr("earlier handshake refusals not audited (rate limit)"));
+  // The count rides on the first entry admitted after refusals were left
+  // out; which entry that is depends on how fast the flood ran (on a slow
+  // machine the bucket refills during it), so look for it among them all.
+  bool count_recorded = false;
+  for (size_t i = before; i < entries.size(); ++i) {
+    count_recorded |= absl::StrContains(
+        entries[i].detail(),
+        "earlier handshake refusals not audited (rate limit)");
+  }
+  EXPECT_TRUE(count_recorded);
   EXPECT_THAT(partnership_->gateway()->Log(),
               HasSubstr("earlier handshake refusals not audited (rate limit)"));
 }
