@@ -62,6 +62,14 @@ const char* kOrgs[] = {"womens-centre",     "rape-crisis", "refuge",
 
 }  // namespace
 
+void PrepareCall(grpc::ClientContext* ctx, int seconds, const std::string& user,
+                 const std::string& role) {
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::seconds(seconds));
+  ctx->AddMetadata("x-accord-user", user);
+  ctx->AddMetadata("x-accord-role", role);
+}
+
 std::string SourceDir() {
   const char* s = std::getenv("ACCORD_SOURCE_DIR");
   return s ? s : ACCORD_SOURCE_DIR_DEFAULT;

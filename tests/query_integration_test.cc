@@ -39,10 +39,7 @@ class QueryIntegrationTest : public ::testing::Test {
     delete zoe_;
   }
 
-  static void Deadline(grpc::ClientContext* ctx) {
-    ctx->set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::seconds(10));
-  }
+  static void Deadline(grpc::ClientContext* ctx) { PrepareCall(ctx, 10); }
 
   accord::v1::QueryRequest ZoeQuery(const std::string& purpose) {
     accord::v1::QueryRequest q;
@@ -75,9 +72,7 @@ TEST_F(QueryIntegrationTest, PoliceQueryWithConsentReturnsMinimisedRiskRecord) {
   auto stub =
       accord::v1::Gateway::NewStub(partnership_->GatewayChannel("org-police"));
   grpc::ClientContext ctx;
-  Deadline(&ctx);
-  ctx.AddMetadata("x-accord-user", "pc-4471");
-  ctx.AddMetadata("x-accord-role", "public-protection-officer");
+  PrepareCall(&ctx, 10, "pc-4471", "public-protection-officer");
   accord::v1::QueryRequest q = ZoeQuery("safeguarding");
   q.add_holders("rape-crisis");
   accord::v1::QueryResponse resp;
@@ -279,7 +274,7 @@ TEST_F(QueryIntegrationTest, AccordctlQueryPrintsTheAnswer) {
   }
   const int rc = partnership_->Accordctl(
       "query --as org-police --purpose safeguarding --involvement --user "
-      "pc-4471" +
+      "pc-4471 --role public-protection-officer" +
           token_flags,
       &output);
   EXPECT_EQ(rc, 0) << output;
