@@ -296,12 +296,8 @@ TEST_F(QueryFixture, EveryRefusalIsAuditedOnce) {
        absl::StatusCode::kInvalidArgument},
       {"token", [](auto* q) { q->mutable_subjects(0)->set_value("zz"); },
        absl::StatusCode::kInvalidArgument},
-      {"no agreement",
-       [](auto* q) {
-         q->clear_holders();
-         q->add_holders("police");
-         q->add_holders("childrens-services");
-       },
+      {"no-agreement",
+       [](auto* q) { q->set_purpose("referral"); },
        absl::StatusCode::kPermissionDenied},
   };
   for (const auto& c : cases) {
