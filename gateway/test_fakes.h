@@ -147,11 +147,14 @@ inline absl::Time ExampleNow() {
 }
 
 // The example partnership's directory and policy, a pipeline over a
-// MemoryAuditLog, and callers of every kind.
+// MemoryAuditLog (or over `other_log`, which must outlive it), and callers
+// of every kind.
 struct ExamplePartnership {
   ExamplePartnership(PipelineOptions options = {},
-                     audit::RefusalBudget budget = {})
+                     audit::RefusalBudget budget = {},
+                     audit::AuditLog* other_log = nullptr)
       : clock(ExampleNow()) {
+    audit::AuditLog* appends_to = other_log ? other_log : &log;
     auto dir = PartnershipDirectory::Load(ExampleFile("partnership.textproto"));
     if (!dir.ok()) std::abort();
     directory = *dir;
@@ -168,8 +171,8 @@ struct ExamplePartnership {
                                          agreements, &clock);
     if (!engine.ok()) std::abort();
     policy = std::move(*engine);
-    refusals = std::make_unique<audit::RefusalLog>(&log, &clock, budget);
-    pipeline = std::make_unique<Pipeline>(directory, &log, refusals.get(),
+    refusals = std::make_unique<audit::RefusalLog>(appends_to, &clock, budget);
+    pipeline = std::make_unique<Pipeline>(directory, appends_to, refusals.get(),
                                           &clock, std::move(options));
   }
 
