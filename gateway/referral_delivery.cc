@@ -116,7 +116,8 @@ void ReferralRouter::Retry(const ReferralTask& task, const std::string& error,
 
 void ReferralRouter::AuditSystemEvent(const std::string& method,
                                       const Referral& r,
-                                      const std::string& detail) {
+                                      const std::string& detail,
+                                      const std::string& refusal) {
   AuditEntry e;
   e.set_caller(SpiffeId(partnership_->id(), PrincipalKind::kGateway));
   e.set_method(method);
@@ -128,7 +129,9 @@ void ReferralRouter::AuditSystemEvent(const std::string& method,
   e.set_agreement_id(r.agreement_id());
   e.set_agreement_version(r.agreement_version());
   e.set_rule_id(r.rule_id());
-  e.set_decision(accord::v1::AUDIT_DECISION_ALLOW);
+  e.set_decision(refusal.empty() ? accord::v1::AUDIT_DECISION_ALLOW
+                                 : accord::v1::AUDIT_DECISION_DENY);
+  e.set_deny_reason(refusal);
   e.set_detail(detail);
   audit_->Append(std::move(e), [](absl::StatusOr<uint64_t> seq) {
     if (!seq.ok()) {
@@ -187,6 +190,15 @@ void ReferralRouter::OnDeliverResult(const ReferralTask& task,
                                      const Referral& r,
                                      const absl::Status& status) {
   if (!status.ok()) {
+    // The first failure is recorded (the receiver's agent unreachable, or
+    // refused at the handshake: a revoked or wrong certificate); the
+    // referral stays queued and is retried until its limit.
+    if (task.attempts == 0) {
+      AuditSystemEvent("DeliverReferral", r,
+                       absl::StrCat("not delivered to ", r.to_org(),
+                                    "; the referral stays queued"),
+                       std::string(status.message()));
+    }
     return Retry(task, status.ToString(), FromProtoTime(r.deliver_by()));
   }
   ReferralStatus delivered;

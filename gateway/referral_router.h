@@ -108,9 +108,12 @@ class ReferralRouter {
   void Expire(const ReferralTask& task, const accord::v1::Referral& referral);
   void Retry(const ReferralTask& task, const std::string& error,
              absl::Time cap);
+  // An event of the gateway's own (a delivery, an expiry); a refusal when
+  // `refusal` says why it did not happen.
   void AuditSystemEvent(const std::string& method,
                         const accord::v1::Referral& referral,
-                        const std::string& detail);
+                        const std::string& detail,
+                        const std::string& refusal = "");
 
   Pipeline* pipeline_;
   std::shared_ptr<const PartnershipDirectory> partnership_;
