@@ -469,6 +469,41 @@ TEST_F(ReferralIntegrationTest, PathwayInNoAgreementIsRefusedAndAudited) {
             0);
 }
 
+TEST_F(ReferralIntegrationTest, AKeyReusedForDifferentContentIsRefused) {
+  auto first = Send("rape-crisis", ZoeToLawCentre("reused-key-1"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  // A retry with the same key and content is the same referral.
+  auto again = Send("rape-crisis", ZoeToLawCentre("reused-key-1"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->referral_id(), first->referral_id());
+  // The same key for another service is not a retry: nothing is sent and it
+  // does not pass as the earlier referral.
+  auto other = ZoeToLawCentre("reused-key-1");
+  other.set_to_service("immigration");
+  auto refused = Send("rape-crisis", other);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr(first->referral_id()));
+  // Ids are random: another key gives another id.
+  auto second = Send("rape-crisis", ZoeToLawCentre("reused-key-2"));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_NE(second->referral_id(), first->referral_id());
+}
+
+TEST_F(ReferralIntegrationTest, ALongCaseSummaryIsSentWhole) {
+  // Her story as she told it, 5,000 characters and more: within the 65,536
+  // bytes a case summary may hold, end to end.
+  auto req = ZoeToLawCentre("long-summary-1");
+  std::string summary = kMarker;
+  while (summary.size() < 20000) summary += " She asked for help with housing.";
+  req.mutable_content()->set_case_summary(summary);
+  auto sent = Send("rape-crisis", req);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  ASSERT_TRUE(WaitFor("law-centre", accord::v1::REFERRAL_BOX_INBOX,
+                      sent->referral_id(),
+                      accord::v1::REFERRAL_STATE_DELIVERED));
+}
+
 TEST_F(ReferralIntegrationTest, OrganisationsOwnSystemMustSendThroughItsAgent) {
   // Only the sender's agent checks the person's consent, so the gateway takes
   // referrals from agents only: a partner system that seals a referral itself
