@@ -94,10 +94,13 @@ inline constexpr Method kSendReferral{
     "SendReferral", accord::v1::ACTION_REFERRAL, kAgentCallers, true};
 inline constexpr Method kUpdateReferral{
     "UpdateReferral", accord::v1::ACTION_REFERRAL, kAgentCallers, true};
-inline constexpr Method kGetReferral{
-    "GetReferral", accord::v1::ACTION_REFERRAL, kAgentCallers, false};
+// Reading a referral's routing and status (parties only) and a receiver's
+// public key is open to the parties' systems too.
+inline constexpr Method kGetReferral{"GetReferral", accord::v1::ACTION_REFERRAL,
+                                     kOrgCallers | kAgentCallers, false};
 inline constexpr Method kGetReferralKey{
-    "GetReferralKey", accord::v1::ACTION_REFERRAL, kAgentCallers, false};
+    "GetReferralKey", accord::v1::ACTION_REFERRAL, kOrgCallers | kAgentCallers,
+    false};
 inline constexpr Method kStatistics{
     "Statistics", accord::v1::ACTION_STATISTICS, kOrgCallers, true};
 inline constexpr Method kAuditSearch{"AuditSearch", accord::v1::ACTION_UNSPECIFIED,
