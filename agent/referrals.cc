@@ -52,6 +52,20 @@ struct GatewayCall {
   Resp response;
 };
 
+// Two sends of one referral: the same receiver, service, purpose, person
+// (tokens), urgency and chain.
+bool SameRouting(const Referral& a, const Referral& b) {
+  auto tokens = [](const Referral& r) {
+    std::set<std::pair<int, std::string>> out;
+    for (const auto& t : r.subjects()) out.emplace(t.kind(), t.value());
+    return out;
+  };
+  return a.to_org() == b.to_org() && a.to_service() == b.to_service() &&
+         a.purpose() == b.purpose() && a.urgency() == b.urgency() &&
+         a.previous_referral_id() == b.previous_referral_id() &&
+         tokens(a) == tokens(b);
+}
+
 void SetActor(grpc::ClientContext& ctx, const accord::v1::Actor& actor) {
   if (!actor.user_id().empty())
     ctx.AddMetadata(kUserMetadataKey, actor.user_id());
@@ -230,17 +244,11 @@ absl::StatusOr<Referral> Referrals::Prepare(
       *content.mutable_referrer_contact() = self->contact();
   }
 
+  // Ids are random, never derived from the caller's key: a key names a
+  // referral only together with its content (the gateway and Send check).
   Referral r;
-  if (request.idempotency_key().empty()) {
-    r.set_id(absl::StrCat("ref-", HexEncode(RandomBytes(12))));
-  } else {
-    // The same key always names the same referral, so a retry is a repeat.
-    r.set_id(absl::StrCat(
-        "ref-", HexEncode(Sha256(absl::StrCat(self_org_, "\n",
-                                              request.idempotency_key())))
-                    .substr(0, 24)));
-    r.set_idempotency_key(request.idempotency_key());
-  }
+  r.set_id(absl::StrCat("ref-", HexEncode(RandomBytes(12))));
+  r.set_idempotency_key(request.idempotency_key());
   r.set_from_org(self_org_);
   r.set_to_org(request.to_org());
   r.set_to_service(request.to_service());
@@ -263,18 +271,28 @@ void Referrals::Send(const accord::v1::LocalSendReferralRequest& request,
     return done(absl::FailedPreconditionError(
         "this agent has no gateway_address configured"));
   }
+  auto referral = Prepare(request);
+  if (!referral.ok()) return done(referral.status());
   if (!request.idempotency_key().empty()) {
+    // The same key with the same routing is a retry: answered as the first
+    // time. With anything else it is a mistake that must not pass as sent.
     auto existing = store_->FindOutboxByKey(request.idempotency_key());
     if (!existing.ok()) return done(existing.status());
     if (existing->has_value()) {
+      const Referral& earlier = (*existing)->referral;
+      if (!SameRouting(earlier, *referral)) {
+        return done(absl::AlreadyExistsError(absl::StrCat(
+            "field idempotency_key: '", request.idempotency_key(),
+            "' was already used for referral ", earlier.id(),
+            " with different content (receiver, service, purpose, person, "
+            "urgency or chain); a new referral needs a new key")));
+      }
       accord::v1::SendReferralResponse resp;
-      resp.set_referral_id((*existing)->referral.id());
-      resp.set_state((*existing)->referral.state());
+      resp.set_referral_id(earlier.id());
+      resp.set_state(earlier.state());
       return done(std::move(resp));
     }
   }
-  auto referral = Prepare(request);
-  if (!referral.ok()) return done(referral.status());
 
   using Call = GatewayCall<accord::v1::SendReferralRequest,
                            accord::v1::SendReferralResponse>;
@@ -288,8 +306,11 @@ void Referrals::Send(const accord::v1::LocalSendReferralRequest& request,
       [this, call, actor, done = std::move(done)](grpc::Status status) {
         std::unique_ptr<Call> owned(call);
         if (!status.ok()) return done(FromGrpcStatus(status));
-        // The outbox copy: as sent, until the gateway reports changes.
+        // The outbox copy: as sent, until the gateway reports changes. A
+        // repeat of an earlier send is stored under the id the gateway knows.
         Referral r = call->request.referral();
+        if (!call->response.referral_id().empty())
+          r.set_id(call->response.referral_id());
         accord::v1::ReferralStatus sent;
         sent.set_state(call->response.state());
         *sent.mutable_at() = ToProtoTime(clock_->Now());

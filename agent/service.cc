@@ -83,11 +83,26 @@ grpc::ServerUnaryReactor* HolderService::Disclose(
   return reactor;
 }
 
+absl::Status LocalService::Authorise(grpc::CallbackServerContext& ctx) const {
+  if (auto s = api_->Authorise(Peer(&ctx, partnership_id_, revocation_));
+      !s.ok())
+    return s;
+  const accord::v1::Actor actor = ActorFromMetadata(ctx);
+  if (actor.user_id().empty() || actor.role().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the acting practitioner is missing: every call from an "
+        "organisation's system names the person acting, in metadata '",
+        kUserMetadataKey, "' (their user id) and '", kRoleMetadataKey,
+        "' (their role)"));
+  }
+  return absl::OkStatus();
+}
+
 template <typename Req, typename Resp, typename Fn>
 grpc::ServerUnaryReactor* LocalService::Handle(grpc::CallbackServerContext* ctx,
                                                const Req* request,
                                                Resp* response, Fn fn) {
-  return AnswerIf(ctx, api_->Authorise(Peer(ctx, partnership_id_, revocation_)),
+  return AnswerIf(ctx, Authorise(*ctx),
                   response, [&] { return fn(*request); });
 }
 
@@ -181,7 +196,7 @@ class ImportReactor final
 grpc::ServerReadReactor<accord::v1::ImportRow>* LocalService::Import(
     grpc::CallbackServerContext* ctx, accord::v1::ImportReport* response) {
   return new ImportReactor(
-      api_, api_->Authorise(Peer(ctx, partnership_id_, revocation_)), response);
+      api_, Authorise(*ctx), response);
 }
 
 // ---------------------------------------------------------------------------
@@ -220,7 +235,7 @@ grpc::ServerUnaryReactor* LocalService::SendReferral(
     accord::v1::SendReferralResponse* response) {
   if (referrals_ == nullptr) return Unimplemented(ctx);
   auto* reactor = ctx->DefaultReactor();
-  if (auto s = api_->Authorise(Peer(ctx, partnership_id_, revocation_));
+  if (auto s = Authorise(*ctx);
       !s.ok()) {
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
@@ -247,7 +262,7 @@ grpc::ServerUnaryReactor* LocalService::UpdateReferral(
     accord::v1::UpdateReferralResponse* response) {
   if (referrals_ == nullptr) return Unimplemented(ctx);
   auto* reactor = ctx->DefaultReactor();
-  if (auto s = api_->Authorise(Peer(ctx, partnership_id_, revocation_));
+  if (auto s = Authorise(*ctx);
       !s.ok()) {
     reactor->Finish(ToGrpcStatus(s));
     return reactor;
@@ -332,7 +347,7 @@ LocalService::WatchReferrals(grpc::CallbackServerContext* ctx,
     return new WatchReactor(
         absl::UnimplementedError("this agent handles no referrals"));
   }
-  if (auto s = api_->Authorise(Peer(ctx, partnership_id_, revocation_));
+  if (auto s = Authorise(*ctx);
       !s.ok()) {
     return new WatchReactor(s);
   }

@@ -112,6 +112,10 @@ class LocalService final : public accord::v1::AgentLocal::CallbackService {
   template <typename Req, typename Resp, typename Fn>
   grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* ctx,
                                    const Req* request, Resp* response, Fn fn);
+  // The caller must be this organisation's system and name the person
+  // acting (x-accord-user and x-accord-role), who is recorded with what the
+  // call does.
+  absl::Status Authorise(grpc::CallbackServerContext& ctx) const;
   const std::string partnership_id_;
   LocalApi* api_;
   const RevocationList* revocation_;

@@ -136,6 +136,9 @@ enum Key {
   kReviewNote,
   kReferralId,
   kDetail,
+  kRefusalsSummarised,
+  kSummarisedSince,
+  kOverShared,
   kLeaf,
   kNumKeys
 };
@@ -167,6 +170,9 @@ absl::string_view KeyName(Key k) {
                                                  "review_note",
                                                  "referral_id",
                                                  "detail",
+                                                 "refusals_summarised",
+                                                 "summarised_since",
+                                                 "over_shared",
                                                  "leaf"};
   static_assert(sizeof(kNames) / sizeof(kNames[0]) == kNumKeys);
   return kNames[k];
@@ -200,6 +206,9 @@ const absl::flat_hash_map<absl::string_view, Key>& KeyIndex() {
       {"review_note", kReviewNote},
       {"referral_id", kReferralId},
       {"detail", kDetail},
+      {"refusals_summarised", kRefusalsSummarised},
+      {"summarised_since", kSummarisedSince},
+      {"over_shared", kOverShared},
       {"leaf", kLeaf},
   };
   return *index;
@@ -553,7 +562,19 @@ std::string JsonLine(const AuditEntry& e, absl::string_view leaf) {
   AppendJsonString(&out, e.referral_id());
   out.append(",\"detail\":");
   AppendJsonString(&out, e.detail());
-  out.append(",\"leaf\":\"");
+  absl::StrAppend(&out, ",\"refusals_summarised\":", e.refusals_summarised(),
+                  ",\"summarised_since\":");
+  if (e.has_summarised_since()) {
+    AppendJsonString(&out, FormatTimestamp(e.summarised_since()));
+  } else {
+    out.append("null");
+  }
+  out.append(",\"over_shared\":[");
+  for (int i = 0; i < e.over_shared_size(); ++i) {
+    if (i) out.push_back(',');
+    AppendJsonString(&out, e.over_shared(i));
+  }
+  out.append("],\"leaf\":\"");
   out.append(absl::Base64Escape(leaf));
   out.append("\"}\n");
   return out;
@@ -571,7 +592,7 @@ absl::Status ParseJsonLineInto(absl::string_view line, JsonRow* out) {
   e.Clear();
   row.leaf.clear();
   JsonCursor c(line);
-  uint32_t seen = 0;
+  uint64_t seen = 0;
   int next_key = 0;  // rows are written in Key order: try that first
   bool have_leaf = false;
   std::string& scratch = row.scratch;
@@ -587,7 +608,7 @@ absl::Status ParseJsonLineInto(absl::string_view line, JsonRow* out) {
       which = it->second;
     }
     next_key = which + 1;
-    const uint32_t bit = uint32_t{1} << which;
+    const uint64_t bit = uint64_t{1} << which;
     if (seen & bit)
       return c.Error(absl::StrCat("field \"", key, "\" repeated"));
     seen |= bit;
@@ -711,6 +732,23 @@ absl::Status ParseJsonLineInto(absl::string_view line, JsonRow* out) {
         return c.String(e.mutable_referral_id());
       case kDetail:
         return c.String(e.mutable_detail());
+      case kRefusalsSummarised: {
+        uint64_t v;
+        if (auto s = c.Uint(&v); !s.ok()) return s;
+        e.set_refusals_summarised(v);
+        return absl::OkStatus();
+      }
+      case kSummarisedSince: {
+        if (c.Null()) return absl::OkStatus();
+        absl::string_view text;
+        if (auto s = c.StringView(&text, &scratch); !s.ok()) return s;
+        auto ts = ParseTimestamp(text);
+        if (!ts.ok()) return c.Error(ts.status().message());
+        *e.mutable_summarised_since() = *ts;
+        return absl::OkStatus();
+      }
+      case kOverShared:
+        return c.Array([&] { return c.String(e.add_over_shared()); });
       case kLeaf: {
         absl::string_view b64;
         if (auto s = c.StringView(&b64, &scratch); !s.ok()) return s;
@@ -727,7 +765,7 @@ absl::Status ParseJsonLineInto(absl::string_view line, JsonRow* out) {
   if (!status.ok()) return status;
   if (auto s = c.End(); !s.ok()) return s;
   if (!have_leaf) return absl::InvalidArgumentError("row has no \"leaf\"");
-  if (!(seen & (uint32_t{1} << kSeq)))
+  if (!(seen & (uint64_t{1} << kSeq)))
     return absl::InvalidArgumentError("row has no \"seq\"");
   return absl::OkStatus();
 }
@@ -754,7 +792,8 @@ std::string CsvHeader() {
          "justification,"
          "no_consent_approver_user_id,no_consent_approver_role,flag_for_review,"
          "reviews_seq,"
-         "review_note,referral_id,detail,leaf\r\n";
+         "review_note,referral_id,detail,refusals_summarised,summarised_since,"
+         "over_shared,leaf\r\n";
 }
 
 std::string CsvLine(const AuditEntry& e, absl::string_view leaf) {
@@ -791,6 +830,10 @@ std::string CsvLine(const AuditEntry& e, absl::string_view leaf) {
   cell(e.review_note());
   cell(e.referral_id());
   cell(e.detail());
+  cell(absl::StrCat(e.refusals_summarised()), false);
+  cell(e.has_summarised_since() ? FormatTimestamp(e.summarised_since()) : "",
+       false);
+  cell(absl::StrJoin(e.over_shared(), ";"));
   cell(absl::Base64Escape(leaf), false);
   out.append("\r\n");
   return out;

@@ -197,7 +197,7 @@ TEST(EntryTest, CsvQuotesPerRfc4180AndDefusesFormulas) {
   EXPECT_THAT(line, HasSubstr(",\"safeguarding\nadult\","));
   EXPECT_THAT(line, HasSubstr(",'=cmd|' /C calc'!A0,"));
   EXPECT_THAT(line, HasSubstr("TOKEN_KIND_NAME_DOB:aaaa"));
-  EXPECT_EQ(std::vector<std::string>(absl::StrSplit(header, ',')).size(), 29u);
+  EXPECT_EQ(std::vector<std::string>(absl::StrSplit(header, ',')).size(), 32u);
 }
 
 TEST(EntryTest, SubjectAccessReportIsReadable) {

@@ -435,16 +435,21 @@ int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     if (!tokens.ok()) return UsageError(err, tokens.status(), kAuditUsage);
     accord::v1::SubjectAccessRequest req;
     for (auto& t : *tokens) *req.add_subjects() = std::move(t);
-    grpc::ClientContext ctx;
-    PrepareContext(*args, &ctx);
-    accord::v1::SubjectAccessResponse resp;
-    auto status = stub->SubjectAccessReport(&ctx, req, &resp);
-    if (!status.ok()) return Failure(err, FromGrpcStatus(status));
-    if (args->Has("json")) {
-      PrintJson(out, resp);
-    } else {
-      out << resp.report();
-    }
+    // The report comes a page at a time; each page is printed as it comes.
+    req.set_page_size(1000);
+    do {
+      grpc::ClientContext ctx;
+      PrepareContext(*args, &ctx);
+      accord::v1::SubjectAccessResponse resp;
+      auto status = stub->SubjectAccessReport(&ctx, req, &resp);
+      if (!status.ok()) return Failure(err, FromGrpcStatus(status));
+      if (args->Has("json")) {
+        PrintJson(out, resp);
+      } else {
+        out << resp.report();
+      }
+      req.set_page_token(resp.next_page_token());
+    } while (!req.page_token().empty());
     return 0;
   }
   if (sub == "review-queue") return ReviewQueue(*args, stub.get(), out, err);

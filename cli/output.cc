@@ -23,6 +23,10 @@ int UsageError(std::ostream& err, const absl::Status& status,
 int Failure(std::ostream& err, const absl::Status& status) {
   err << "accordctl: " << absl::StatusCodeToString(status.code()) << ": "
       << status.message() << "\n";
+  if (absl::StrContains(status.message(), "acting practitioner is missing")) {
+    err << "accordctl: name yourself with --user ID --role ROLE (or set "
+           "ACCORD_USER and ACCORD_ROLE)\n";
+  }
   return 1;
 }
 

@@ -9,8 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "accord/v1/config.pb.h"
+#include "audit/refusal_log.h"
 #include "audit/sqlite_audit_log.h"
-#include "gateway/auditor_service.h"
+#include "gateway/auditor_api.h"
 #include "gateway/gateway.h"
 #include "gateway/handshake_audit.h"
 #include "gateway/holder_client.h"
@@ -29,6 +30,13 @@
 namespace {
 
 constexpr char kProgram[] = "accord-gateway";
+
+// The directory holding `file` ("." for a bare name).
+std::string StateDirectory(const std::string& file) {
+  const size_t slash = file.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : file.substr(0, slash);
+}
 
 int Run(const std::string& config_path) {
   using namespace accord;
@@ -84,16 +92,28 @@ int Run(const std::string& config_path) {
                  kProgram);
   }
 
+  // Every method goes through one pipeline: authorise, admit, audit
+  // refusals (at a bounded cost), release only what is durable.
+  audit::RefusalLog refusals(audit_log->get(), &clock,
+                             audit::RefusalBudget::FromProto(
+                                 config.refusal_audit()));
+  gateway::PipelineOptions pipeline_options;
+  pipeline_options.limits =
+      gateway::LimitOptions::FromProto(config.rate_limit());
+  pipeline_options.disk_floor.path = StateDirectory(path(config.audit_db()));
+  if (config.has_min_free_disk_mb()) {
+    pipeline_options.disk_floor.min_free_bytes = config.min_free_disk_mb()
+                                                 << 20;
+  }
+  gateway::Pipeline pipeline(*partnership, audit_log->get(), &refusals, &clock,
+                             pipeline_options);
   gateway::GatewayOptions options;
-  options.revocation = revocation->get();
-  options.limits = gateway::LimitOptions::FromProto(config.rate_limit());
   if (config.has_holder_deadline()) {
     options.holder_deadline =
         absl::Seconds(config.holder_deadline().seconds()) +
         absl::Nanoseconds(config.holder_deadline().nanos());
   }
-  gateway::Gateway gateway(*partnership, policy->get(), audit_log->get(),
-                           holders->get(), &clock, options);
+  gateway::Gateway gateway(&pipeline, policy->get(), holders->get(), options);
   // Referrals: queued in their own SQLite database, delivered in the
   // background.
   const std::string referral_db =
@@ -118,17 +138,25 @@ int Run(const std::string& config_path) {
     referral_options.max_backoff =
         duration(config.referral_delivery().max_backoff());
   }
-  gateway::ReferralRouter referrals(
-      *partnership, policy->get(), audit_log->get(), holders->get(),
-      referral_store->get(), &clock, std::move(*referral_keys),
-      referral_options);
+  gateway::ReferralRouter referrals(&pipeline, policy->get(), holders->get(),
+                                    referral_store->get(),
+                                    std::move(*referral_keys),
+                                    referral_options);
   referrals.Start();
-  gateway::GatewayService gateway_service(&gateway, &referrals);
-  gateway::AuditorService auditor_service(&gateway, audit_log->get());
+  gateway::AuditorApiOptions auditor_options;
+  if (config.max_concurrent_exports() > 0)
+    auditor_options.max_concurrent_exports = config.max_concurrent_exports();
+  gateway::AuditorApi auditor_api(&pipeline, audit_log->get(), auditor_options);
+  const PartnershipDirectory* directory = partnership->get();
+  gateway::GatewayService gateway_service(&gateway, &referrals, directory,
+                                          revocation->get());
+  gateway::AuditorService auditor_service(&auditor_api, directory,
+                                          revocation->get());
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
-  interceptors.push_back(gateway::MakeMalformedRequestAuditor(&gateway));
+  interceptors.push_back(gateway::MakeMalformedRequestAuditor(
+      &pipeline, directory, revocation->get()));
   auto server = StartServer(config.listen_address(), *creds,
                             {&gateway_service, &auditor_service},
                             std::move(interceptors));
@@ -155,8 +183,9 @@ int Run(const std::string& config_path) {
   reloader.Stop();
   server->server->Shutdown(std::chrono::system_clock::now() +
                            std::chrono::seconds(5));
-  handshake_audit.Stop();
   referrals.Stop();
+  refusals.Stop();
+  handshake_audit.Stop();
   std::printf("%s: stopped\n", kProgram);
   return 0;
 }

@@ -8,6 +8,13 @@
 // subject tokens, urgency, states) and a payload sealed to the receiving
 // agent's key, which it cannot open.
 //
+// Intake (referral_intake.cc): Send, Update, Get and GetKey go through the
+// gateway's Pipeline (only agents may call them: an organisation's system
+// sends through its agent, which checks the person's consent); their store
+// work runs on the router's own thread, never on the caller's. Delivery
+// (referral_delivery.cc): one background thread takes due tasks from the
+// store and calls the agents.
+//
 // Public methods are asynchronous: `done` runs exactly once, after the audit
 // entry for the call is durable. Start() begins delivery on one background
 // thread; Stop() (or the destructor) ends it and waits for calls in flight.
@@ -26,8 +33,8 @@
 #include "absl/time/time.h"
 #include "accord/v1/gateway.pb.h"
 #include "audit/audit_log.h"
-#include "gateway/gateway.h"
 #include "gateway/holder_client.h"
+#include "gateway/pipeline.h"
 #include "gateway/referral_store.h"
 #include "policy/policy.h"
 #include "runtime/clock.h"
@@ -52,10 +59,8 @@ class ReferralRouter {
  public:
   // `referral_keys` maps organisation ids to their published X25519 referral
   // public keys (raw 32 bytes), as the partnership file names them.
-  ReferralRouter(std::shared_ptr<const PartnershipDirectory> partnership,
-                 policy::Engine* policy, audit::AuditLog* audit,
+  ReferralRouter(Pipeline* pipeline, policy::Engine* policy,
                  HolderClients* agents, ReferralStore* store,
-                 const Clock* clock,
                  std::map<std::string, std::string> referral_keys,
                  ReferralRouterOptions options);
   ~ReferralRouter();
@@ -63,27 +68,34 @@ class ReferralRouter {
   void Start();
   void Stop();
 
-  void Send(const Caller& caller,
-            const accord::v1::SendReferralRequest& request,
+  // `request` must stay valid until `done` has run.
+  void Send(Caller caller, const accord::v1::SendReferralRequest& request,
             Done<accord::v1::SendReferralResponse> done);
-  void Update(const Caller& caller,
-              const accord::v1::UpdateReferralRequest& request,
+  void Update(Caller caller, const accord::v1::UpdateReferralRequest& request,
               Done<accord::v1::UpdateReferralResponse> done);
-  void Get(const Caller& caller, const accord::v1::GetReferralRequest& request,
+  void Get(Caller caller, const accord::v1::GetReferralRequest& request,
            Done<accord::v1::GetReferralResponse> done);
-  void GetKey(const Caller& caller,
-              const accord::v1::GetReferralKeyRequest& request,
+  void GetKey(Caller caller, const accord::v1::GetReferralKeyRequest& request,
               Done<accord::v1::GetReferralKeyResponse> done);
 
   // Wakes the delivery loop (after a new referral or status change).
   void Wake();
 
  private:
-  absl::StatusOr<std::string> CallerOrg(const Caller& caller) const;
-  accord::v1::AuditEntry BaseEntry(const Caller& caller,
-                                   const std::string& method) const;
-  template <typename T>
-  void Refuse(accord::v1::AuditEntry entry, absl::Status status, Done<T> done);
+  // Runs `body` for an admitted call on the router's thread.
+  template <typename Resp, typename Body>
+  void Intake(const Method& method, Caller caller, Done<Resp> done, Body body,
+              const std::function<void(accord::v1::AuditEntry&)>& describe);
+  void DoSend(const Call& call, const accord::v1::SendReferralRequest& request,
+              Done<accord::v1::SendReferralResponse> done);
+  void DoUpdate(const Call& call,
+                const accord::v1::UpdateReferralRequest& request,
+                Done<accord::v1::UpdateReferralResponse> done);
+  void DoGet(const Call& call, const accord::v1::GetReferralRequest& request,
+             Done<accord::v1::GetReferralResponse> done);
+  void DoGetKey(const Call& call,
+                const accord::v1::GetReferralKeyRequest& request,
+                Done<accord::v1::GetReferralKeyResponse> done);
   // The organisations to tell about a change to `r`.
   std::vector<std::string> PartiesToNotify(const accord::v1::Referral& r) const;
 
@@ -92,14 +104,18 @@ class ReferralRouter {
   void Finished(int64_t task_id);
   void OnDeliverResult(const ReferralTask& task,
                        const accord::v1::Referral& referral,
-                       const grpc::Status& status);
+                       const absl::Status& status);
   void Expire(const ReferralTask& task, const accord::v1::Referral& referral);
   void Retry(const ReferralTask& task, const std::string& error,
              absl::Time cap);
+  // An event of the gateway's own (a delivery, an expiry); a refusal when
+  // `refusal` says why it did not happen.
   void AuditSystemEvent(const std::string& method,
                         const accord::v1::Referral& referral,
-                        const std::string& detail);
+                        const std::string& detail,
+                        const std::string& refusal = "");
 
+  Pipeline* pipeline_;
   std::shared_ptr<const PartnershipDirectory> partnership_;
   policy::Engine* policy_;
   audit::AuditLog* audit_;
@@ -108,8 +124,8 @@ class ReferralRouter {
   const Clock* clock_;
   const std::map<std::string, std::string> referral_keys_;
   const ReferralRouterOptions options_;
-  // Store work triggered from audit and gRPC callbacks runs here, never on
-  // the audit writer's or gRPC's threads.
+  // Intake and store work triggered from audit and gRPC callbacks run here,
+  // never on the audit writer's or gRPC's threads.
   SerialExecutor executor_;
 
   absl::Mutex mu_;

@@ -1,18 +1,20 @@
 #include "gateway/service.h"
 
+#include "absl/synchronization/mutex.h"
 #include "runtime/status.h"
 
 namespace accord::gateway {
 
 Caller CallerFromContext(const grpc::ServerContextBase& ctx,
-                         const Gateway& gateway) {
+                         const PartnershipDirectory& partnership,
+                         const RevocationList* revocation) {
   Caller caller;
   auto auth = ctx.auth_context();
   if (auth) {
-    caller.principal = PeerPrincipal(*auth, gateway.partnership().id());
+    caller.principal = PeerPrincipal(*auth, partnership.id());
     caller.peer_uris = PeerUris(*auth);
-    if (caller.principal.ok() && gateway.revocation() != nullptr) {
-      if (auto s = gateway.revocation()->CheckPeer(*auth); !s.ok()) {
+    if (caller.principal.ok() && revocation != nullptr) {
+      if (auto s = revocation->CheckPeer(*auth); !s.ok()) {
         caller.principal = s;
       }
     }
@@ -29,23 +31,32 @@ using grpc::experimental::InterceptionHookPoints;
 class MalformedRequestInterceptor final
     : public grpc::experimental::Interceptor {
  public:
-  MalformedRequestInterceptor(Gateway* gateway,
+  MalformedRequestInterceptor(Pipeline* pipeline,
+                              const PartnershipDirectory* partnership,
+                              const RevocationList* revocation,
                               grpc::experimental::ServerRpcInfo* info)
-      : gateway_(gateway), info_(info) {}
+      : pipeline_(pipeline),
+        partnership_(partnership),
+        revocation_(revocation),
+        info_(info) {}
 
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::POST_RECV_MESSAGE) &&
         methods->GetRecvMessage() == nullptr &&
-        info_->type() == grpc::experimental::ServerRpcInfo::Type::UNARY) {
+        info_->type() == grpc::experimental::ServerRpcInfo::Type::UNARY &&
+        !info_->server_context()->IsCancelled()) {
       // A unary request that gRPC could not deserialise: the handler will
-      // never run, so record the refusal here.
+      // never run, so record the refusal here (a stream the client reset
+      // is not a request and is not recorded).
       std::string method = info_->method();
       if (const size_t slash = method.rfind('/'); slash != std::string::npos)
         method = method.substr(slash + 1);
-      gateway_->AuditRefusal(
-          CallerFromContext(*info_->server_context(), *gateway_), method,
+      pipeline_->RefuseUnparsed(
+          method,
+          CallerFromContext(*info_->server_context(), *partnership_,
+                            revocation_),
           absl::InvalidArgumentError(
               "the request is not a valid protobuf message of its type"));
     }
@@ -53,22 +64,31 @@ class MalformedRequestInterceptor final
   }
 
  private:
-  Gateway* gateway_;
+  Pipeline* pipeline_;
+  const PartnershipDirectory* partnership_;
+  const RevocationList* revocation_;
   grpc::experimental::ServerRpcInfo* info_;
 };
 
 class MalformedRequestAuditorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit MalformedRequestAuditorFactory(Gateway* gateway)
-      : gateway_(gateway) {}
+  MalformedRequestAuditorFactory(Pipeline* pipeline,
+                                 const PartnershipDirectory* partnership,
+                                 const RevocationList* revocation)
+      : pipeline_(pipeline),
+        partnership_(partnership),
+        revocation_(revocation) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new MalformedRequestInterceptor(gateway_, info);
+    return new MalformedRequestInterceptor(pipeline_, partnership_,
+                                           revocation_, info);
   }
 
  private:
-  Gateway* gateway_;
+  Pipeline* pipeline_;
+  const PartnershipDirectory* partnership_;
+  const RevocationList* revocation_;
 };
 
 // Finishes `reactor` with the logic's result, moving the value into the
@@ -84,63 +104,66 @@ Done<T> FinishInto(grpc::ServerUnaryReactor* reactor, T* response) {
     reactor->Finish(grpc::Status::OK);
   };
 }
+
+// One unary method: the logic's `fn(caller, request, done)`.
+template <typename Req, typename Resp, typename Fn>
+grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx,
+                                Caller caller, const Req* request,
+                                Resp* response, Fn fn) {
+  auto* reactor = ctx->DefaultReactor();
+  fn(std::move(caller), *request, FinishInto(reactor, response));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* NoReferrals(grpc::CallbackServerContext* ctx) {
+  auto* reactor = ctx->DefaultReactor();
+  reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                               "this gateway routes no referrals"));
+  return reactor;
+}
+
 }  // namespace
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+MakeMalformedRequestAuditor(Pipeline* pipeline,
+                            const PartnershipDirectory* partnership,
+                            const RevocationList* revocation) {
+  return std::make_unique<MalformedRequestAuditorFactory>(pipeline, partnership,
+                                                          revocation);
+}
+
+// ---------------------------------------------------------------------------
+// Gateway
 
 grpc::ServerUnaryReactor* GatewayService::Query(
     grpc::CallbackServerContext* ctx, const accord::v1::QueryRequest* request,
     accord::v1::QueryResponse* response) {
-  auto* reactor = ctx->DefaultReactor();
-  gateway_->Query(CallerFromContext(*ctx, *gateway_), *request,
-                  FinishInto(reactor, response));
-  return reactor;
+  return Unary(ctx, CallerOf(*ctx), request, response,
+               [this](Caller c, const auto& r, auto done) {
+                 gateway_->Query(std::move(c), r, std::move(done));
+               });
 }
 
 grpc::ServerUnaryReactor* GatewayService::ListAgreements(
     grpc::CallbackServerContext* ctx,
     const accord::v1::ListAgreementsRequest* request,
     accord::v1::ListAgreementsResponse* response) {
-  auto* reactor = ctx->DefaultReactor();
-  gateway_->ListAgreements(CallerFromContext(*ctx, *gateway_), *request,
-                           FinishInto(reactor, response));
-  return reactor;
+  return Unary(ctx, CallerOf(*ctx), request, response,
+               [this](Caller c, const auto& r, auto done) {
+                 gateway_->ListAgreements(std::move(c), r, std::move(done));
+               });
 }
 
-// Referral methods: the ReferralRouter holds the logic. Each call is admitted
-// under the caller organisation's rate and concurrency limits first (a
-// refusal is audited); the permit is held until the call finishes.
-template <typename Resp, typename Run>
-grpc::ServerUnaryReactor* AdmitThen(grpc::CallbackServerContext* ctx,
-                                    Gateway* gateway, const char* method,
-                                    Resp* response, Run run) {
-  auto* reactor = ctx->DefaultReactor();
-  Caller caller = CallerFromContext(*ctx, *gateway);
-  auto permit = gateway->Admit(caller);
-  if (!permit.ok()) {
-    gateway->AuditRefusal(caller, method, permit.status());
-    reactor->Finish(ToGrpcStatus(permit.status()));
-    return reactor;
-  }
-  auto held = std::make_shared<OrgLimits::Permit>(std::move(*permit));
-  run(caller, [held, finish = FinishInto(reactor, response)](
-                  absl::StatusOr<Resp> result) { finish(std::move(result)); });
-  return reactor;
-}
-
-#define ACCORD_REFERRAL_METHOD(Name, Fn)                                  \
-  grpc::ServerUnaryReactor* GatewayService::Name(                         \
-      grpc::CallbackServerContext* ctx,                                   \
-      const accord::v1::Name##Request* request,                           \
-      accord::v1::Name##Response* response) {                             \
-    if (referrals_ == nullptr) {                                          \
-      auto* reactor = ctx->DefaultReactor();                              \
-      reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,       \
-                                   "this gateway routes no referrals"));  \
-      return reactor;                                                     \
-    }                                                                     \
-    return AdmitThen(ctx, gateway_, #Name, response,                      \
-                     [this, request](const Caller& caller, auto done) {   \
-                       referrals_->Fn(caller, *request, std::move(done)); \
-                     });                                                  \
+#define ACCORD_REFERRAL_METHOD(Name, Fn)                                    \
+  grpc::ServerUnaryReactor* GatewayService::Name(                           \
+      grpc::CallbackServerContext* ctx,                                     \
+      const accord::v1::Name##Request* request,                             \
+      accord::v1::Name##Response* response) {                               \
+    if (referrals_ == nullptr) return NoReferrals(ctx);                     \
+    return Unary(ctx, CallerOf(*ctx), request, response,                    \
+                 [this](Caller c, const auto& r, auto done) {               \
+                   referrals_->Fn(std::move(c), r, std::move(done));        \
+                 });                                                        \
   }
 
 ACCORD_REFERRAL_METHOD(SendReferral, Send)
@@ -150,13 +173,81 @@ ACCORD_REFERRAL_METHOD(GetReferralKey, GetKey)
 
 #undef ACCORD_REFERRAL_METHOD
 
-}  // namespace accord::gateway
+// ---------------------------------------------------------------------------
+// Auditor
 
-namespace accord::gateway {
+#define ACCORD_AUDITOR_METHOD(Name, Req, Resp)                             \
+  grpc::ServerUnaryReactor* AuditorService::Name(                          \
+      grpc::CallbackServerContext* ctx, const accord::v1::Req* request,    \
+      accord::v1::Resp* response) {                                        \
+    return Unary(ctx, CallerOf(*ctx), request, response,                   \
+                 [this](Caller c, const auto& r, auto done) {              \
+                   api_->Name(std::move(c), r, std::move(done));           \
+                 });                                                       \
+  }
 
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
-MakeMalformedRequestAuditor(Gateway* gateway) {
-  return std::make_unique<MalformedRequestAuditorFactory>(gateway);
+ACCORD_AUDITOR_METHOD(Search, AuditSearchRequest, AuditSearchResponse)
+ACCORD_AUDITOR_METHOD(SubjectAccessReport, SubjectAccessRequest,
+                      SubjectAccessResponse)
+ACCORD_AUDITOR_METHOD(ReviewQueue, ReviewQueueRequest, ReviewQueueResponse)
+ACCORD_AUDITOR_METHOD(MarkReviewed, MarkReviewedRequest, MarkReviewedResponse)
+ACCORD_AUDITOR_METHOD(GetTreeHead, GetTreeHeadRequest, SignedTreeHead)
+ACCORD_AUDITOR_METHOD(GetInclusionProof, InclusionProofRequest,
+                      InclusionProofResponse)
+ACCORD_AUDITOR_METHOD(GetConsistencyProof, ConsistencyProofRequest,
+                      ConsistencyProof)
+
+#undef ACCORD_AUDITOR_METHOD
+
+namespace {
+
+// Streams an export: the AuditorApi writes each ~64 KiB chunk from an export
+// thread, which waits here until gRPC has sent it, so memory stays bounded
+// and a slow or departed auditor holds up only their own export. The reactor
+// is finished once, when the export ends; gRPC deletes nothing before that.
+class ExportReactor final
+    : public grpc::ServerWriteReactor<accord::v1::ExportChunk>,
+      public AuditorApi::ExportSink {
+ public:
+  absl::Status Write(const accord::v1::ExportChunk& chunk) override {
+    absl::MutexLock lock(&mu_);
+    if (cancelled_)
+      return absl::CancelledError("the auditor closed the export stream");
+    writing_ = true;
+    StartWrite(&chunk);
+    mu_.Await(absl::Condition(
+        +[](ExportReactor* r)
+             ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu_) { return !r->writing_; },
+        this));
+    if (cancelled_)
+      return absl::CancelledError("the auditor closed the export stream");
+    return absl::OkStatus();
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) cancelled_ = true;
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  absl::Mutex mu_;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<accord::v1::ExportChunk>* AuditorService::Export(
+    grpc::CallbackServerContext* ctx,
+    const accord::v1::ExportRequest* request) {
+  auto* reactor = new ExportReactor;
+  api_->Export(CallerOf(*ctx), *request, reactor, [reactor](absl::Status s) {
+    reactor->Finish(ToGrpcStatus(s));
+  });
+  return reactor;
 }
 
 }  // namespace accord::gateway

@@ -458,6 +458,11 @@ uint32_t Decision::agreement_version() const {
 absl::string_view Decision::rule_id() const {
   return rule ? absl::string_view(rule->id()) : absl::string_view();
 }
+accord::v1::LawfulBasis Decision::lawful_basis() const {
+  return allowed() && rule != nullptr ? rule->proto->lawful_basis()
+                                      : accord::v1::LAWFUL_BASIS_UNSPECIFIED;
+}
+
 accord::v1::Transform Decision::TransformOf(int item) const {
   if (rule == nullptr || item < 0 || item >= kItemCount || !plan.Has(item)) {
     return accord::v1::TRANSFORM_UNSPECIFIED;

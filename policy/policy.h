@@ -145,6 +145,8 @@ class Decision {
   absl::string_view agreement_id() const;
   uint32_t agreement_version() const;
   absl::string_view rule_id() const;
+  // The matching rule's lawful basis when allowed, else unspecified.
+  accord::v1::LawfulBasis lawful_basis() const;
   // The transform of a planned item (TRANSFORM_UNSPECIFIED when not planned).
   accord::v1::Transform TransformOf(int item) const;
 

@@ -60,6 +60,10 @@ done
 
 export ACCORD_PKI="$run/pki" ACCORD_GATEWAY=127.0.0.1:17443
 ctl() { "$bin/accordctl" "$@"; }
+# Every call from a partner's system names the person acting; the data loads
+# and inbox reads below run as each partner's IT lead, and each practitioner
+# who acts is named with --user and --role.
+export ACCORD_USER=partner-it ACCORD_ROLE=it-lead
 agent_port() { grep -o 'local_listen_address: "[^"]*"' "$run/agent-$1.textproto" | cut -d'"' -f2; }
 
 say "Each partner's own system loads its (synthetic) records into its agent"
@@ -93,7 +97,7 @@ ctl query --as org-police --user ds-1182 --role detective-sergeant \
   --given-name "Precious" --family-name "Mbeki-Lund" --dob 1986-11-02 || true
 
 say "The employment charity asks the police for records: no agreement permits it"
-ctl query --as org-employment --purpose crime-prevention --holder police \
+ctl query --as org-employment --user coach-hana --role employment-coach --purpose crime-prevention --holder police \
   --linkage-key "$run/keys/linkage.key" \
   --given-name "Zoe" --family-name "Ashworth-Hale" --dob 1991-05-14 || true
 
@@ -155,7 +159,7 @@ echo "$sent"
 lc_ref=$(awk '{print $2}' <<<"$sent")
 referral_wait law-centre outbox "$lc_ref" delivered
 ctl referral inbox --as org-employment --agent "$(agent_port employment)"
-ctl referral update "$lc_ref" --state accepted --as org-employment --agent "$(agent_port employment)" --user coach-hana
+ctl referral update "$lc_ref" --state accepted --as org-employment --agent "$(agent_port employment)" --user coach-hana --role employment-coach
 
 say "The Law Centre closes its part: she got her order"
 lc --state engaged

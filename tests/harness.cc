@@ -62,6 +62,14 @@ const char* kOrgs[] = {"womens-centre",     "rape-crisis", "refuge",
 
 }  // namespace
 
+void PrepareCall(grpc::ClientContext* ctx, int seconds, const std::string& user,
+                 const std::string& role) {
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::seconds(seconds));
+  ctx->AddMetadata("x-accord-user", user);
+  ctx->AddMetadata("x-accord-role", role);
+}
+
 std::string SourceDir() {
   const char* s = std::getenv("ACCORD_SOURCE_DIR");
   return s ? s : ACCORD_SOURCE_DIR_DEFAULT;
@@ -330,7 +338,12 @@ absl::Status TestPartnership::LoadExampleData(const std::string& org) {
 int TestPartnership::Accordctl(const std::string& args, std::string* output) {
   const std::string out_file = dir_ + "/logs/accordctl.out";
   std::remove(out_file.c_str());
-  const int rc = RunCommand(absl::StrCat("ACCORD_PKI='", pki(),
+  // accordctl runs as a named practitioner unless the test names one.
+  const std::string actor =
+      absl::StrContains(args, "--user")
+          ? ""
+          : "ACCORD_USER=test-practitioner ACCORD_ROLE=practitioner ";
+  const int rc = RunCommand(absl::StrCat(actor, "ACCORD_PKI='", pki(),
                                          "' ACCORD_GATEWAY=", gateway_address(),
                                          " ", BinDir(), "/accordctl ", args),
                             out_file);
@@ -415,7 +428,7 @@ absl::StatusOr<std::vector<accord::v1::SubjectToken>> TestPartnership::TokensOf(
   auto stub =
       accord::v1::AgentLocal::NewStub(AgentLocalChannel(org, "org-" + org));
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  PrepareCall(&ctx, 10);
   accord::v1::SubjectTokensRequest req;
   req.set_subject_local_id(local_id);
   accord::v1::SubjectTokensResponse resp;

@@ -50,6 +50,13 @@ class Process {
   pid_t pid_ = -1;
 };
 
+// Sets the call's deadline and the acting practitioner (metadata
+// x-accord-user, x-accord-role), which every call from an organisation's
+// system must name.
+void PrepareCall(grpc::ClientContext* ctx, int seconds = 10,
+                 const std::string& user = "test-practitioner",
+                 const std::string& role = "practitioner");
+
 std::string SourceDir();
 std::string BinDir();
 // A TCP port on 127.0.0.1 free at the time of the call.

@@ -31,10 +31,7 @@ class ImportIntegrationTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { delete partnership_; }
 
-  static void Deadline(grpc::ClientContext* ctx) {
-    ctx->set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::seconds(10));
-  }
+  static void Deadline(grpc::ClientContext* ctx) { PrepareCall(ctx, 10); }
 
   std::string WriteFile(const std::string& name, const std::string& text) {
     const std::string path = partnership_->dir() + "/" + name;

@@ -39,10 +39,7 @@ class QueryIntegrationTest : public ::testing::Test {
     delete zoe_;
   }
 
-  static void Deadline(grpc::ClientContext* ctx) {
-    ctx->set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::seconds(10));
-  }
+  static void Deadline(grpc::ClientContext* ctx) { PrepareCall(ctx, 10); }
 
   accord::v1::QueryRequest ZoeQuery(const std::string& purpose) {
     accord::v1::QueryRequest q;
@@ -75,9 +72,7 @@ TEST_F(QueryIntegrationTest, PoliceQueryWithConsentReturnsMinimisedRiskRecord) {
   auto stub =
       accord::v1::Gateway::NewStub(partnership_->GatewayChannel("org-police"));
   grpc::ClientContext ctx;
-  Deadline(&ctx);
-  ctx.AddMetadata("x-accord-user", "pc-4471");
-  ctx.AddMetadata("x-accord-role", "public-protection-officer");
+  PrepareCall(&ctx, 10, "pc-4471", "public-protection-officer");
   accord::v1::QueryRequest q = ZoeQuery("safeguarding");
   q.add_holders("rape-crisis");
   accord::v1::QueryResponse resp;
@@ -270,6 +265,45 @@ TEST_F(QueryIntegrationTest, NonAuditorCannotReadTheAuditLog) {
   EXPECT_EQ(resp.entries_size(), 0);
 }
 
+TEST_F(QueryIntegrationTest, EveryCallFromAnOrganisationNamesThePractitioner) {
+  // No practitioner, or a misspelt key: the police get nothing, and the
+  // attempt is audited.
+  auto stub =
+      accord::v1::Gateway::NewStub(partnership_->GatewayChannel("org-police"));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  ctx.AddMetadata("x-accord-user-id", "pc-4471");
+  ctx.AddMetadata("x-accord-role", "public-protection-officer");
+  accord::v1::QueryRequest q = ZoeQuery("safeguarding");
+  q.set_request_id("no-practitioner");
+  accord::v1::QueryResponse resp;
+  auto status = stub->Query(&ctx, q, &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("'x-accord-user'"));
+  EXPECT_THAT(status.error_message(), HasSubstr("'x-accord-role'"));
+  EXPECT_EQ(resp.answers_size(), 0);
+  bool audited = false;
+  for (const auto& e : AllAudit()) {
+    if (e.request_id() != "no-practitioner") continue;
+    audited = true;
+    EXPECT_EQ(e.decision(), accord::v1::AUDIT_DECISION_DENY);
+    EXPECT_EQ(e.caller_org(), "police");
+  }
+  EXPECT_TRUE(audited);
+
+  // The agent's local API asks the same of the partner's own system.
+  auto local = accord::v1::AgentLocal::NewStub(
+      partnership_->AgentLocalChannel("rape-crisis", "org-rape-crisis"));
+  grpc::ClientContext lctx;
+  lctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  accord::v1::SubjectTokensRequest tokens;
+  tokens.set_subject_local_id("RC-2041");
+  accord::v1::SubjectTokensResponse tresp;
+  auto lstatus = local->SubjectTokens(&lctx, tokens, &tresp);
+  EXPECT_EQ(lstatus.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(lstatus.error_message(), HasSubstr("'x-accord-user'"));
+}
+
 TEST_F(QueryIntegrationTest, AccordctlQueryPrintsTheAnswer) {
   std::string output;
   std::string token_flags;
@@ -279,7 +313,7 @@ TEST_F(QueryIntegrationTest, AccordctlQueryPrintsTheAnswer) {
   }
   const int rc = partnership_->Accordctl(
       "query --as org-police --purpose safeguarding --involvement --user "
-      "pc-4471" +
+      "pc-4471 --role public-protection-officer" +
           token_flags,
       &output);
   EXPECT_EQ(rc, 0) << output;

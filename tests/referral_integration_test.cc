@@ -50,8 +50,7 @@ class ReferralIntegrationTest : public ::testing::Test {
   static void TearDownTestSuite() { delete partnership_; }
 
   static void Deadline(grpc::ClientContext* ctx, int seconds = 15) {
-    ctx->set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::seconds(seconds));
+    PrepareCall(ctx, seconds);
   }
 
   std::unique_ptr<AgentLocal::Stub> Local(const std::string& org) {
@@ -80,8 +79,7 @@ class ReferralIntegrationTest : public ::testing::Test {
   absl::StatusOr<accord::v1::SendReferralResponse> Send(
       const std::string& org, const accord::v1::LocalSendReferralRequest& req) {
     grpc::ClientContext ctx;
-    Deadline(&ctx);
-    ctx.AddMetadata("x-accord-user", "isva-carys");
+    PrepareCall(&ctx, 15, "isva-carys", "isva");
     accord::v1::SendReferralResponse resp;
     auto status = Local(org)->SendReferral(&ctx, req, &resp);
     if (!status.ok()) {
@@ -274,7 +272,7 @@ TEST_F(ReferralIntegrationTest, RefusedTransitionsAreRefusedAndAudited) {
   // An organisation not on the referral, straight at the gateway.
   {
     auto gw = accord::v1::Gateway::NewStub(
-        partnership_->GatewayChannel("org-police"));
+        partnership_->GatewayChannel("agent-police"));
     grpc::ClientContext ctx;
     Deadline(&ctx);
     accord::v1::UpdateReferralRequest req;
@@ -448,7 +446,7 @@ TEST_F(ReferralIntegrationTest, PathwayInNoAgreementIsRefusedAndAudited) {
   *r->mutable_payload() = *sealed;
   r->set_consent_reference("EMP-C1");
   auto gw = accord::v1::Gateway::NewStub(
-      partnership_->GatewayChannel("org-employment"));
+      partnership_->GatewayChannel("agent-employment"));
   {
     // The key the gateway serves is the one the partnership file publishes.
     grpc::ClientContext kctx;
@@ -466,6 +464,78 @@ TEST_F(ReferralIntegrationTest, PathwayInNoAgreementIsRefusedAndAudited) {
   accord::v1::SendReferralResponse resp;
   auto status = gw->SendReferral(&ctx, direct, &resp);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(CountAudit(id, "SendReferral", accord::v1::AUDIT_DECISION_DENY), 1);
+  EXPECT_EQ(CountAudit(id, "SendReferral", accord::v1::AUDIT_DECISION_ALLOW),
+            0);
+}
+
+TEST_F(ReferralIntegrationTest, AKeyReusedForDifferentContentIsRefused) {
+  auto first = Send("rape-crisis", ZoeToLawCentre("reused-key-1"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  // A retry with the same key and content is the same referral.
+  auto again = Send("rape-crisis", ZoeToLawCentre("reused-key-1"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->referral_id(), first->referral_id());
+  // The same key for another service is not a retry: nothing is sent and it
+  // does not pass as the earlier referral.
+  auto other = ZoeToLawCentre("reused-key-1");
+  other.set_to_service("immigration");
+  auto refused = Send("rape-crisis", other);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr(first->referral_id()));
+  // Ids are random: another key gives another id.
+  auto second = Send("rape-crisis", ZoeToLawCentre("reused-key-2"));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_NE(second->referral_id(), first->referral_id());
+}
+
+TEST_F(ReferralIntegrationTest, ALongCaseSummaryIsSentWhole) {
+  // Her story as she told it, 5,000 characters and more: within the 65,536
+  // bytes a case summary may hold, end to end.
+  auto req = ZoeToLawCentre("long-summary-1");
+  std::string summary = kMarker;
+  while (summary.size() < 20000) summary += " She asked for help with housing.";
+  req.mutable_content()->set_case_summary(summary);
+  auto sent = Send("rape-crisis", req);
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  ASSERT_TRUE(WaitFor("law-centre", accord::v1::REFERRAL_BOX_INBOX,
+                      sent->referral_id(),
+                      accord::v1::REFERRAL_STATE_DELIVERED));
+}
+
+TEST_F(ReferralIntegrationTest, OrganisationsOwnSystemMustSendThroughItsAgent) {
+  // Only the sender's agent checks the person's consent, so the gateway takes
+  // referrals from agents only: a partner system that seals a referral itself
+  // and sends it with its organisation certificate, naming a consent record,
+  // is refused and audited, and nothing is queued.
+  auto law_key =
+      LoadX25519PublicKey(partnership_->pki() + "/referral-law-centre.pub.pem");
+  ASSERT_TRUE(law_key.ok()) << law_key.status();
+  const std::string id = "ref-bypass-agent-0001";
+  auto sealed = Seal(*law_key, "content",
+                     ReferralAssociatedData(id, "rape-crisis", "law-centre"));
+  ASSERT_TRUE(sealed.ok());
+  auto tokens = partnership_->TokensOf("rape-crisis", "RC-2041");
+  ASSERT_TRUE(tokens.ok());
+  accord::v1::SendReferralRequest direct;
+  auto* r = direct.mutable_referral();
+  r->set_id(id);
+  r->set_to_org("law-centre");
+  r->set_purpose("referral");
+  r->set_urgency(accord::v1::URGENCY_ROUTINE);
+  for (const auto& t : *tokens) *r->add_subjects() = t;
+  *r->mutable_payload() = *sealed;
+  r->set_consent_reference("made-up-consent");
+  auto gw = accord::v1::Gateway::NewStub(
+      partnership_->GatewayChannel("org-rape-crisis"));
+  grpc::ClientContext ctx;
+  Deadline(&ctx);
+  accord::v1::SendReferralResponse resp;
+  auto status = gw->SendReferral(&ctx, direct, &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("SendReferral is open to agents only"));
   EXPECT_EQ(CountAudit(id, "SendReferral", accord::v1::AUDIT_DECISION_DENY), 1);
   EXPECT_EQ(CountAudit(id, "SendReferral", accord::v1::AUDIT_DECISION_ALLOW),
             0);
@@ -559,7 +629,7 @@ TEST_F(ReferralIntegrationTest, OnwardReferralFormsAChainBothEndsCanFollow) {
                       accord::v1::REFERRAL_STATE_DELIVERED));
 
   // Rape Crisis, at the start of the chain, follows it to the end.
-  for (const char* org : {"org-rape-crisis", "org-employment"}) {
+  for (const char* org : {"agent-rape-crisis", "agent-employment"}) {
     auto gw = accord::v1::Gateway::NewStub(partnership_->GatewayChannel(org));
     grpc::ClientContext ctx;
     Deadline(&ctx);
