@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "audit/json.h"
+#include "audit/printable.h"
 #include "runtime/clock.h"
 
 namespace accord::audit {
@@ -136,6 +137,9 @@ enum Key {
   kReviewNote,
   kReferralId,
   kDetail,
+  kAgentOrg,
+  kRecordIds,
+  kConsentId,
   kLeaf,
   kNumKeys
 };
@@ -167,6 +171,9 @@ absl::string_view KeyName(Key k) {
                                                  "review_note",
                                                  "referral_id",
                                                  "detail",
+                                                 "agent_org",
+                                                 "record_ids",
+                                                 "consent_id",
                                                  "leaf"};
   static_assert(sizeof(kNames) / sizeof(kNames[0]) == kNumKeys);
   return kNames[k];
@@ -200,19 +207,22 @@ const absl::flat_hash_map<absl::string_view, Key>& KeyIndex() {
       {"review_note", kReviewNote},
       {"referral_id", kReferralId},
       {"detail", kDetail},
+      {"agent_org", kAgentOrg},
+      {"record_ids", kRecordIds},
+      {"consent_id", kConsentId},
       {"leaf", kLeaf},
   };
   return *index;
 }
 
-// CSV cell: quoted when it holds a separator, quote or line break; a leading
-// apostrophe defuses spreadsheet formulas in free text.
+// CSV cell: quoted when it holds a separator or quote. Text cells are shown
+// as text (control characters escaped, a leading apostrophe before what a
+// spreadsheet would run as a formula: audit/printable.h); numbers, times and
+// enum names are written as they are.
 void AppendCsvCell(std::string* out, absl::string_view v, bool text = true) {
   std::string cell;
-  if (text && !v.empty() &&
-      (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@' ||
-       v[0] == '\t' || v[0] == '\r')) {
-    cell = absl::StrCat("'", v);
+  if (text) {
+    cell = SpreadsheetText(v);
     v = cell;
   }
   if (v.find_first_of(",\"\r\n") == absl::string_view::npos) {
@@ -553,6 +563,24 @@ std::string JsonLine(const AuditEntry& e, absl::string_view leaf) {
   AppendJsonString(&out, e.referral_id());
   out.append(",\"detail\":");
   AppendJsonString(&out, e.detail());
+  // Fields only an agent's log sets are written when set, so that the
+  // gateway's rows (and exports made before these fields) are unchanged.
+  if (!e.agent_org().empty()) {
+    out.append(",\"agent_org\":");
+    AppendJsonString(&out, e.agent_org());
+  }
+  if (e.record_ids_size() > 0) {
+    out.append(",\"record_ids\":[");
+    for (int i = 0; i < e.record_ids_size(); ++i) {
+      if (i) out.push_back(',');
+      AppendJsonString(&out, e.record_ids(i));
+    }
+    out.push_back(']');
+  }
+  if (!e.consent_id().empty()) {
+    out.append(",\"consent_id\":");
+    AppendJsonString(&out, e.consent_id());
+  }
   out.append(",\"leaf\":\"");
   out.append(absl::Base64Escape(leaf));
   out.append("\"}\n");
@@ -711,6 +739,12 @@ absl::Status ParseJsonLineInto(absl::string_view line, JsonRow* out) {
         return c.String(e.mutable_referral_id());
       case kDetail:
         return c.String(e.mutable_detail());
+      case kAgentOrg:
+        return c.String(e.mutable_agent_org());
+      case kRecordIds:
+        return c.Array([&] { return c.String(e.add_record_ids()); });
+      case kConsentId:
+        return c.String(e.mutable_consent_id());
       case kLeaf: {
         absl::string_view b64;
         if (auto s = c.StringView(&b64, &scratch); !s.ok()) return s;
@@ -754,7 +788,8 @@ std::string CsvHeader() {
          "justification,"
          "no_consent_approver_user_id,no_consent_approver_role,flag_for_review,"
          "reviews_seq,"
-         "review_note,referral_id,detail,leaf\r\n";
+         "review_note,referral_id,detail,agent_org,record_ids,consent_id,"
+         "leaf\r\n";
 }
 
 std::string CsvLine(const AuditEntry& e, absl::string_view leaf) {
@@ -791,48 +826,55 @@ std::string CsvLine(const AuditEntry& e, absl::string_view leaf) {
   cell(e.review_note());
   cell(e.referral_id());
   cell(e.detail());
+  cell(e.agent_org());
+  cell(absl::StrJoin(e.record_ids(), ";"));
+  cell(e.consent_id());
   cell(absl::Base64Escape(leaf), false);
   out.append("\r\n");
   return out;
 }
 
 std::string SubjectAccessReport(absl::Span<const AuditEntry> entries) {
+  // Every value comes from a caller, so each is made printable
+  // (audit/printable.h): the report is read by people.
+  const auto p = [](absl::string_view v) { return Printable(v); };
   std::string out;
   absl::StrAppend(
       &out, "Audit entries mentioning the subject: ", entries.size(), "\n");
   for (const AuditEntry& e : entries) {
     absl::StrAppend(&out, "\n#", e.seq(), " ", FormatTimestamp(e.time()), ": ",
-                    e.caller_org().empty() ? e.caller() : e.caller_org());
+                    p(e.caller_org().empty() ? e.caller() : e.caller_org()));
     if (!e.actor().user_id().empty()) {
-      absl::StrAppend(&out, " (user ", e.actor().user_id(),
+      absl::StrAppend(&out, " (user ", p(e.actor().user_id()),
                       e.actor().role().empty() ? "" : ", role ",
-                      e.actor().role(), ")");
+                      p(e.actor().role()), ")");
     }
-    absl::StrAppend(&out, " ", e.method(), " for purpose \"", e.purpose(),
-                    "\": ", accord::v1::AuditDecision_Name(e.decision()),
-                    ".\n");
+    absl::StrAppend(&out, " ", p(e.method()), " for purpose \"",
+                    p(e.purpose()), "\": ",
+                    accord::v1::AuditDecision_Name(e.decision()), ".\n");
     if (!e.agreement_id().empty()) {
       absl::StrAppend(
-          &out, "  Agreement ", e.agreement_id(), " v", e.agreement_version(),
-          e.rule_id().empty() ? "" : ", rule ", e.rule_id(), ", lawful basis ",
+          &out, "  Agreement ", p(e.agreement_id()), " v",
+          e.agreement_version(), e.rule_id().empty() ? "" : ", rule ",
+          p(e.rule_id()), ", lawful basis ",
           accord::v1::LawfulBasis_Name(e.lawful_basis()), ".\n");
     }
     if (!e.holder().empty())
-      absl::StrAppend(&out, "  Holder: ", e.holder(), ".\n");
+      absl::StrAppend(&out, "  Holder: ", p(e.holder()), ".\n");
     if (e.fields_released_size() > 0 || e.record_count() > 0) {
-      absl::StrAppend(
-          &out, "  Released fields: ", absl::StrJoin(e.fields_released(), ", "),
-          "; records: ", e.record_count(), ".\n");
+      absl::StrAppend(&out, "  Released fields: ",
+                      p(absl::StrJoin(e.fields_released(), ", ")),
+                      "; records: ", e.record_count(), ".\n");
     }
     if (!e.deny_reason().empty())
-      absl::StrAppend(&out, "  Refused: ", e.deny_reason(), ".\n");
+      absl::StrAppend(&out, "  Refused: ", p(e.deny_reason()), ".\n");
     if (!e.no_consent_justification().empty()) {
-      absl::StrAppend(
-          &out, "  Shared without consent: ", e.no_consent_justification(),
-          "; approved by ", e.no_consent_approver().user_id(), ".\n");
+      absl::StrAppend(&out, "  Shared without consent: ",
+                      p(e.no_consent_justification()), "; approved by ",
+                      p(e.no_consent_approver().user_id()), ".\n");
     }
     if (!e.referral_id().empty())
-      absl::StrAppend(&out, "  Referral ", e.referral_id(), ".\n");
+      absl::StrAppend(&out, "  Referral ", p(e.referral_id()), ".\n");
   }
   return out;
 }

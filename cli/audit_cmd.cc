@@ -443,7 +443,7 @@ int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     if (args->Has("json")) {
       PrintJson(out, resp);
     } else {
-      out << resp.report();
+      out << PrintableBlock(resp.report(), "");
     }
     return 0;
   }
