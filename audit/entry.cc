@@ -849,15 +849,15 @@ std::string SubjectAccessReport(absl::Span<const AuditEntry> entries) {
                       e.actor().role().empty() ? "" : ", role ",
                       p(e.actor().role()), ")");
     }
-    absl::StrAppend(&out, " ", p(e.method()), " for purpose \"",
-                    p(e.purpose()), "\": ",
-                    accord::v1::AuditDecision_Name(e.decision()), ".\n");
+    absl::StrAppend(&out, " ", p(e.method()), " for purpose \"", p(e.purpose()),
+                    "\": ", accord::v1::AuditDecision_Name(e.decision()),
+                    ".\n");
     if (!e.agreement_id().empty()) {
-      absl::StrAppend(
-          &out, "  Agreement ", p(e.agreement_id()), " v",
-          e.agreement_version(), e.rule_id().empty() ? "" : ", rule ",
-          p(e.rule_id()), ", lawful basis ",
-          accord::v1::LawfulBasis_Name(e.lawful_basis()), ".\n");
+      absl::StrAppend(&out, "  Agreement ", p(e.agreement_id()), " v",
+                      e.agreement_version(),
+                      e.rule_id().empty() ? "" : ", rule ", p(e.rule_id()),
+                      ", lawful basis ",
+                      accord::v1::LawfulBasis_Name(e.lawful_basis()), ".\n");
     }
     if (!e.holder().empty())
       absl::StrAppend(&out, "  Holder: ", p(e.holder()), ".\n");
@@ -869,9 +869,9 @@ std::string SubjectAccessReport(absl::Span<const AuditEntry> entries) {
     if (!e.deny_reason().empty())
       absl::StrAppend(&out, "  Refused: ", p(e.deny_reason()), ".\n");
     if (!e.no_consent_justification().empty()) {
-      absl::StrAppend(&out, "  Shared without consent: ",
-                      p(e.no_consent_justification()), "; approved by ",
-                      p(e.no_consent_approver().user_id()), ".\n");
+      absl::StrAppend(
+          &out, "  Shared without consent: ", p(e.no_consent_justification()),
+          "; approved by ", p(e.no_consent_approver().user_id()), ".\n");
     }
     if (!e.referral_id().empty())
       absl::StrAppend(&out, "  Referral ", p(e.referral_id()), ".\n");

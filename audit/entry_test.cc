@@ -236,8 +236,8 @@ TEST(EntryTest, CsvEscapesTerminalControlsAndStillDefusesFormulas) {
   // The leaf still holds the exact entry.
   auto fields = std::vector<std::string>(absl::StrSplit(line, ','));
   std::string leaf;
-  ASSERT_TRUE(absl::Base64Unescape(
-      absl::StripSuffix(fields.back(), "\r\n"), &leaf));
+  ASSERT_TRUE(
+      absl::Base64Unescape(absl::StripSuffix(fields.back(), "\r\n"), &leaf));
   auto back = DecodeLeaf(leaf);
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->purpose(), e.purpose());

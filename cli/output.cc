@@ -99,7 +99,8 @@ void PrintQueryResponse(std::ostream& out,
                       "PROVENANCE_")
           << "] " << Printable(r.recorded())
           << (r.service().empty() ? "" : " " + Printable(r.service()))
-          << (r.author_role().empty() ? "" : " by " + Printable(r.author_role()))
+          << (r.author_role().empty() ? ""
+                                      : " by " + Printable(r.author_role()))
           << "\n    " << PrintableBlock(r.text(), "    ") << "\n";
     }
     for (const auto& i : a.involvement()) {
@@ -108,7 +109,8 @@ void PrintQueryResponse(std::ostream& out,
                                   : Printable(i.service()));
       if (i.since().seconds() != 0) out << " since " << FormatDate(i.since());
       out << "\n    contact: " << Printable(i.contact_name())
-          << (i.contact_role().empty() ? "" : ", " + Printable(i.contact_role()))
+          << (i.contact_role().empty() ? ""
+                                       : ", " + Printable(i.contact_role()))
           << (i.contact_phone().empty() ? ""
                                         : ", " + Printable(i.contact_phone()))
           << (i.contact_email().empty() ? ""
@@ -136,7 +138,8 @@ void PrintAuditEntry(std::ostream& out, const accord::v1::AuditEntry& e) {
   }
   if (!e.holder().empty()) out << " -> " << p(e.holder());
   if (!e.purpose().empty()) out << " for " << p(e.purpose());
-  if (!e.agent_org().empty()) out << " [recorded by " << p(e.agent_org()) << "'s agent]";
+  if (!e.agent_org().empty())
+    out << " [recorded by " << p(e.agent_org()) << "'s agent]";
   out << "\n";
   if (!e.request_id().empty() || !e.referral_id().empty()) {
     out << "    ";
@@ -158,7 +161,8 @@ void PrintAuditEntry(std::ostream& out, const accord::v1::AuditEntry& e) {
   }
   if (e.record_ids_size() > 0)
     out << "    records: " << p(absl::StrJoin(e.record_ids(), ", ")) << "\n";
-  if (!e.consent_id().empty()) out << "    consent " << p(e.consent_id()) << "\n";
+  if (!e.consent_id().empty())
+    out << "    consent " << p(e.consent_id()) << "\n";
   if (!e.deny_reason().empty())
     out << "    refused: " << p(e.deny_reason()) << "\n";
   if (!e.no_consent_justification().empty()) {

@@ -24,7 +24,9 @@ accord::v1::AuditEntry RefusedWithForgedPurpose() {
   e.set_decision(accord::v1::AUDIT_DECISION_DENY);
   e.set_purpose(kForgery);
   e.mutable_actor()->set_user_id("u\r\n#1 allow");
-  e.set_deny_reason("field purpose: not a purpose \x9b" "2J");
+  e.set_deny_reason(
+      "field purpose: not a purpose \x9b"
+      "2J");
   return e;
 }
 
@@ -36,7 +38,8 @@ TEST(OutputTest, AuditEntryShowsControlCharactersAsEscapes) {
   EXPECT_EQ(text.find('\r'), std::string::npos);
   EXPECT_THAT(text, HasSubstr("deny Query by spiffe://p/org/x\\x1b[8m"));
   EXPECT_THAT(text, HasSubstr("(u\\r\\n#1 allow)"));
-  EXPECT_THAT(text, HasSubstr("for \\x1b[2K\\r#0 allow AuditSearch by auditor"));
+  EXPECT_THAT(text,
+              HasSubstr("for \\x1b[2K\\r#0 allow AuditSearch by auditor"));
   EXPECT_THAT(text, HasSubstr("refused: field purpose: not a purpose \\x9b2J"));
   // Every line the entry prints starts where a line of an entry starts.
   for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty()))
@@ -59,9 +62,10 @@ TEST(OutputTest, RecordTextKeepsItsLinesIndented) {
 
 TEST(OutputTest, FailuresEscapeTheServersMessage) {
   std::ostringstream err;
-  EXPECT_EQ(Failure(err, absl::InvalidArgumentError(
-                             "field purpose: '\x1b]0;pwned\x07' is not a purpose")),
-            1);
+  EXPECT_EQ(
+      Failure(err, absl::InvalidArgumentError(
+                       "field purpose: '\x1b]0;pwned\x07' is not a purpose")),
+      1);
   EXPECT_EQ(err.str(),
             "accordctl: INVALID_ARGUMENT: field purpose: '\\x1b]0;pwned\\x07' "
             "is not a purpose\n");

@@ -220,8 +220,9 @@ int AgreementsCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     out << "\n  valid " << FormatDate(a.valid_from()) << " to "
         << FormatDate(a.valid_until()) << ", review by "
         << FormatDate(a.review_by()) << ", " << a.rule_count() << " rules"
-        << (a.dpia_reference().empty() ? ""
-                                       : ", DPIA " + Printable(a.dpia_reference()))
+        << (a.dpia_reference().empty()
+                ? ""
+                : ", DPIA " + Printable(a.dpia_reference()))
         << "\n";
   }
   return 0;

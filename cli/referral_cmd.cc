@@ -95,8 +95,7 @@ void PrintReferral(std::ostream& out, const accord::v1::Referral& r,
     for (const auto& [k, v] : content->contact_details())
       out << "    " << p(k) << ": " << p(v) << "\n";
     if (content->needs_size() > 0) {
-      out << "    needs: " << p(absl::StrJoin(content->needs(), ", "))
-          << "\n";
+      out << "    needs: " << p(absl::StrJoin(content->needs(), ", ")) << "\n";
     }
     if (!content->case_summary().empty()) {
       out << "    case summary: "
@@ -160,9 +159,8 @@ int Send(const Args& args, accord::v1::AgentLocal::Stub* stub,
     PrintJson(out, resp);
   } else {
     out << "referral " << Printable(resp.referral_id()) << " to "
-        << Printable(*to) << ": "
-        << StateText(resp.state()) << " (audit entry " << resp.audit_seq()
-        << ")\n";
+        << Printable(*to) << ": " << StateText(resp.state()) << " (audit entry "
+        << resp.audit_seq() << ")\n";
   }
   return 0;
 }
@@ -219,9 +217,8 @@ int ShowStatus(const Args& args, const std::string& id, std::ostream& out,
     out << "chain for this person (" << resp.chain_size() << " referrals):\n";
     for (const auto& c : resp.chain()) {
       out << "  " << Printable(c.id()) << "  " << Printable(c.from_org())
-          << " -> " << Printable(c.to_org())
-          << "  " << StateText(c.state()) << (c.id() == id ? "  <- this" : "")
-          << "\n";
+          << " -> " << Printable(c.to_org()) << "  " << StateText(c.state())
+          << (c.id() == id ? "  <- this" : "") << "\n";
     }
   }
   return 0;
@@ -262,8 +259,8 @@ int Update(const Args& args, accord::v1::AgentLocal::Stub* stub,
     PrintJson(out, resp);
   } else {
     out << "referral " << Printable(id) << ": "
-        << StateText(resp.referral().state())
-        << " (audit entry " << resp.audit_seq() << ")\n";
+        << StateText(resp.referral().state()) << " (audit entry "
+        << resp.audit_seq() << ")\n";
   }
   return 0;
 }
