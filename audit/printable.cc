@@ -29,8 +29,7 @@ size_t DecodeUtf8(absl::string_view s, uint32_t* cp) {
     if ((b(i) & 0xc0) != 0x80) return 0;
     *cp = (*cp << 6) | (b(i) & 0x3f);
   }
-  if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff))
-    return 0;
+  if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff)) return 0;
   return n;
 }
 
@@ -100,6 +99,26 @@ std::string SpreadsheetText(absl::string_view text) {
     out.push_back('\'');
   }
   Escape(text, nullptr, &out);
+  return out;
+}
+
+std::string ValidUtf8(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    uint32_t cp = 0;
+    size_t n = static_cast<uint8_t>(text[i]) < 0x80
+                   ? 1
+                   : DecodeUtf8(text.substr(i), &cp);
+    if (n == 0) {
+      out.append("\xef\xbf\xbd");  // U+FFFD
+      n = 1;
+    } else {
+      out.append(text.data() + i, n);
+    }
+    i += n;
+  }
   return out;
 }
 

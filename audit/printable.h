@@ -36,6 +36,11 @@ std::string PrintableBlock(absl::string_view text, absl::string_view indent);
 // spreadsheets read as a formula) a leading apostrophe.
 std::string SpreadsheetText(absl::string_view text);
 
+// The text as valid UTF-8, each byte of an invalid sequence replaced by
+// U+FFFD: for text taken from elsewhere (a status message quoting what a
+// caller sent) into an audit entry, whose text fields must be UTF-8.
+std::string ValidUtf8(absl::string_view text);
+
 }  // namespace accord::audit
 
 #endif  // ACCORD_AUDIT_PRINTABLE_H_

@@ -18,9 +18,13 @@ TEST(PrintableTest, TerminalControlsBecomeVisibleEscapes) {
 
 TEST(PrintableTest, C1ControlsBidiOverridesAndBadUtf8AreEscaped) {
   // U+009B is CSI on terminals that take 8-bit controls.
-  EXPECT_EQ(Printable("\xc2\x9b" "2J"), "\\u009b2J");
+  EXPECT_EQ(Printable("\xc2\x9b"
+                      "2J"),
+            "\\u009b2J");
   // U+202E reverses the text after it on screen; U+2066 isolates.
-  EXPECT_EQ(Printable("deny \xe2\x80\xae" "wolla"), "deny \\u202ewolla");
+  EXPECT_EQ(Printable("deny \xe2\x80\xae"
+                      "wolla"),
+            "deny \\u202ewolla");
   EXPECT_EQ(Printable("\xe2\x81\xa6x"), "\\u2066x");
   // Invalid UTF-8, an overlong encoding, a surrogate: byte by byte.
   EXPECT_EQ(Printable("\xff\xfe"), "\\xff\\xfe");
@@ -56,6 +60,15 @@ TEST(PrintableTest, SpreadsheetFormulasAreNeutralised) {
   EXPECT_EQ(SpreadsheetText("a=b"), "a=b");
   EXPECT_EQ(SpreadsheetText(""), "");
   EXPECT_EQ(SpreadsheetText("x\x1b[2K"), "x\\x1b[2K");
+}
+
+TEST(PrintableTest, ValidUtf8ReplacesOnlyWhatIsInvalid) {
+  EXPECT_EQ(ValidUtf8("Zo\xc3\xab \x1b ok"), "Zo\xc3\xab \x1b ok");
+  EXPECT_EQ(ValidUtf8("a\xff\xfe"
+                      "b"),
+            "a\xef\xbf\xbd\xef\xbf\xbd"
+            "b");
+  EXPECT_EQ(ValidUtf8("\xe2\x82"), "\xef\xbf\xbd\xef\xbf\xbd");
 }
 
 }  // namespace

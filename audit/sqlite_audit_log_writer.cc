@@ -89,6 +89,7 @@ void SqliteAuditLog::MarkReviewed(uint64_t seq, const Reviewer& reviewer,
   e.set_decision(accord::v1::AUDIT_DECISION_ALLOW);
   e.set_reviews_seq(seq);
   e.set_review_note(std::move(note));
+  e.set_agent_org(reviewer.agent_org);
   Pending p;
   p.kind = Pending::Kind::kReview;
   p.review_target = seq;
