@@ -94,7 +94,7 @@ Referrals::Referrals(
     std::map<std::string, std::string> referral_keys,
     std::optional<X25519KeyPair> own_key,
     std::unique_ptr<accord::v1::Gateway::StubInterface> gateway,
-    const Clock* clock)
+    const Clock* clock, AgentAudit* audit)
     : self_org_(std::move(self_org)),
       partnership_(std::move(partnership)),
       store_(store),
@@ -102,7 +102,8 @@ Referrals::Referrals(
       referral_keys_(std::move(referral_keys)),
       own_key_(std::move(own_key)),
       gateway_(std::move(gateway)),
-      clock_(clock) {}
+      clock_(clock),
+      audit_(audit) {}
 
 accord::v1::ReferralView Referrals::View(const Referral& referral) const {
   accord::v1::ReferralView view;
@@ -274,7 +275,10 @@ void Referrals::Send(const accord::v1::LocalSendReferralRequest& request,
     }
   }
   auto referral = Prepare(request);
-  if (!referral.ok()) return done(referral.status());
+  if (!referral.ok())
+    return done(audit_->ReferralRefused(request, actor, referral.status()));
+  if (auto s = audit_->ReferralSending(request, *referral, actor); !s.ok())
+    return done(s);
 
   using Call = GatewayCall<accord::v1::SendReferralRequest,
                            accord::v1::SendReferralResponse>;
@@ -287,6 +291,11 @@ void Referrals::Send(const accord::v1::LocalSendReferralRequest& request,
       &call->ctx, &call->request, &call->response,
       [this, call, actor, done = std::move(done)](grpc::Status status) {
         std::unique_ptr<Call> owned(call);
+        audit_->ReferralSent(
+            call->request.referral(), actor,
+            status.ok() ? absl::StatusOr<accord::v1::SendReferralResponse>(
+                              call->response)
+                        : FromGrpcStatus(status));
         if (!status.ok()) return done(FromGrpcStatus(status));
         // The outbox copy: as sent, until the gateway reports changes.
         Referral r = call->request.referral();
