@@ -110,7 +110,8 @@ absl::StatusOr<int64_t> Discloser::Match(
 }
 
 DiscloseResponse Discloser::Disclose(
-    const accord::v1::DiscloseRequest& request) const {
+    const accord::v1::DiscloseRequest& request,
+    std::vector<std::string>* record_ids) const {
   const absl::Time now = clock_->Now();
   const auto* requester = partnership_->FindOrg(request.requester_org());
   if (requester == nullptr) {
@@ -323,6 +324,7 @@ DiscloseResponse Discloser::Disclose(
       for (const auto& rec : view->records) {
         if (rec.category() != category) continue;
         auto* d = response.add_records();
+        if (record_ids != nullptr) record_ids->push_back(rec.local_id());
         auto ref = policy::Pseudonym(rec.local_id(), mctx);
         d->set_ref(ref);
         d->set_category(category);

@@ -12,6 +12,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "accord/v1/agent.pb.h"
 #include "agent/store.h"
@@ -28,8 +29,13 @@ class Discloser {
             AgentStore* store, const policy::Engine* policy,
             std::string pseudonym_key, const Clock* clock);
 
+  // The answer (nothing is recorded here: the caller records it in the
+  // agent's audit log before releasing it, agent/agent_audit.h). When
+  // `record_ids` is given it receives this agent's ids of the records in the
+  // answer, in the answer's order.
   accord::v1::DiscloseResponse Disclose(
-      const accord::v1::DiscloseRequest& request) const;
+      const accord::v1::DiscloseRequest& request,
+      std::vector<std::string>* record_ids = nullptr) const;
 
   // Whether `consent` covers a disclosure to `requester` for `purpose` of
   // `category` at `now`.

@@ -30,13 +30,8 @@ class DisclosureTest : public ::testing::Test {
   DisclosureTest() : f_("disclosure") {}
 
   void SetUp() override {
-    accord::v1::UpsertSubjectRequest s;
-    s.mutable_subject()->set_local_id("S-1");
+    accord::v1::UpsertSubjectRequest s = testing::ZoeSubject();
     auto& fields = *s.mutable_subject()->mutable_fields();
-    fields["given_name"] = "Zoë";
-    fields["family_name"] = "O'Brien-Smith";
-    fields["date_of_birth"] = "1990-03-07";
-    fields["postcode"] = "ls6 2ab";
     fields["phone"] = "07700 900123";
     fields["nhs_number"] = "943 476 5919";
     ASSERT_TRUE(f_.local->UpsertSubject(s).ok());

@@ -1,5 +1,8 @@
 // accord-agent: a partner's agent. Serves the holder API (gateway only) and
-// the local API (the partner's own systems only), both over mutual TLS.
+// the local API (the partner's own systems only), both over mutual TLS, and
+// keeps its own tamper-evident audit log, read through the Auditor API on
+// the local API's port (this organisation's identity and the partnership's
+// auditors only).
 //
 //   accord-agent --config /etc/accord/agent.textproto
 
@@ -12,11 +15,15 @@
 #include "absl/synchronization/mutex.h"
 #include "accord/v1/config.pb.h"
 #include "accord/v1/gateway.grpc.pb.h"
+#include "agent/agent_audit.h"
 #include "agent/disclosure.h"
 #include "agent/local_api.h"
 #include "agent/referrals.h"
 #include "agent/service.h"
 #include "agent/store.h"
+#include "audit/sqlite_audit_log.h"
+#include "auditor/auditor_api.h"
+#include "auditor/auditor_service.h"
 #include "linkage/tokens.h"
 #include "policy/policy.h"
 #include "runtime/clock.h"
@@ -65,6 +72,35 @@ int Run(const std::string& config_path) {
   auto pseudonym_key = LoadHexSecretFile(path(config.pseudonym_key_file()), 32);
   if (!pseudonym_key.ok())
     return StartupFailure(kProgram, pseudonym_key.status());
+
+  // The agent's own audit log: nothing is disclosed that it cannot record.
+  auto audit_signer =
+      audit::TreeHeadSigner::FromKeyFile(path(config.audit_signing_key_file()));
+  if (!audit_signer.ok()) {
+    return StartupFailure(
+        kProgram,
+        absl::Status(audit_signer.status().code(),
+                     absl::StrCat(config_path, ": audit_signing_key_file: ",
+                                  audit_signer.status().message())));
+  }
+  const std::string audit_key_id = (*audit_signer)->key_id();
+  audit::SqliteAuditLogOptions audit_options;
+  audit_options.db_path = path(config.audit_db());
+  audit_options.signer = std::move(*audit_signer);
+  audit_options.clock = &clock;
+  audit_options.max_delay = absl::ZeroDuration();  // commit at once when idle
+  auto audit_log = audit::OpenSqliteAuditLog(audit_options);
+  if (!audit_log.ok()) {
+    return StartupFailure(
+        kProgram, absl::Status(audit_log.status().code(),
+                               absl::StrCat(config_path, ": audit log: ",
+                                            audit_log.status().message())));
+  }
+  const std::string log_prefix =
+      absl::StrCat(kProgram, "[", config.org_id(), "]");
+  auto agent_audit =
+      agent::NewAgentAuditLog(config.org_id(), *partnership, audit_log->get(),
+                              store->get(), log_prefix);
 
   const accord::v1::TlsFiles tls = ResolveTlsFiles(config_path, config.tls());
   // Client certificates refused at the TLS handshake are logged (the
@@ -138,20 +174,28 @@ int Run(const std::string& config_path) {
   agent::Referrals referrals(config.org_id(), *partnership, store->get(),
                              policy->get(), std::move(*referral_keys),
                              std::move(referral_key), std::move(gateway_stub),
-                             &clock);
+                             &clock, agent_audit.get());
   agent::HolderService holder_service((*partnership)->id(), &discloser,
-                                      revocation->get(), &referrals);
+                                      agent_audit.get(), revocation->get(),
+                                      &referrals);
   agent::LocalService local_service((*partnership)->id(), &local_api,
-                                    revocation->get(), &referrals);
+                                    agent_audit.get(), revocation->get(),
+                                    &referrals);
+  auditor::AuditorApi auditor_api(audit_log->get(), agent_audit.get());
+  auditor::AuditorService auditor_service(&auditor_api, (*partnership)->id(),
+                                          revocation->get());
 
   auto holder = StartServer(config.holder_listen_address(), *holder_creds,
                             {&holder_service});
   if (!holder.ok()) return StartupFailure(kProgram, holder.status());
   auto local = StartServer(config.local_listen_address(), *local_creds,
-                           {&local_service});
+                           {&local_service, &auditor_service});
   if (!local.ok()) return StartupFailure(kProgram, local.status());
-  std::printf("%s[%s]: holder API on port %d, local API on port %d\n", kProgram,
-              config.org_id().c_str(), holder->port, local->port);
+  std::printf(
+      "%s[%s]: holder API on port %d, local API on port %d (with this "
+      "agent's audit log, key %s)\n",
+      kProgram, config.org_id().c_str(), holder->port, local->port,
+      audit_key_id.c_str());
   std::fflush(stdout);
 
   // Agreements and the CRL are re-read when their files change (certificates

@@ -108,7 +108,7 @@ Referrals::Referrals(
     std::map<std::string, std::string> referral_keys,
     std::optional<X25519KeyPair> own_key,
     std::unique_ptr<accord::v1::Gateway::StubInterface> gateway,
-    const Clock* clock)
+    const Clock* clock, AgentAudit* audit)
     : self_org_(std::move(self_org)),
       partnership_(std::move(partnership)),
       store_(store),
@@ -116,7 +116,8 @@ Referrals::Referrals(
       referral_keys_(std::move(referral_keys)),
       own_key_(std::move(own_key)),
       gateway_(std::move(gateway)),
-      clock_(clock) {}
+      clock_(clock),
+      audit_(audit) {}
 
 accord::v1::ReferralView Referrals::View(const Referral& referral) const {
   accord::v1::ReferralView view;
@@ -272,7 +273,8 @@ void Referrals::Send(const accord::v1::LocalSendReferralRequest& request,
         "this agent has no gateway_address configured"));
   }
   auto referral = Prepare(request);
-  if (!referral.ok()) return done(referral.status());
+  if (!referral.ok())
+    return done(audit_->ReferralRefused(request, actor, referral.status()));
   if (!request.idempotency_key().empty()) {
     // The same key with the same routing is a retry: answered as the first
     // time. With anything else it is a mistake that must not pass as sent.
@@ -281,11 +283,13 @@ void Referrals::Send(const accord::v1::LocalSendReferralRequest& request,
     if (existing->has_value()) {
       const Referral& earlier = (*existing)->referral;
       if (!SameRouting(earlier, *referral)) {
-        return done(absl::AlreadyExistsError(absl::StrCat(
-            "field idempotency_key: '", request.idempotency_key(),
-            "' was already used for referral ", earlier.id(),
-            " with different content (receiver, service, purpose, person, "
-            "urgency or chain); a new referral needs a new key")));
+        return done(audit_->ReferralRefused(
+            request, actor,
+            absl::AlreadyExistsError(absl::StrCat(
+                "field idempotency_key: '", request.idempotency_key(),
+                "' was already used for referral ", earlier.id(),
+                " with different content (receiver, service, purpose, "
+                "person, urgency or chain); a new referral needs a new key"))));
       }
       accord::v1::SendReferralResponse resp;
       resp.set_referral_id(earlier.id());
@@ -293,6 +297,8 @@ void Referrals::Send(const accord::v1::LocalSendReferralRequest& request,
       return done(std::move(resp));
     }
   }
+  if (auto s = audit_->ReferralSending(request, *referral, actor); !s.ok())
+    return done(s);
 
   using Call = GatewayCall<accord::v1::SendReferralRequest,
                            accord::v1::SendReferralResponse>;
@@ -305,6 +311,11 @@ void Referrals::Send(const accord::v1::LocalSendReferralRequest& request,
       &call->ctx, &call->request, &call->response,
       [this, call, actor, done = std::move(done)](grpc::Status status) {
         std::unique_ptr<Call> owned(call);
+        audit_->ReferralSent(
+            call->request.referral(), actor,
+            status.ok() ? absl::StatusOr<accord::v1::SendReferralResponse>(
+                              call->response)
+                        : FromGrpcStatus(status));
         if (!status.ok()) return done(FromGrpcStatus(status));
         // The outbox copy: as sent, until the gateway reports changes. A
         // repeat of an earlier send is stored under the id the gateway knows.

@@ -31,6 +31,7 @@
 #include "absl/synchronization/mutex.h"
 #include "accord/v1/agent.pb.h"
 #include "accord/v1/gateway.grpc.pb.h"
+#include "agent/agent_audit.h"
 #include "agent/store.h"
 #include "policy/policy.h"
 #include "runtime/clock.h"
@@ -64,14 +65,16 @@ class Referrals {
   // `referral_keys`: every organisation's published referral public key.
   // `own_key`: this agent's key pair, absent when it has none (it can then
   // send but not receive). `gateway`: a stub presenting this agent's
-  // identity, null when no gateway address is configured.
+  // identity, null when no gateway address is configured. `audit` records
+  // each referral this agent would not send, and each it sends before it is
+  // sent (agent/agent_audit.h).
   Referrals(std::string self_org,
             std::shared_ptr<const PartnershipDirectory> partnership,
             AgentStore* store, const policy::Engine* policy,
             std::map<std::string, std::string> referral_keys,
             std::optional<X25519KeyPair> own_key,
             std::unique_ptr<accord::v1::Gateway::StubInterface> gateway,
-            const Clock* clock);
+            const Clock* clock, AgentAudit* audit);
 
   // Local API.
   void Send(const accord::v1::LocalSendReferralRequest& request,
@@ -108,6 +111,7 @@ class Referrals {
   const std::optional<X25519KeyPair> own_key_;
   std::unique_ptr<accord::v1::Gateway::StubInterface> gateway_;
   const Clock* clock_;
+  AgentAudit* const audit_;
   ReferralEvents events_;
 };
 

@@ -1,32 +1,30 @@
 #include "agent/service.h"
 
-#include <cstdio>
 #include <deque>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "auditor/auditor_service.h"
 #include "runtime/identity.h"
 #include "runtime/status.h"
 #include "runtime/textproto.h"
 
 namespace accord::agent {
 namespace {
-// The caller's identity, refused when its certificate is revoked.
-absl::StatusOr<Principal> Peer(grpc::CallbackServerContext* ctx,
-                               const std::string& partnership,
-                               const RevocationList* revocation) {
-  auto auth = ctx->auth_context();
-  if (!auth) return absl::UnauthenticatedError("no TLS peer");
-  auto principal = PeerPrincipal(*auth, partnership);
-  if (principal.ok() && revocation != nullptr) {
-    if (auto s = revocation->CheckPeer(*auth); !s.ok()) {
-      // No record content: the identity and the reason only.
-      std::fprintf(stderr, "accord-agent: refused %s: %s\n",
-                   principal->uri.c_str(), std::string(s.message()).c_str());
-      return s;
-    }
+
+// A call to the local API: this organisation's own system, naming the person
+// acting (x-accord-user and x-accord-role), who is recorded with what the
+// call does.
+absl::Status AuthoriseLocal(LocalApi* api, const Caller& caller) {
+  if (auto s = api->Authorise(caller.principal); !s.ok()) return s;
+  if (caller.actor.user_id().empty() || caller.actor.role().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the acting practitioner is missing: every call from an "
+        "organisation's system names the person acting, in metadata '",
+        kUserMetadataKey, "' (their user id) and '", kRoleMetadataKey,
+        "' (their role)"));
   }
-  return principal;
+  return absl::OkStatus();
 }
 
 template <typename T>
@@ -38,72 +36,115 @@ ReferralDone<T> FinishInto(grpc::ServerUnaryReactor* reactor, T* response) {
   };
 }
 
-// A unary call answered with `answer()` once `authorised` is OK, refused
-// with its status otherwise.
-template <typename Resp, typename Answer>
-grpc::ServerUnaryReactor* AnswerIf(grpc::CallbackServerContext* ctx,
-                                   const absl::Status& authorised,
-                                   Resp* response, Answer answer) {
-  auto* reactor = ctx->DefaultReactor();
-  if (!authorised.ok()) {
-    reactor->Finish(ToGrpcStatus(authorised));
-    return reactor;
-  }
-  FinishInto(reactor, response)(answer());
-  return reactor;
-}
 }  // namespace
 
-absl::Status HolderService::AuthoriseGateway(
-    grpc::CallbackServerContext* ctx) const {
-  auto peer = Peer(ctx, partnership_id_, revocation_);
-  if (!peer.ok()) return peer.status();
-  if (peer->kind != PrincipalKind::kGateway) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        peer->uri, " may not call the holder API; only the gateway may"));
+Caller HolderService::CallerOf(grpc::CallbackServerContext* ctx) const {
+  // A revoked certificate makes the principal an error: the call is refused
+  // and the refusal recorded in the agent's log.
+  return auditor::CallerFromContext(*ctx, partnership_id_, revocation_);
+}
+
+absl::Status HolderService::AuthoriseGateway(const Caller& caller) {
+  if (!caller.principal.ok()) return caller.principal.status();
+  if (caller.principal->kind != PrincipalKind::kGateway) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(caller.principal->uri,
+                     " may not call the holder API; only the gateway may"));
   }
   return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* HolderService::Refuse(
+    grpc::CallbackServerContext* ctx, const Caller& caller, const char* method,
+    const absl::Status& why) {
+  auto* reactor = ctx->DefaultReactor();
+  audit_->HolderCallRefused(caller, method, why, [reactor](absl::Status s) {
+    reactor->Finish(ToGrpcStatus(s));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* HolderService::Disclose(
     grpc::CallbackServerContext* ctx,
     const accord::v1::DiscloseRequest* request,
     accord::v1::DiscloseResponse* response) {
+  const Caller caller = CallerOf(ctx);
+  absl::Status s = AuthoriseGateway(caller);
+  if (s.ok()) s = ValidateMessage(*request);
+  if (!s.ok()) return Refuse(ctx, caller, "Disclose", s);
+  // Released only once the agent's own log holds the disclosure.
   auto* reactor = ctx->DefaultReactor();
-  if (auto s = AuthoriseGateway(ctx); !s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
-  }
-  if (auto s = ValidateMessage(*request); !s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
-    return reactor;
-  }
-  *response = discloser_->Disclose(*request);
-  reactor->Finish(grpc::Status::OK);
+  std::vector<std::string> record_ids;
+  auto answer = discloser_->Disclose(*request, &record_ids);
+  audit_->Disclosure(*request, std::move(answer), std::move(record_ids),
+                     FinishInto(reactor, response));
   return reactor;
 }
 
-absl::Status LocalService::Authorise(grpc::CallbackServerContext& ctx) const {
-  if (auto s = api_->Authorise(Peer(&ctx, partnership_id_, revocation_));
+namespace {
+
+// What the agent's log records of a local call: its refusal, and for the
+// calls that change or open what the agent holds, the change.
+template <typename Req, typename Resp>
+absl::StatusOr<Resp> Recorded(AgentAudit& audit, const Caller& caller,
+                              const char* method, const Req&,
+                              absl::StatusOr<Resp> result) {
+  if (!result.ok())
+    return audit.LocalCallRefused(caller, method, result.status());
+  return result;
+}
+absl::StatusOr<accord::v1::RecordConsentResponse> Recorded(
+    AgentAudit& audit, const Caller& caller, const char* method,
+    const accord::v1::RecordConsentRequest& request,
+    absl::StatusOr<accord::v1::RecordConsentResponse> result) {
+  if (!result.ok())
+    return audit.LocalCallRefused(caller, method, result.status());
+  if (auto s = audit.ConsentRecorded(caller, request.consent(),
+                                     result->consent_id());
       !s.ok())
     return s;
-  const accord::v1::Actor actor = ActorFromMetadata(ctx);
-  if (actor.user_id().empty() || actor.role().empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the acting practitioner is missing: every call from an "
-        "organisation's system names the person acting, in metadata '",
-        kUserMetadataKey, "' (their user id) and '", kRoleMetadataKey,
-        "' (their role)"));
-  }
-  return absl::OkStatus();
+  return result;
+}
+absl::StatusOr<accord::v1::WithdrawConsentResponse> Recorded(
+    AgentAudit& audit, const Caller& caller, const char* method,
+    const accord::v1::WithdrawConsentRequest& request,
+    absl::StatusOr<accord::v1::WithdrawConsentResponse> result) {
+  if (!result.ok())
+    return audit.LocalCallRefused(caller, method, result.status());
+  if (auto s = audit.ConsentWithdrawn(caller, request); !s.ok()) return s;
+  return result;
+}
+absl::StatusOr<accord::v1::ListReferralsResponse> Recorded(
+    AgentAudit& audit, const Caller& caller, const char* method,
+    const accord::v1::ListReferralsRequest&,
+    absl::StatusOr<accord::v1::ListReferralsResponse> result) {
+  if (!result.ok())
+    return audit.LocalCallRefused(caller, method, result.status());
+  if (auto s = audit.ReferralsOpened(caller, *result); !s.ok()) return s;
+  return result;
+}
+
+}  // namespace
+
+Caller LocalService::CallerOf(grpc::CallbackServerContext* ctx) const {
+  // A revoked certificate makes the principal an error: the call is refused
+  // and the refusal recorded in the agent's log.
+  return auditor::CallerFromContext(*ctx, partnership_id_, revocation_);
 }
 
 template <typename Req, typename Resp, typename Fn>
 grpc::ServerUnaryReactor* LocalService::Handle(grpc::CallbackServerContext* ctx,
+                                               const char* method,
                                                const Req* request,
                                                Resp* response, Fn fn) {
-  return AnswerIf(ctx, Authorise(*ctx),
-                  response, [&] { return fn(*request); });
+  const Caller caller = CallerOf(ctx);
+  const absl::Status authorised = AuthoriseLocal(api_, caller);
+  absl::StatusOr<Resp> result =
+      authorised.ok() ? fn(*request) : absl::StatusOr<Resp>(authorised);
+  auto* reactor = ctx->DefaultReactor();
+  FinishInto(reactor, response)(
+      Recorded(*audit_, caller, method, *request, std::move(result)));
+  return reactor;
 }
 
 #define ACCORD_LOCAL_METHOD(Name)                                              \
@@ -112,7 +153,7 @@ grpc::ServerUnaryReactor* LocalService::Handle(grpc::CallbackServerContext* ctx,
       const accord::v1::Name##Request* request,                                \
       accord::v1::Name##Response* response) {                                  \
     return Handle(                                                             \
-        ctx, request, response,                                                \
+        ctx, #Name, request, response,                                         \
         [this](const accord::v1::Name##Request& r) { return api_->Name(r); }); \
   }
 
@@ -133,11 +174,11 @@ namespace {
 class ImportReactor final
     : public grpc::ServerReadReactor<accord::v1::ImportRow> {
  public:
-  ImportReactor(LocalApi* api, absl::Status authorised,
+  ImportReactor(LocalApi* api, AgentAudit* audit, Caller caller,
                 accord::v1::ImportReport* report)
-      : api_(api), report_(report) {
-    if (!authorised.ok()) {
-      Finish(ToGrpcStatus(authorised));
+      : api_(api), audit_(audit), caller_(std::move(caller)), report_(report) {
+    if (auto s = AuthoriseLocal(api_, caller_); !s.ok()) {
+      Refuse(s);
       return;
     }
     StartRead(&chunk_);
@@ -146,36 +187,36 @@ class ImportReactor final
   void OnReadDone(bool ok) override {
     if (!ok) {  // the client has sent the whole file
       if (session_ == nullptr) {
-        Finish(ToGrpcStatus(absl::InvalidArgumentError(
-            "field format: the import stream was empty")));
+        Refuse(absl::InvalidArgumentError(
+            "field format: the import stream was empty"));
         return;
       }
       auto report = session_->Finish();
       if (!report.ok()) {
-        Finish(ToGrpcStatus(report.status()));
+        Refuse(report.status());
         return;
       }
       *report_ = std::move(*report);
-      Finish(grpc::Status::OK);
+      Finish(ToGrpcStatus(audit_->Imported(caller_, *report_)));
       return;
     }
     if (session_ == nullptr) {
       auto session = api_->StartImport(chunk_.format());
       if (!session.ok()) {
-        Finish(ToGrpcStatus(session.status()));
+        Refuse(session.status());
         return;
       }
       session_ = std::move(*session);
     } else if (chunk_.format() != accord::v1::IMPORT_FORMAT_UNSPECIFIED &&
                chunk_.format() != format_) {
-      Finish(ToGrpcStatus(absl::InvalidArgumentError(
-          "field format: changed in the middle of an import")));
+      Refuse(absl::InvalidArgumentError(
+          "field format: changed in the middle of an import"));
       return;
     }
     if (format_ == accord::v1::IMPORT_FORMAT_UNSPECIFIED)
       format_ = chunk_.format();
     if (auto s = session_->Feed(chunk_.chunk()); !s.ok()) {
-      Finish(ToGrpcStatus(s));
+      Refuse(s);
       return;
     }
     StartRead(&chunk_);
@@ -184,7 +225,13 @@ class ImportReactor final
   void OnDone() override { delete this; }
 
  private:
+  void Refuse(const absl::Status& why) {
+    Finish(ToGrpcStatus(audit_->LocalCallRefused(caller_, "Import", why)));
+  }
+
   LocalApi* const api_;
+  AgentAudit* const audit_;
+  const Caller caller_;
   accord::v1::ImportReport* const report_;
   accord::v1::ImportRow chunk_;
   accord::v1::ImportFormat format_ = accord::v1::IMPORT_FORMAT_UNSPECIFIED;
@@ -195,8 +242,7 @@ class ImportReactor final
 
 grpc::ServerReadReactor<accord::v1::ImportRow>* LocalService::Import(
     grpc::CallbackServerContext* ctx, accord::v1::ImportReport* response) {
-  return new ImportReactor(
-      api_, Authorise(*ctx), response);
+  return new ImportReactor(api_, audit_, CallerOf(ctx), response);
 }
 
 // ---------------------------------------------------------------------------
@@ -211,13 +257,30 @@ grpc::ServerUnaryReactor* Unimplemented(grpc::CallbackServerContext* ctx) {
 }
 }  // namespace
 
+// Finishes with `result` once its event is recorded (`recorded` OK), else
+// with the recording's failure.
+template <typename T>
+AgentAudit::Recorded FinishWhenRecorded(grpc::ServerUnaryReactor* reactor,
+                                        T* response, absl::StatusOr<T> result) {
+  return [reactor, response, result = std::move(result)](absl::Status s) {
+    if (!s.ok()) return reactor->Finish(ToGrpcStatus(s));
+    FinishInto(reactor, response)(std::move(result));
+  };
+}
+
 grpc::ServerUnaryReactor* HolderService::DeliverReferral(
     grpc::CallbackServerContext* ctx,
     const accord::v1::DeliverReferralRequest* request,
     accord::v1::DeliverReferralResponse* response) {
   if (referrals_ == nullptr) return Unimplemented(ctx);
-  return AnswerIf(ctx, AuthoriseGateway(ctx), response,
-                  [&] { return referrals_->Deliver(*request); });
+  const Caller caller = CallerOf(ctx);
+  if (auto s = AuthoriseGateway(caller); !s.ok())
+    return Refuse(ctx, caller, "DeliverReferral", s);
+  auto* reactor = ctx->DefaultReactor();
+  auto result = referrals_->Deliver(*request);
+  audit_->ReferralDelivered(request->referral(), result,
+                            FinishWhenRecorded(reactor, response, result));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* HolderService::NotifyReferralStatus(
@@ -225,8 +288,14 @@ grpc::ServerUnaryReactor* HolderService::NotifyReferralStatus(
     const accord::v1::NotifyReferralStatusRequest* request,
     accord::v1::NotifyReferralStatusResponse* response) {
   if (referrals_ == nullptr) return Unimplemented(ctx);
-  return AnswerIf(ctx, AuthoriseGateway(ctx), response,
-                  [&] { return referrals_->Notify(*request); });
+  const Caller caller = CallerOf(ctx);
+  if (auto s = AuthoriseGateway(caller); !s.ok())
+    return Refuse(ctx, caller, "NotifyReferralStatus", s);
+  auto* reactor = ctx->DefaultReactor();
+  auto result = referrals_->Notify(*request);
+  audit_->ReferralStatusNotified(request->referral(), result.status(),
+                                 FinishWhenRecorded(reactor, response, result));
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* LocalService::SendReferral(
@@ -235,13 +304,13 @@ grpc::ServerUnaryReactor* LocalService::SendReferral(
     accord::v1::SendReferralResponse* response) {
   if (referrals_ == nullptr) return Unimplemented(ctx);
   auto* reactor = ctx->DefaultReactor();
-  if (auto s = Authorise(*ctx);
-      !s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
+  const Caller caller = CallerOf(ctx);
+  if (auto s = AuthoriseLocal(api_, caller); !s.ok()) {
+    reactor->Finish(
+        ToGrpcStatus(audit_->LocalCallRefused(caller, "SendReferral", s)));
     return reactor;
   }
-  referrals_->Send(*request, ActorFromMetadata(*ctx),
-                   FinishInto(reactor, response));
+  referrals_->Send(*request, caller.actor, FinishInto(reactor, response));
   return reactor;
 }
 
@@ -250,7 +319,7 @@ grpc::ServerUnaryReactor* LocalService::ListReferrals(
     const accord::v1::ListReferralsRequest* request,
     accord::v1::ListReferralsResponse* response) {
   if (referrals_ == nullptr) return Unimplemented(ctx);
-  return Handle(ctx, request, response,
+  return Handle(ctx, "ListReferrals", request, response,
                 [this](const accord::v1::ListReferralsRequest& r) {
                   return referrals_->List(r);
                 });
@@ -262,13 +331,19 @@ grpc::ServerUnaryReactor* LocalService::UpdateReferral(
     accord::v1::UpdateReferralResponse* response) {
   if (referrals_ == nullptr) return Unimplemented(ctx);
   auto* reactor = ctx->DefaultReactor();
-  if (auto s = Authorise(*ctx);
-      !s.ok()) {
-    reactor->Finish(ToGrpcStatus(s));
+  const Caller caller = CallerOf(ctx);
+  if (auto s = AuthoriseLocal(api_, caller); !s.ok()) {
+    reactor->Finish(
+        ToGrpcStatus(audit_->LocalCallRefused(caller, "UpdateReferral", s)));
     return reactor;
   }
-  referrals_->Update(*request, ActorFromMetadata(*ctx),
-                     FinishInto(reactor, response));
+  referrals_->Update(
+      *request, caller.actor,
+      [this, caller, request, reactor,
+       response](absl::StatusOr<accord::v1::UpdateReferralResponse> result) {
+        FinishInto(reactor, response)(
+            audit_->ReferralUpdated(caller, *request, std::move(result)));
+      });
   return reactor;
 }
 
@@ -347,11 +422,14 @@ LocalService::WatchReferrals(grpc::CallbackServerContext* ctx,
     return new WatchReactor(
         absl::UnimplementedError("this agent handles no referrals"));
   }
-  if (auto s = Authorise(*ctx);
-      !s.ok()) {
+  const Caller caller = CallerOf(ctx);
+  absl::Status s = AuthoriseLocal(api_, caller);
+  if (s.ok()) s = ValidateMessage(*request);
+  if (!s.ok())
+    return new WatchReactor(
+        audit_->LocalCallRefused(caller, "WatchReferrals", s));
+  if (s = audit_->WatchStarted(caller, request->box()); !s.ok())
     return new WatchReactor(s);
-  }
-  if (auto s = ValidateMessage(*request); !s.ok()) return new WatchReactor(s);
   return new WatchReactor(&referrals_->events(), request->box());
 }
 

@@ -1,13 +1,16 @@
 // The agent's gRPC services: thin callback-API adapters. The Holder API
 // accepts only the gateway's identity; the local API only the partner's own
 // organisation identity. Handlers do the (short, local) work inline on the
-// callback thread and finish at once.
+// callback thread; each call's event (a disclosure, a refusal, a consent
+// change...) goes to the agent's audit log (agent/agent_audit.h), and a
+// disclosure is answered only once its entry is durable.
 #ifndef ACCORD_AGENT_SERVICE_H_
 #define ACCORD_AGENT_SERVICE_H_
 
 #include <string>
 
 #include "accord/v1/agent.grpc.pb.h"
+#include "agent/agent_audit.h"
 #include "agent/disclosure.h"
 #include "agent/local_api.h"
 #include "agent/referrals.h"
@@ -19,11 +22,13 @@ class HolderService final : public accord::v1::Holder::CallbackService {
  public:
   // `revocation` is the CRL checked on every call (null: none configured);
   // `referrals` receives deliveries and status notices (null: refused).
+  // `audit` records every call's event and outlives the service.
   HolderService(std::string partnership_id, const Discloser* discloser,
-                const RevocationList* revocation,
+                AgentAudit* audit, const RevocationList* revocation,
                 Referrals* referrals = nullptr)
       : partnership_id_(std::move(partnership_id)),
         discloser_(discloser),
+        audit_(audit),
         revocation_(revocation),
         referrals_(referrals) {}
 
@@ -41,19 +46,26 @@ class HolderService final : public accord::v1::Holder::CallbackService {
       accord::v1::NotifyReferralStatusResponse* response) override;
 
  private:
-  absl::Status AuthoriseGateway(grpc::CallbackServerContext* ctx) const;
+  Caller CallerOf(grpc::CallbackServerContext* ctx) const;
+  static absl::Status AuthoriseGateway(const Caller& caller);
+  // Records `why` as the refusal of `method` and finishes with it.
+  grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* ctx,
+                                   const Caller& caller, const char* method,
+                                   const absl::Status& why);
   const std::string partnership_id_;
   const Discloser* discloser_;
+  AgentAudit* audit_;
   const RevocationList* revocation_;
   Referrals* referrals_;
 };
 
 class LocalService final : public accord::v1::AgentLocal::CallbackService {
  public:
-  LocalService(std::string partnership_id, LocalApi* api,
+  LocalService(std::string partnership_id, LocalApi* api, AgentAudit* audit,
                const RevocationList* revocation, Referrals* referrals = nullptr)
       : partnership_id_(std::move(partnership_id)),
         api_(api),
+        audit_(audit),
         revocation_(revocation),
         referrals_(referrals) {}
 
@@ -108,16 +120,16 @@ class LocalService final : public accord::v1::AgentLocal::CallbackService {
       const accord::v1::WatchReferralsRequest* request) override;
 
  private:
-  // Authorises, runs `fn(request)` and finishes the reactor with its result.
+  // Authorises, runs `fn(request)`, records the call's event (its refusal,
+  // or what it changed) and finishes the reactor with the result.
   template <typename Req, typename Resp, typename Fn>
   grpc::ServerUnaryReactor* Handle(grpc::CallbackServerContext* ctx,
-                                   const Req* request, Resp* response, Fn fn);
-  // The caller must be this organisation's system and name the person
-  // acting (x-accord-user and x-accord-role), who is recorded with what the
-  // call does.
-  absl::Status Authorise(grpc::CallbackServerContext& ctx) const;
+                                   const char* method, const Req* request,
+                                   Resp* response, Fn fn);
+  Caller CallerOf(grpc::CallbackServerContext* ctx) const;
   const std::string partnership_id_;
   LocalApi* api_;
+  AgentAudit* audit_;
   const RevocationList* revocation_;
   Referrals* referrals_;
 };

@@ -42,6 +42,19 @@ inline void WriteText(const std::string& path, const std::string& text) {
   out << text;
 }
 
+// The subject S-1 the agent tests hold: Zoë, with the identifiers her
+// tokens derive from.
+inline accord::v1::UpsertSubjectRequest ZoeSubject() {
+  accord::v1::UpsertSubjectRequest s;
+  s.mutable_subject()->set_local_id("S-1");
+  auto& fields = *s.mutable_subject()->mutable_fields();
+  fields["given_name"] = "Zoë";
+  fields["family_name"] = "O'Brien-Smith";
+  fields["date_of_birth"] = "1990-03-07";
+  fields["postcode"] = "ls6 2ab";
+  return s;
+}
+
 // Everything an agent for vol-a needs, on a real SQLite store.
 struct AgentFixture {
   explicit AgentFixture(const std::string& tag) : clock(TestNow()) {

@@ -57,6 +57,8 @@ struct Reviewer {
   std::string caller_org;  // may be empty for auditors
   accord::v1::Actor actor;
   std::string request_id;
+  // Set when the log is an agent's: its organisation (AuditEntry.agent_org).
+  std::string agent_org;
 };
 
 enum class ExportFormat { kJsonLines, kCsv };

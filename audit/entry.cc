@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "audit/json.h"
+#include "audit/printable.h"
 #include "runtime/clock.h"
 
 namespace accord::audit {
@@ -136,6 +137,9 @@ enum Key {
   kReviewNote,
   kReferralId,
   kDetail,
+  kAgentOrg,
+  kRecordIds,
+  kConsentId,
   kRefusalsSummarised,
   kSummarisedSince,
   kOverShared,
@@ -170,6 +174,9 @@ absl::string_view KeyName(Key k) {
                                                  "review_note",
                                                  "referral_id",
                                                  "detail",
+                                                 "agent_org",
+                                                 "record_ids",
+                                                 "consent_id",
                                                  "refusals_summarised",
                                                  "summarised_since",
                                                  "over_shared",
@@ -206,6 +213,9 @@ const absl::flat_hash_map<absl::string_view, Key>& KeyIndex() {
       {"review_note", kReviewNote},
       {"referral_id", kReferralId},
       {"detail", kDetail},
+      {"agent_org", kAgentOrg},
+      {"record_ids", kRecordIds},
+      {"consent_id", kConsentId},
       {"refusals_summarised", kRefusalsSummarised},
       {"summarised_since", kSummarisedSince},
       {"over_shared", kOverShared},
@@ -214,14 +224,14 @@ const absl::flat_hash_map<absl::string_view, Key>& KeyIndex() {
   return *index;
 }
 
-// CSV cell: quoted when it holds a separator, quote or line break; a leading
-// apostrophe defuses spreadsheet formulas in free text.
+// CSV cell: quoted when it holds a separator or quote. Text cells are shown
+// as text (control characters escaped, a leading apostrophe before what a
+// spreadsheet would run as a formula: audit/printable.h); numbers, times and
+// enum names are written as they are.
 void AppendCsvCell(std::string* out, absl::string_view v, bool text = true) {
   std::string cell;
-  if (text && !v.empty() &&
-      (v[0] == '=' || v[0] == '+' || v[0] == '-' || v[0] == '@' ||
-       v[0] == '\t' || v[0] == '\r')) {
-    cell = absl::StrCat("'", v);
+  if (text) {
+    cell = SpreadsheetText(v);
     v = cell;
   }
   if (v.find_first_of(",\"\r\n") == absl::string_view::npos) {
@@ -562,19 +572,41 @@ std::string JsonLine(const AuditEntry& e, absl::string_view leaf) {
   AppendJsonString(&out, e.referral_id());
   out.append(",\"detail\":");
   AppendJsonString(&out, e.detail());
-  absl::StrAppend(&out, ",\"refusals_summarised\":", e.refusals_summarised(),
-                  ",\"summarised_since\":");
+  // Fields only an agent's log sets are written when set, so that the
+  // gateway's rows (and exports made before these fields) are unchanged.
+  if (!e.agent_org().empty()) {
+    out.append(",\"agent_org\":");
+    AppendJsonString(&out, e.agent_org());
+  }
+  if (e.record_ids_size() > 0) {
+    out.append(",\"record_ids\":[");
+    for (int i = 0; i < e.record_ids_size(); ++i) {
+      if (i) out.push_back(',');
+      AppendJsonString(&out, e.record_ids(i));
+    }
+    out.push_back(']');
+  }
+  if (!e.consent_id().empty()) {
+    out.append(",\"consent_id\":");
+    AppendJsonString(&out, e.consent_id());
+  }
+  if (e.refusals_summarised() > 0) {
+    absl::StrAppend(&out, ",\"refusals_summarised\":",
+                    e.refusals_summarised());
+  }
   if (e.has_summarised_since()) {
+    out.append(",\"summarised_since\":");
     AppendJsonString(&out, FormatTimestamp(e.summarised_since()));
-  } else {
-    out.append("null");
   }
-  out.append(",\"over_shared\":[");
-  for (int i = 0; i < e.over_shared_size(); ++i) {
-    if (i) out.push_back(',');
-    AppendJsonString(&out, e.over_shared(i));
+  if (e.over_shared_size() > 0) {
+    out.append(",\"over_shared\":[");
+    for (int i = 0; i < e.over_shared_size(); ++i) {
+      if (i) out.push_back(',');
+      AppendJsonString(&out, e.over_shared(i));
+    }
+    out.push_back(']');
   }
-  out.append("],\"leaf\":\"");
+  out.append(",\"leaf\":\"");
   out.append(absl::Base64Escape(leaf));
   out.append("\"}\n");
   return out;
@@ -732,6 +764,12 @@ absl::Status ParseJsonLineInto(absl::string_view line, JsonRow* out) {
         return c.String(e.mutable_referral_id());
       case kDetail:
         return c.String(e.mutable_detail());
+      case kAgentOrg:
+        return c.String(e.mutable_agent_org());
+      case kRecordIds:
+        return c.Array([&] { return c.String(e.add_record_ids()); });
+      case kConsentId:
+        return c.String(e.mutable_consent_id());
       case kRefusalsSummarised: {
         uint64_t v;
         if (auto s = c.Uint(&v); !s.ok()) return s;
@@ -792,8 +830,8 @@ std::string CsvHeader() {
          "justification,"
          "no_consent_approver_user_id,no_consent_approver_role,flag_for_review,"
          "reviews_seq,"
-         "review_note,referral_id,detail,refusals_summarised,summarised_since,"
-         "over_shared,leaf\r\n";
+         "review_note,referral_id,detail,agent_org,record_ids,consent_id,"
+         "refusals_summarised,summarised_since,over_shared,leaf\r\n";
 }
 
 std::string CsvLine(const AuditEntry& e, absl::string_view leaf) {
@@ -830,6 +868,9 @@ std::string CsvLine(const AuditEntry& e, absl::string_view leaf) {
   cell(e.review_note());
   cell(e.referral_id());
   cell(e.detail());
+  cell(e.agent_org());
+  cell(absl::StrJoin(e.record_ids(), ";"));
+  cell(e.consent_id());
   cell(absl::StrCat(e.refusals_summarised()), false);
   cell(e.has_summarised_since() ? FormatTimestamp(e.summarised_since()) : "",
        false);
@@ -840,42 +881,46 @@ std::string CsvLine(const AuditEntry& e, absl::string_view leaf) {
 }
 
 std::string SubjectAccessReport(absl::Span<const AuditEntry> entries) {
+  // Every value comes from a caller, so each is made printable
+  // (audit/printable.h): the report is read by people.
+  const auto p = [](absl::string_view v) { return Printable(v); };
   std::string out;
   absl::StrAppend(
       &out, "Audit entries mentioning the subject: ", entries.size(), "\n");
   for (const AuditEntry& e : entries) {
     absl::StrAppend(&out, "\n#", e.seq(), " ", FormatTimestamp(e.time()), ": ",
-                    e.caller_org().empty() ? e.caller() : e.caller_org());
+                    p(e.caller_org().empty() ? e.caller() : e.caller_org()));
     if (!e.actor().user_id().empty()) {
-      absl::StrAppend(&out, " (user ", e.actor().user_id(),
+      absl::StrAppend(&out, " (user ", p(e.actor().user_id()),
                       e.actor().role().empty() ? "" : ", role ",
-                      e.actor().role(), ")");
+                      p(e.actor().role()), ")");
     }
-    absl::StrAppend(&out, " ", e.method(), " for purpose \"", e.purpose(),
+    absl::StrAppend(&out, " ", p(e.method()), " for purpose \"", p(e.purpose()),
                     "\": ", accord::v1::AuditDecision_Name(e.decision()),
                     ".\n");
     if (!e.agreement_id().empty()) {
-      absl::StrAppend(
-          &out, "  Agreement ", e.agreement_id(), " v", e.agreement_version(),
-          e.rule_id().empty() ? "" : ", rule ", e.rule_id(), ", lawful basis ",
-          accord::v1::LawfulBasis_Name(e.lawful_basis()), ".\n");
+      absl::StrAppend(&out, "  Agreement ", p(e.agreement_id()), " v",
+                      e.agreement_version(),
+                      e.rule_id().empty() ? "" : ", rule ", p(e.rule_id()),
+                      ", lawful basis ",
+                      accord::v1::LawfulBasis_Name(e.lawful_basis()), ".\n");
     }
     if (!e.holder().empty())
-      absl::StrAppend(&out, "  Holder: ", e.holder(), ".\n");
+      absl::StrAppend(&out, "  Holder: ", p(e.holder()), ".\n");
     if (e.fields_released_size() > 0 || e.record_count() > 0) {
-      absl::StrAppend(
-          &out, "  Released fields: ", absl::StrJoin(e.fields_released(), ", "),
-          "; records: ", e.record_count(), ".\n");
+      absl::StrAppend(&out, "  Released fields: ",
+                      p(absl::StrJoin(e.fields_released(), ", ")),
+                      "; records: ", e.record_count(), ".\n");
     }
     if (!e.deny_reason().empty())
-      absl::StrAppend(&out, "  Refused: ", e.deny_reason(), ".\n");
+      absl::StrAppend(&out, "  Refused: ", p(e.deny_reason()), ".\n");
     if (!e.no_consent_justification().empty()) {
       absl::StrAppend(
-          &out, "  Shared without consent: ", e.no_consent_justification(),
-          "; approved by ", e.no_consent_approver().user_id(), ".\n");
+          &out, "  Shared without consent: ", p(e.no_consent_justification()),
+          "; approved by ", p(e.no_consent_approver().user_id()), ".\n");
     }
     if (!e.referral_id().empty())
-      absl::StrAppend(&out, "  Referral ", e.referral_id(), ".\n");
+      absl::StrAppend(&out, "  Referral ", p(e.referral_id()), ".\n");
   }
   return out;
 }

@@ -3,7 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "runtime/clock.h"
 #include "runtime/crypto.h"
 
@@ -47,6 +49,14 @@ AuditEntry FullEntry() {
   e.set_review_note("tab\there");
   e.set_referral_id("ref-5");
   e.set_detail("\x01 control");
+  e.set_agent_org("womens-centre");
+  e.add_record_ids("WC-R-1");
+  e.add_record_ids("WC-R-2");
+  e.set_consent_id("c-7");
+  e.set_refusals_summarised(95);
+  e.mutable_summarised_since()->set_seconds(1714549999);
+  e.add_over_shared("phone");
+  e.add_over_shared("record:DATA_CATEGORY_SEX_LIFE");
   return e;
 }
 
@@ -162,6 +172,23 @@ TEST(EntryTest, JsonLineRoundTripsEveryField) {
   EXPECT_EQ(EncodeLeaf(bare_row->entry), bare_leaf);
 }
 
+// The fields only an agent's log sets are left out of rows that do not set
+// them: the gateway's rows are what they were before those fields existed.
+TEST(EntryTest, JsonLineOmitsUnsetAgentAndSummaryFields) {
+  AuditEntry e = FullEntry();
+  e.clear_agent_org();
+  e.clear_record_ids();
+  e.clear_consent_id();
+  e.clear_refusals_summarised();
+  e.clear_summarised_since();
+  e.clear_over_shared();
+  const std::string line = JsonLine(e, EncodeLeaf(e));
+  EXPECT_THAT(line, HasSubstr(R"("detail":"\u0001 control","leaf":")"));
+  auto row = ParseJsonLine(absl::string_view(line).substr(0, line.size() - 1));
+  ASSERT_TRUE(row.ok()) << row.status();
+  EXPECT_EQ(EncodeLeaf(row->entry), EncodeLeaf(e));
+}
+
 TEST(EntryTest, ParseJsonLineIsStrict) {
   EXPECT_THAT(
       ParseJsonLine(R"({"seq":1,"bogus":2,"leaf":""})").status().message(),
@@ -194,10 +221,33 @@ TEST(EntryTest, CsvQuotesPerRfc4180AndDefusesFormulas) {
   EXPECT_EQ(header.substr(header.size() - 2), "\r\n");
   EXPECT_EQ(line.substr(line.size() - 2), "\r\n");
   EXPECT_THAT(line, HasSubstr(",\"officer, \"\"duty\"\"\","));
-  EXPECT_THAT(line, HasSubstr(",\"safeguarding\nadult\","));
+  // A line break is shown as \n: every row is one line of text.
+  EXPECT_THAT(line, HasSubstr(",safeguarding\\nadult,"));
   EXPECT_THAT(line, HasSubstr(",'=cmd|' /C calc'!A0,"));
   EXPECT_THAT(line, HasSubstr("TOKEN_KIND_NAME_DOB:aaaa"));
-  EXPECT_EQ(std::vector<std::string>(absl::StrSplit(header, ',')).size(), 32u);
+  EXPECT_EQ(std::vector<std::string>(absl::StrSplit(header, ',')).size(), 35u);
+}
+
+// A refused request's purpose is kept as sent; in the CSV a reader sees it
+// escaped, and the row cannot pass for an allowed entry.
+TEST(EntryTest, CsvEscapesTerminalControlsAndStillDefusesFormulas) {
+  AuditEntry e = FullEntry();
+  e.set_decision(accord::v1::AUDIT_DECISION_DENY);
+  e.set_purpose("\x1b[2K\r#0 allow AuditSearch by auditor");
+  e.set_deny_reason("=HYPERLINK(\"http://x\")\x1b]8;;");
+  const std::string line = CsvLine(e, EncodeLeaf(e));
+  EXPECT_EQ(line.find('\x1b'), std::string::npos);
+  EXPECT_EQ(line.find('\r'), line.size() - 2);  // only the row's CRLF
+  EXPECT_THAT(line, HasSubstr(",\\x1b[2K\\r#0 allow AuditSearch by auditor,"));
+  EXPECT_THAT(line, HasSubstr(",\"'=HYPERLINK(\"\"http://x\"\")\\x1b]8;;\","));
+  // The leaf still holds the exact entry.
+  auto fields = std::vector<std::string>(absl::StrSplit(line, ','));
+  std::string leaf;
+  ASSERT_TRUE(
+      absl::Base64Unescape(absl::StripSuffix(fields.back(), "\r\n"), &leaf));
+  auto back = DecodeLeaf(leaf);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->purpose(), e.purpose());
 }
 
 TEST(EntryTest, SubjectAccessReportIsReadable) {
@@ -207,6 +257,14 @@ TEST(EntryTest, SubjectAccessReportIsReadable) {
   EXPECT_THAT(report, HasSubstr("Agreement isa-1 v3"));
   EXPECT_THAT(report,
               HasSubstr("Shared without consent: risk of serious harm"));
+}
+
+TEST(EntryTest, SubjectAccessReportEscapesWhatCallersSent) {
+  AuditEntry e = FullEntry();
+  e.set_purpose("x\x1b[1A\x1b[2K");
+  const std::string report = SubjectAccessReport({e});
+  EXPECT_EQ(report.find('\x1b'), std::string::npos);
+  EXPECT_THAT(report, HasSubstr("for purpose \"x\\x1b[1A\\x1b[2K\""));
 }
 
 TEST(EntryTest, TimestampsRoundTrip) {

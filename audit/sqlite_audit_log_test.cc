@@ -466,7 +466,7 @@ TEST_F(SqliteAuditLogTest, ReviewQueueAndMarkReviewed) {
     ASSERT_TRUE(log->AppendAndWait(e).ok());
   }
   EXPECT_THAT(Seqs(*log->ReviewQueue({})), ElementsAre(1, 3, 5));
-  Reviewer jo{"spiffe://test/auditor/jo", "", {}, "rq-9"};
+  Reviewer jo{"spiffe://test/auditor/jo", "", {}, "rq-9", ""};
   jo.actor.set_user_id("jo");
   auto seq = log->MarkReviewedAndWait(3, jo, "proportionate; approved by DI");
   ASSERT_TRUE(seq.ok()) << seq.status();

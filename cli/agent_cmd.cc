@@ -45,7 +45,7 @@ int Load(const Args& args, Stub* stub, const std::string& file,
     *req.mutable_subject() = subject;
     accord::v1::UpsertSubjectResponse resp;
     if (auto s = Call(args, stub, &Stub::UpsertSubject, req, &resp); !s.ok()) {
-      err << "subject " << subject.local_id() << ": ";
+      err << "subject " << Printable(subject.local_id()) << ": ";
       return Failure(err, s);
     }
   }
@@ -54,7 +54,7 @@ int Load(const Args& args, Stub* stub, const std::string& file,
     *req.mutable_record() = record;
     accord::v1::UpsertRecordResponse resp;
     if (auto s = Call(args, stub, &Stub::UpsertRecord, req, &resp); !s.ok()) {
-      err << "record " << record.local_id() << ": ";
+      err << "record " << Printable(record.local_id()) << ": ";
       return Failure(err, s);
     }
   }
@@ -66,7 +66,7 @@ int Load(const Args& args, Stub* stub, const std::string& file,
     if (s.code() == absl::StatusCode::kAlreadyExists)
       continue;  // loaded before
     if (!s.ok()) {
-      err << "consent " << consent.id() << ": ";
+      err << "consent " << Printable(consent.id()) << ": ";
       return Failure(err, s);
     }
   }
@@ -76,7 +76,8 @@ int Load(const Args& args, Stub* stub, const std::string& file,
     accord::v1::RecordEngagementResponse resp;
     if (auto s = Call(args, stub, &Stub::RecordEngagement, req, &resp);
         !s.ok()) {
-      err << "engagement for " << engagement.subject_local_id() << ": ";
+      err << "engagement for " << Printable(engagement.subject_local_id())
+          << ": ";
       return Failure(err, s);
     }
   }
@@ -132,10 +133,10 @@ int AgentCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
       return 0;
     }
     for (const auto& c : resp.consents()) {
-      out << c.id() << " given " << FormatDate(c.given_at()) << " ("
+      out << Printable(c.id()) << " given " << FormatDate(c.given_at()) << " ("
           << Readable(accord::v1::ConsentMethod_Name(c.method()),
                       "CONSENT_METHOD_")
-          << ", by " << c.recorded_by() << ")"
+          << ", by " << Printable(c.recorded_by()) << ")"
           << (c.has_expires_at() ? ", expires " + FormatDate(c.expires_at())
                                  : "")
           << (c.has_withdrawn_at()
@@ -154,7 +155,7 @@ int AgentCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
         !s.ok()) {
       return Failure(err, s);
     }
-    out << "consent " << pos[1] << " withdrawn\n";
+    out << "consent " << Printable(pos[1]) << " withdrawn\n";
     return 0;
   }
   return UsageError(

@@ -10,6 +10,7 @@
 #include "accord/v1/gateway.grpc.pb.h"
 #include "audit/entry.h"
 #include "audit/merkle.h"
+#include "audit/reconcile.h"
 #include "audit/tree_head.h"
 #include "audit/verify.h"
 #include "cli/args.h"
@@ -29,6 +30,10 @@ namespace {
 
 constexpr char kAuditUsage[] =
     R"(usage: accordctl audit SUBCOMMAND [flags] (as an auditor: --as auditor-NAME)
+
+The gateway's log by default. An agent's own log with --agent HOST:PORT (its
+local API port), as that organisation (--as org-ORG, e.g. its data protection
+officer with --user) or as an auditor (--as auditor-NAME --agent-org ORG).
 
   search [--org ORG] [--user-id ID] [--token KIND:HEX] [--purpose P] [--agreement ID]
          [--decision allow|deny|partial] [--from RFC3339] [--until RFC3339] [--page-size N] [--all]
@@ -51,6 +56,12 @@ constexpr char kAuditUsage[] =
   verify FILE --public-key PEM
                               check a JSON Lines export or a proof bundle offline;
                               names the first bad entry
+  reconcile --gateway EXPORT --gateway-key PEM --agent EXPORT --agent-key PEM
+            [--edge SECONDS]
+                              verify the gateway's export and one agent's, then
+                              name every answer of that agent recorded on one side
+                              without its twin on the other, and every twin whose
+                              status or fields differ; exit status 1 when any
 Add --json for raw output.
 )";
 
@@ -397,6 +408,38 @@ int Export(const Args& args, Stub* stub, std::ostream& out, std::ostream& err) {
   return 0;
 }
 
+int Reconcile(const Args& args, std::ostream& out, std::ostream& err) {
+  std::string files[4];
+  const char* flags[4] = {"gateway", "gateway-key", "agent", "agent-key"};
+  for (int i = 0; i < 4; ++i) {
+    auto v = args.Require(flags[i]);
+    if (!v.ok()) return UsageError(err, v.status(), kAuditUsage);
+    files[i] = *v;
+  }
+  audit::ReconcileOptions options;
+  if (args.Has("edge")) {
+    auto seconds = ParseU64(args.Get("edge"), "--edge");
+    if (!seconds.ok()) return UsageError(err, seconds.status(), kAuditUsage);
+    options.edge = absl::Seconds(*seconds);
+  }
+  auto gateway_key = audit::TreeHeadVerifier::FromPublicKeyFile(files[1]);
+  if (!gateway_key.ok()) return Failure(err, gateway_key.status());
+  auto agent_key = audit::TreeHeadVerifier::FromPublicKeyFile(files[3]);
+  if (!agent_key.ok()) return Failure(err, agent_key.status());
+  auto report = audit::ReconcileExportFiles(files[0], **gateway_key, files[2],
+                                            **agent_key, options);
+  if (!report.ok()) return Failure(err, report.status());
+  out << audit::FormatReconcileReport(*report);
+  return report->discrepancies == 0 ? 0 : 1;
+}
+
+// The log the online subcommands read: the gateway's, or with --agent an
+// agent's (its Auditor service on the local API port).
+absl::StatusOr<std::shared_ptr<grpc::Channel>> LogChannel(const Args& args) {
+  if (!args.Has("agent")) return GatewayChannel(args);
+  return AgentChannel(args, args.Get("agent-org"));
+}
+
 }  // namespace
 
 int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
@@ -407,12 +450,13 @@ int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     return args->Has("help") ? 0 : 2;
   }
   std::set<std::string> known = kConnectionFlags;
-  known.insert({"help",        "json",       "all",         "org",
-                "user-id",     "purpose",    "agreement",   "decision",
-                "from",        "until",      "page-size",   "token",
-                "linkage-key", "given-name", "family-name", "dob",
-                "postcode",    "nhs",        "note",        "size",
-                "public-key",  "out",        "format",      "to"});
+  known.insert({"help",        "json",        "all",         "org",
+                "user-id",     "purpose",     "agreement",   "decision",
+                "from",        "until",       "page-size",   "token",
+                "linkage-key", "given-name",  "family-name", "dob",
+                "postcode",    "nhs",         "note",        "size",
+                "public-key",  "out",         "format",      "to",
+                "agent-org",   "gateway-key", "agent-key",   "edge"});
   if (auto s = args->CheckKnown(known); !s.ok())
     return UsageError(err, s, kAuditUsage);
   const auto& pos = args->positional();
@@ -426,7 +470,9 @@ int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     return VerifyFile(*args, pos[1], out, err);
   }
 
-  auto channel = GatewayChannel(*args);
+  if (sub == "reconcile") return Reconcile(*args, out, err);
+
+  auto channel = LogChannel(*args);
   if (!channel.ok()) return Failure(err, channel.status());
   auto stub = accord::v1::Auditor::NewStub(*channel);
   if (sub == "search") return Search(*args, stub.get(), out, err);
@@ -446,7 +492,7 @@ int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
       if (args->Has("json")) {
         PrintJson(out, resp);
       } else {
-        out << resp.report();
+        out << PrintableBlock(resp.report(), "");
       }
       req.set_page_token(resp.next_page_token());
     } while (!req.page_token().empty());

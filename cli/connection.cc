@@ -73,15 +73,28 @@ absl::StatusOr<Principal> CertificateIdentity(const std::string& cert_file) {
 }
 
 namespace {
+// `agent_org` empty: the gateway; else the agent of that organisation
+// ("-": of our own).
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(
-    const Args& args, const std::string& address, bool to_agent) {
+    const Args& args, const std::string& address,
+    const std::string& agent_org) {
   auto tls = TlsFromArgs(args);
   if (!tls.ok()) return tls.status();
   auto me = CertificateIdentity(tls->cert_file());
   if (!me.ok()) return me.status();
+  std::string org = agent_org;
+  if (org == "-") {
+    if (me->kind != PrincipalKind::kOrg) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          me->uri,
+          " is not an organisation's identity: name the agent's organisation "
+          "with --agent-org ORG"));
+    }
+    org = me->name;
+  }
   const std::string expected =
-      to_agent ? SpiffeId(me->partnership, PrincipalKind::kAgent, me->name)
-               : SpiffeId(me->partnership, PrincipalKind::kGateway);
+      !org.empty() ? SpiffeId(me->partnership, PrincipalKind::kAgent, org)
+                   : SpiffeId(me->partnership, PrincipalKind::kGateway);
   auto creds = MakeChannelCredentials(*tls, expected);
   if (!creds.ok()) return creds.status();
   return grpc::CreateCustomChannel(address, *creds, DefaultChannelArguments());
@@ -90,18 +103,18 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> GatewayChannel(
     const Args& args) {
-  return Channel(args,
-                 args.Get("gateway", Env("ACCORD_GATEWAY", "127.0.0.1:17443")),
-                 false);
+  return Channel(
+      args, args.Get("gateway", Env("ACCORD_GATEWAY", "127.0.0.1:17443")), "");
 }
 
-absl::StatusOr<std::shared_ptr<grpc::Channel>> AgentChannel(const Args& args) {
+absl::StatusOr<std::shared_ptr<grpc::Channel>> AgentChannel(
+    const Args& args, const std::string& org) {
   const std::string address = args.Get("agent", Env("ACCORD_AGENT"));
   if (address.empty()) {
     return absl::InvalidArgumentError(
         "give the agent's local API address with --agent HOST:PORT");
   }
-  return Channel(args, address, true);
+  return Channel(args, address, org.empty() ? "-" : org);
 }
 
 void PrepareContext(const Args& args, grpc::ClientContext* ctx) {

@@ -31,9 +31,12 @@ absl::StatusOr<Principal> CertificateIdentity(const std::string& cert_file);
 // A channel to the gateway (--gateway, env ACCORD_GATEWAY, default
 // 127.0.0.1:17443) that insists on spiffe://<partnership>/gateway.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> GatewayChannel(const Args& args);
-// A channel to this organisation's agent local API (--agent, env
-// ACCORD_AGENT) that insists on spiffe://<partnership>/agent/<our org>.
-absl::StatusOr<std::shared_ptr<grpc::Channel>> AgentChannel(const Args& args);
+// A channel to an agent's local API (--agent, env ACCORD_AGENT) that insists
+// on spiffe://<partnership>/agent/<org>: `org`, or by default the
+// organisation of our own certificate (an auditor's certificate names none,
+// so an auditor must give the agent's organisation).
+absl::StatusOr<std::shared_ptr<grpc::Channel>> AgentChannel(
+    const Args& args, const std::string& org = "");
 
 // Sets the deadline and the acting practitioner (--user/--role or
 // ACCORD_USER/ACCORD_ROLE) on a call.

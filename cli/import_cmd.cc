@@ -62,7 +62,7 @@ void PrintReport(std::ostream& out, const accord::v1::ImportReport& r) {
   if (r.rejected_size() == 0) return;
   out << "rejected rows (nothing of these rows was written):\n";
   for (const auto& x : r.rejected())
-    out << "  row " << x.row() << ": " << x.reason() << "\n";
+    out << "  row " << x.row() << ": " << Printable(x.reason()) << "\n";
   if (r.rows_rejected() > static_cast<uint64_t>(r.rejected_size())) {
     out << "  ... and " << r.rows_rejected() - r.rejected_size()
         << " more rejected rows not listed\n";

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/output.h"
 
 namespace {
 
@@ -59,6 +60,8 @@ int main(int argc, char** argv) {
     std::cout << kUsage;
     return 0;
   }
-  std::cerr << "accordctl: unknown command '" << command << "'\n" << kUsage;
+  std::cerr << "accordctl: unknown command '" << accord::cli::Printable(command)
+            << "'\n"
+            << kUsage;
   return 2;
 }

@@ -16,13 +16,13 @@ namespace accord::cli {
 
 int UsageError(std::ostream& err, const absl::Status& status,
                const char* usage) {
-  err << "accordctl: " << status.message() << "\n" << usage;
+  err << "accordctl: " << Printable(status.message()) << "\n" << usage;
   return 2;
 }
 
 int Failure(std::ostream& err, const absl::Status& status) {
   err << "accordctl: " << absl::StatusCodeToString(status.code()) << ": "
-      << status.message() << "\n";
+      << Printable(status.message()) << "\n";
   if (absl::StrContains(status.message(), "acting practitioner is missing")) {
     err << "accordctl: name yourself with --user ID --role ROLE (or set "
            "ACCORD_USER and ACCORD_ROLE)\n";
@@ -60,31 +60,31 @@ std::string Readable(const std::string& enum_name, const std::string& prefix) {
 std::string TokenFlag(const accord::v1::SubjectToken& token) {
   switch (token.kind()) {
     case accord::v1::TOKEN_KIND_NAME_DOB:
-      return "name-dob:" + token.value();
+      return "name-dob:" + Printable(token.value());
     case accord::v1::TOKEN_KIND_NHS_NUMBER:
-      return "nhs:" + token.value();
+      return "nhs:" + Printable(token.value());
     case accord::v1::TOKEN_KIND_DOB_POSTCODE:
-      return "dob-postcode:" + token.value();
+      return "dob-postcode:" + Printable(token.value());
     default:
-      return "unknown:" + token.value();
+      return "unknown:" + Printable(token.value());
   }
 }
 
 void PrintQueryResponse(std::ostream& out,
                         const accord::v1::QueryResponse& response) {
-  out << "request " << response.request_id() << " (audit entry "
+  out << "request " << Printable(response.request_id()) << " (audit entry "
       << response.audit_seq() << ")\n";
   for (const auto& a : response.answers()) {
     out << "\n"
-        << a.holder_name() << " [" << a.holder() << "]: "
+        << Printable(a.holder_name()) << " [" << Printable(a.holder()) << "]: "
         << Readable(accord::v1::HolderStatus_Name(a.status()),
                     "HOLDER_STATUS_");
     if (!a.rule_id().empty()) {
-      out << " under agreement " << a.agreement_id() << " v"
-          << a.agreement_version() << ", rule " << a.rule_id();
+      out << " under agreement " << Printable(a.agreement_id()) << " v"
+          << a.agreement_version() << ", rule " << Printable(a.rule_id());
     }
     out << "\n";
-    if (!a.detail().empty()) out << "  " << a.detail() << "\n";
+    if (!a.detail().empty()) out << "  " << Printable(a.detail()) << "\n";
     if (a.consent_set_aside()) {
       out << "  consent set aside under the agreement's no-consent clause; "
              "flagged for review\n";
@@ -92,70 +92,94 @@ void PrintQueryResponse(std::ostream& out,
     std::vector<std::pair<std::string, std::string>> fields(a.fields().begin(),
                                                             a.fields().end());
     std::sort(fields.begin(), fields.end());
-    for (const auto& [k, v] : fields) out << "  " << k << ": " << v << "\n";
+    for (const auto& [k, v] : fields)
+      out << "  " << Printable(k) << ": " << Printable(v) << "\n";
     for (const auto& r : a.records()) {
-      out << "  record " << r.ref() << " ["
+      out << "  record " << Printable(r.ref()) << " ["
           << Readable(accord::v1::DataCategory_Name(r.category()),
                       "DATA_CATEGORY_")
           << ", "
           << Readable(accord::v1::Provenance_Name(r.provenance()),
                       "PROVENANCE_")
-          << "] " << r.recorded()
-          << (r.service().empty() ? "" : " " + r.service())
-          << (r.author_role().empty() ? "" : " by " + r.author_role())
-          << "\n    " << r.text() << "\n";
+          << "] " << Printable(r.recorded())
+          << (r.service().empty() ? "" : " " + Printable(r.service()))
+          << (r.author_role().empty() ? ""
+                                      : " by " + Printable(r.author_role()))
+          << "\n    " << PrintableBlock(r.text(), "    ") << "\n";
     }
     for (const auto& i : a.involvement()) {
       out << "  involved: "
-          << (i.service().empty() ? "(service not named)" : i.service());
+          << (i.service().empty() ? "(service not named)"
+                                  : Printable(i.service()));
       if (i.since().seconds() != 0) out << " since " << FormatDate(i.since());
-      out << "\n    contact: " << i.contact_name()
-          << (i.contact_role().empty() ? "" : ", " + i.contact_role())
-          << (i.contact_phone().empty() ? "" : ", " + i.contact_phone())
-          << (i.contact_email().empty() ? "" : ", " + i.contact_email())
+      out << "\n    contact: " << Printable(i.contact_name())
+          << (i.contact_role().empty() ? ""
+                                       : ", " + Printable(i.contact_role()))
+          << (i.contact_phone().empty() ? ""
+                                        : ", " + Printable(i.contact_phone()))
+          << (i.contact_email().empty() ? ""
+                                        : ", " + Printable(i.contact_email()))
           << "\n";
     }
     for (const auto& w : a.withheld())
-      out << "  withheld " << w.what() << ": " << w.reason() << "\n";
+      out << "  withheld " << Printable(w.what()) << ": "
+          << Printable(w.reason()) << "\n";
   }
 }
 
 void PrintAuditEntry(std::ostream& out, const accord::v1::AuditEntry& e) {
+  // Every text of an entry is what some caller sent (a refused request's
+  // purpose, a forged actor): escaped, so the entry cannot rewrite the screen.
+  const auto p = [](const std::string& v) { return Printable(v); };
   out << "#" << e.seq() << " " << FormatTime(e.time()) << " "
       << Readable(accord::v1::AuditDecision_Name(e.decision()),
                   "AUDIT_DECISION_")
-      << " " << e.method() << " by "
-      << (e.caller_org().empty() ? e.caller() : e.caller_org());
+      << " " << p(e.method()) << " by "
+      << p(e.caller_org().empty() ? e.caller() : e.caller_org());
   if (!e.actor().user_id().empty()) {
-    out << " (" << e.actor().user_id()
-        << (e.actor().role().empty() ? "" : ", " + e.actor().role()) << ")";
+    out << " (" << p(e.actor().user_id())
+        << (e.actor().role().empty() ? "" : ", " + p(e.actor().role())) << ")";
   }
-  if (!e.holder().empty()) out << " -> " << e.holder();
-  if (!e.purpose().empty()) out << " for " << e.purpose();
+  if (!e.holder().empty()) out << " -> " << p(e.holder());
+  if (!e.purpose().empty()) out << " for " << p(e.purpose());
+  if (!e.agent_org().empty())
+    out << " [recorded by " << p(e.agent_org()) << "'s agent]";
   out << "\n";
+  if (!e.request_id().empty() || !e.referral_id().empty()) {
+    out << "    ";
+    if (!e.request_id().empty()) out << "request " << p(e.request_id());
+    if (!e.request_id().empty() && !e.referral_id().empty()) out << ", ";
+    if (!e.referral_id().empty()) out << "referral " << p(e.referral_id());
+    out << "\n";
+  }
   if (!e.agreement_id().empty()) {
-    out << "    agreement " << e.agreement_id() << " v" << e.agreement_version()
-        << " rule " << e.rule_id() << ", "
+    out << "    agreement " << p(e.agreement_id()) << " v"
+        << e.agreement_version() << " rule " << p(e.rule_id()) << ", "
         << Readable(accord::v1::LawfulBasis_Name(e.lawful_basis()),
                     "LAWFUL_BASIS_")
         << "\n";
   }
   if (e.fields_released_size() > 0) {
-    out << "    released: " << absl::StrJoin(e.fields_released(), ", ") << " ("
-        << e.record_count() << " records)\n";
+    out << "    released: " << p(absl::StrJoin(e.fields_released(), ", "))
+        << " (" << e.record_count() << " records)\n";
   }
+  if (e.record_ids_size() > 0)
+    out << "    records: " << p(absl::StrJoin(e.record_ids(), ", ")) << "\n";
+  if (!e.consent_id().empty())
+    out << "    consent " << p(e.consent_id()) << "\n";
   if (!e.deny_reason().empty())
-    out << "    refused: " << e.deny_reason() << "\n";
+    out << "    refused: " << p(e.deny_reason()) << "\n";
   if (!e.no_consent_justification().empty()) {
-    out << "    without consent: " << e.no_consent_justification()
-        << "; approved by " << e.no_consent_approver().user_id() << " ("
-        << e.no_consent_approver().role() << ")\n";
+    out << "    without consent: " << p(e.no_consent_justification())
+        << "; approved by " << p(e.no_consent_approver().user_id()) << " ("
+        << p(e.no_consent_approver().role()) << ")\n";
   }
   if (e.flag_for_review()) out << "    flagged for review\n";
   if (!e.review_note().empty()) {
-    out << "    reviews #" << e.reviews_seq() << ": " << e.review_note()
+    out << "    reviews #" << e.reviews_seq() << ": " << p(e.review_note())
         << "\n";
   }
+  if (!e.detail().empty()) out << "    " << p(e.detail()) << "\n";
   for (const auto& t : e.subjects())
     out << "    subject " << TokenFlag(t) << "\n";
 }

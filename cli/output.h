@@ -13,9 +13,19 @@
 #include "accord/v1/audit.pb.h"
 #include "accord/v1/common.pb.h"
 #include "accord/v1/gateway.pb.h"
+#include "audit/printable.h"
 
 namespace accord::cli {
 
+// Everything shown to a person that came from a server, a file or another
+// party goes through these first (audit/printable.h): control characters
+// become visible escapes, so nothing printed can move the cursor, erase a
+// line or forge the lines around it. --json output is JSON-escaped instead.
+using audit::Printable;
+using audit::PrintableBlock;
+
+// Both print the status message escaped: servers' messages may quote what a
+// caller sent.
 int UsageError(std::ostream& err, const absl::Status& status,
                const char* usage);
 int Failure(std::ostream& err, const absl::Status& status);

@@ -212,15 +212,17 @@ int AgreementsCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     return 0;
   }
   for (const auto& a : response.agreements()) {
-    out << a.id() << " v" << a.version()
+    out << Printable(a.id()) << " v" << a.version()
         << (a.in_force() ? "  in force" : "  NOT in force") << "\n  "
-        << a.title() << "\n  parties: ";
+        << Printable(a.title()) << "\n  parties: ";
     for (int i = 0; i < a.parties_size(); ++i)
-      out << (i ? ", " : "") << a.parties(i);
+      out << (i ? ", " : "") << Printable(a.parties(i));
     out << "\n  valid " << FormatDate(a.valid_from()) << " to "
         << FormatDate(a.valid_until()) << ", review by "
         << FormatDate(a.review_by()) << ", " << a.rule_count() << " rules"
-        << (a.dpia_reference().empty() ? "" : ", DPIA " + a.dpia_reference())
+        << (a.dpia_reference().empty()
+                ? ""
+                : ", DPIA " + Printable(a.dpia_reference()))
         << "\n";
   }
   return 0;

@@ -64,44 +64,49 @@ absl::StatusOr<accord::v1::ReferralState> ParseState(const std::string& s) {
 
 void PrintReferral(std::ostream& out, const accord::v1::Referral& r,
                    const accord::v1::ReferralContent* content) {
-  out << r.id() << "  " << r.from_org() << " -> " << r.to_org()
-      << (r.to_service().empty() ? "" : "/" + r.to_service()) << "  "
+  const auto p = [](const std::string& v) { return Printable(v); };
+  out << p(r.id()) << "  " << p(r.from_org()) << " -> " << p(r.to_org())
+      << (r.to_service().empty() ? "" : "/" + p(r.to_service())) << "  "
       << StateText(r.state()) << "\n";
-  out << "  purpose " << r.purpose() << ", urgency "
+  out << "  purpose " << p(r.purpose()) << ", urgency "
       << Readable(accord::v1::Urgency_Name(r.urgency()), "URGENCY_");
   if (!r.rule_id().empty())
-    out << ", under " << r.agreement_id() << " rule " << r.rule_id();
+    out << ", under " << p(r.agreement_id()) << " rule " << p(r.rule_id());
   out << "\n";
   if (!r.previous_referral_id().empty())
-    out << "  continues " << r.previous_referral_id() << "\n";
+    out << "  continues " << p(r.previous_referral_id()) << "\n";
   if (!r.consent_reference().empty())
-    out << "  consent " << r.consent_reference() << "\n";
+    out << "  consent " << p(r.consent_reference()) << "\n";
   if (r.has_deliver_by() && r.state() == accord::v1::REFERRAL_STATE_SENT)
     out << "  to be delivered by " << FormatTime(r.deliver_by()) << "\n";
   for (const auto& h : r.history()) {
     out << "  " << FormatTime(h.at()) << "  " << StateText(h.state());
-    if (!h.by_org().empty()) out << " by " << h.by_org();
-    if (!h.actor().user_id().empty()) out << " (" << h.actor().user_id() << ")";
+    if (!h.by_org().empty()) out << " by " << p(h.by_org());
+    if (!h.actor().user_id().empty())
+      out << " (" << p(h.actor().user_id()) << ")";
     if (h.outcome() != accord::v1::OUTCOME_UNSPECIFIED)
       out << ": "
           << Readable(accord::v1::Outcome_Name(h.outcome()), "OUTCOME_");
-    if (!h.reason().empty()) out << ": " << h.reason();
+    if (!h.reason().empty()) out << ": " << p(h.reason());
     out << "\n";
   }
   if (content != nullptr && content->ByteSizeLong() > 0) {
     out << "  content (opened by this agent):\n";
     for (const auto& [k, v] : content->contact_details())
-      out << "    " << k << ": " << v << "\n";
-    if (content->needs_size() > 0)
-      out << "    needs: " << absl::StrJoin(content->needs(), ", ") << "\n";
-    if (!content->case_summary().empty())
-      out << "    case summary: " << content->case_summary() << "\n";
+      out << "    " << p(k) << ": " << p(v) << "\n";
+    if (content->needs_size() > 0) {
+      out << "    needs: " << p(absl::StrJoin(content->needs(), ", ")) << "\n";
+    }
+    if (!content->case_summary().empty()) {
+      out << "    case summary: "
+          << PrintableBlock(content->case_summary(), "      ") << "\n";
+    }
     if (content->has_referrer_contact()) {
       const auto& c = content->referrer_contact();
-      out << "    referrer contact: " << c.name()
-          << (c.role().empty() ? "" : ", " + c.role())
-          << (c.phone().empty() ? "" : ", " + c.phone())
-          << (c.email().empty() ? "" : ", " + c.email()) << "\n";
+      out << "    referrer contact: " << p(c.name())
+          << (c.role().empty() ? "" : ", " + p(c.role()))
+          << (c.phone().empty() ? "" : ", " + p(c.phone()))
+          << (c.email().empty() ? "" : ", " + p(c.email())) << "\n";
     }
   }
 }
@@ -153,9 +158,9 @@ int Send(const Args& args, accord::v1::AgentLocal::Stub* stub,
   if (args.Has("json")) {
     PrintJson(out, resp);
   } else {
-    out << "referral " << resp.referral_id() << " to " << *to << ": "
-        << StateText(resp.state()) << " (audit entry " << resp.audit_seq()
-        << ")\n";
+    out << "referral " << Printable(resp.referral_id()) << " to "
+        << Printable(*to) << ": " << StateText(resp.state()) << " (audit entry "
+        << resp.audit_seq() << ")\n";
   }
   return 0;
 }
@@ -211,9 +216,9 @@ int ShowStatus(const Args& args, const std::string& id, std::ostream& out,
   if (resp.chain_size() > 0) {
     out << "chain for this person (" << resp.chain_size() << " referrals):\n";
     for (const auto& c : resp.chain()) {
-      out << "  " << c.id() << "  " << c.from_org() << " -> " << c.to_org()
-          << "  " << StateText(c.state()) << (c.id() == id ? "  <- this" : "")
-          << "\n";
+      out << "  " << Printable(c.id()) << "  " << Printable(c.from_org())
+          << " -> " << Printable(c.to_org()) << "  " << StateText(c.state())
+          << (c.id() == id ? "  <- this" : "") << "\n";
     }
   }
   return 0;
@@ -253,8 +258,9 @@ int Update(const Args& args, accord::v1::AgentLocal::Stub* stub,
   if (args.Has("json")) {
     PrintJson(out, resp);
   } else {
-    out << "referral " << id << ": " << StateText(resp.referral().state())
-        << " (audit entry " << resp.audit_seq() << ")\n";
+    out << "referral " << Printable(id) << ": "
+        << StateText(resp.referral().state()) << " (audit entry "
+        << resp.audit_seq() << ")\n";
   }
   return 0;
 }
@@ -285,8 +291,9 @@ int Watch(const Args& args, accord::v1::AgentLocal::Stub* stub,
       const auto& r = event.referral().referral();
       out << (event.box() == accord::v1::REFERRAL_BOX_INBOX ? "inbox "
                                                             : "outbox")
-          << "  " << r.id() << "  " << r.from_org() << " -> " << r.to_org()
-          << "  " << StateText(r.state()) << "\n";
+          << "  " << Printable(r.id()) << "  " << Printable(r.from_org())
+          << " -> " << Printable(r.to_org()) << "  " << StateText(r.state())
+          << "\n";
     }
     out.flush();
     if (count > 0 && ++seen >= count) {
@@ -338,7 +345,7 @@ int ReferralCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
     return List(*args, stub.get(), accord::v1::REFERRAL_BOX_OUTBOX, out, err);
   if (sub == "update") return Update(*args, stub.get(), pos[0], out, err);
   if (sub == "watch") return Watch(*args, stub.get(), out, err);
-  err << "accordctl referral: unknown subcommand '" << sub << "'\n"
+  err << "accordctl referral: unknown subcommand '" << Printable(sub) << "'\n"
       << kReferralUsage;
   return 2;
 }

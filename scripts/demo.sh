@@ -4,7 +4,7 @@
 # starts the gateway and seven agents, loads synthetic records, runs sample
 # queries through the gateway, follows a referral along a pathway (Rape Crisis
 # -> Law Centre -> employment support) through each status change, shows the
-# audit log, and stops everything.
+# audit log and an agent's own log reconciled with it, and stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -180,6 +180,19 @@ ctl audit search --as auditor-dpo --all
 say "Signed tree head, and an inclusion proof checked offline with the gateway's public key"
 ctl audit tree-head --as auditor-dpo
 ctl audit proof 0 --as auditor-dpo --public-key "$run/pki/audit-signing.pub.pem"
+
+say "Each agent's own log: the Law Centre's data protection officer sees the referral its agent refused"
+ctl audit search --agent "$(agent_port law-centre)" --as org-law-centre --user dpo-lc --decision deny
+
+say "Rape Crisis's log, exported and verified with its agent's own key, reconciled with the gateway's"
+ctl audit tree-head --as auditor-dpo >/dev/null
+ctl audit export --as auditor-dpo --out "$run/gateway-audit.jsonl"
+rc_log=(--agent "$(agent_port rape-crisis)" --as org-rape-crisis --user dpo-rc)
+ctl audit tree-head "${rc_log[@]}" >/dev/null
+ctl audit export "${rc_log[@]}" --out "$run/rape-crisis-audit.jsonl"
+ctl audit verify "$run/rape-crisis-audit.jsonl" --public-key "$run/pki/audit-signing-rape-crisis.pub.pem"
+ctl audit reconcile --gateway "$run/gateway-audit.jsonl" --gateway-key "$run/pki/audit-signing.pub.pem" \
+  --agent "$run/rape-crisis-audit.jsonl" --agent-key "$run/pki/audit-signing-rape-crisis.pub.pem"
 
 say "Stopping everything"
 stop_all

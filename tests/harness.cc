@@ -401,11 +401,14 @@ std::shared_ptr<grpc::Channel> TestPartnership::ChannelWithoutClientCert(
                                    args);
 }
 
-absl::StatusOr<std::vector<accord::v1::AuditEntry>>
-TestPartnership::SearchAudit(accord::v1::AuditSearchRequest filter,
-                             const std::string& auditor) {
+namespace {
+// Every entry matching `filter`, all pages, from the Auditor service behind
+// `channel`.
+absl::StatusOr<std::vector<accord::v1::AuditEntry>> SearchLog(
+    const std::shared_ptr<grpc::Channel>& channel,
+    accord::v1::AuditSearchRequest filter) {
   std::vector<accord::v1::AuditEntry> all;
-  auto stub = accord::v1::Auditor::NewStub(GatewayChannel(auditor));
+  auto stub = accord::v1::Auditor::NewStub(channel);
   filter.set_page_size(1000);
   do {
     grpc::ClientContext ctx;
@@ -414,13 +417,30 @@ TestPartnership::SearchAudit(accord::v1::AuditSearchRequest filter,
     accord::v1::AuditSearchResponse resp;
     const grpc::Status status = stub->Search(&ctx, filter, &resp);
     if (!status.ok()) {
-      return absl::UnknownError(
+      return absl::Status(
+          static_cast<absl::StatusCode>(status.error_code()),
           absl::StrCat("audit search: ", status.error_message()));
     }
     all.insert(all.end(), resp.entries().begin(), resp.entries().end());
     filter.set_page_token(resp.next_page_token());
   } while (!filter.page_token().empty());
   return all;
+}
+}  // namespace
+
+absl::StatusOr<std::vector<accord::v1::AuditEntry>>
+TestPartnership::SearchAudit(accord::v1::AuditSearchRequest filter,
+                             const std::string& auditor) {
+  return SearchLog(GatewayChannel(auditor), std::move(filter));
+}
+
+absl::StatusOr<std::vector<accord::v1::AuditEntry>>
+TestPartnership::SearchAgentAudit(const std::string& org,
+                                  accord::v1::AuditSearchRequest filter,
+                                  const std::string& reader) {
+  return SearchLog(
+      AgentLocalChannel(org, reader.empty() ? "org-" + org : reader),
+      std::move(filter));
 }
 
 absl::StatusOr<std::vector<accord::v1::SubjectToken>> TestPartnership::TokensOf(

@@ -103,6 +103,13 @@ class TestPartnership {
       accord::v1::AuditSearchRequest filter = {},
       const std::string& auditor = "auditor-dpo");
 
+  // The same from the audit log of `org`'s own agent, read through the
+  // Auditor service on its local API port as `reader` (default: the
+  // organisation itself, org-<org>).
+  absl::StatusOr<std::vector<accord::v1::AuditEntry>> SearchAgentAudit(
+      const std::string& org, accord::v1::AuditSearchRequest filter = {},
+      const std::string& reader = "");
+
   // Tokens of a subject held by `org`'s agent.
   absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensOf(
       const std::string& org, const std::string& local_id);
@@ -115,6 +122,13 @@ class TestPartnership {
   std::string local_address(const std::string& org) const;
   const std::string& partnership_id() const { return partnership_.id(); }
   std::string audit_db() const { return dir_ + "/state/gateway-audit.db"; }
+  // The public keys that check the gateway's and an agent's tree heads.
+  std::string gateway_audit_key() const {
+    return pki() + "/audit-signing.pub.pem";
+  }
+  std::string agent_audit_key(const std::string& org) const {
+    return pki() + "/audit-signing-" + org + ".pub.pem";
+  }
   // Runs accordctl with `args` (as org-<org> etc. via --pki/--as in args),
   // returning exit code and capturing stdout+stderr.
   int Accordctl(const std::string& args, std::string* output);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Creates, or completes, an Accord partnership's PKI: the partnership CA, the
 # gateway, agent, organisation and auditor certificates with their SPIFFE
-# URI SAN identities, an empty CRL, the audit tree-head signing key and the
-# per-organisation referral sealing keys. See docs/PKI.md.
+# URI SAN identities, an empty CRL, the gateway's audit tree-head signing key,
+# and per organisation its referral sealing key and its agent's own audit
+# tree-head signing key. See docs/PKI.md.
 #
 # Idempotent: whatever already exists in DIR is kept; only what is missing is
 # created, and each file is reported as kept or created.
@@ -32,7 +33,8 @@ Usage: make-pki.sh --out DIR [--partnership FILE] [--partnership-id ID]
 
 Writes in DIR: ca.pem/.key, gateway.pem/.key, agent-<org>.pem/.key,
 org-<org>.pem/.key, auditor-<name>.pem/.key, crl.pem, hashed/,
-audit-signing.key/.pub.pem and referral-<org>.key/.pub.pem.
+audit-signing.key/.pub.pem (the gateway's log), audit-signing-<org>.key/.pub.pem
+(each agent's own log) and referral-<org>.key/.pub.pem.
 EOF
 }
 
@@ -143,6 +145,9 @@ fi
 pki_keypair "${out}" audit-signing ED25519
 for o in ${orgs[@]+"${orgs[@]}"}; do
   pki_keypair "${out}" "referral-${o}" X25519
+  # Each agent signs its own audit log's tree heads: the private key stays
+  # with that agent (mode 0600), the public key goes to whoever audits it.
+  pki_keypair "${out}" "audit-signing-${o}" ED25519
 done
 
 pki_say "done"

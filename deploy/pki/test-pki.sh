@@ -66,6 +66,9 @@ for o in "${orgs[@]}"; do
   [[ "$(stat -c %a "${dir}/referral-${o}.key")" == 600 ]] || fail "referral-${o}.key not 0600"
   openssl pkey -pubin -in "${dir}/referral-${o}.pub.pem" -noout -text 2>/dev/null |
     grep -F "X25519 Public-Key" >/dev/null || fail "referral-${o}.pub.pem: not X25519"
+  [[ "$(stat -c %a "${dir}/audit-signing-${o}.key")" == 600 ]] || fail "audit-signing-${o}.key not 0600"
+  openssl pkey -pubin -in "${dir}/audit-signing-${o}.pub.pem" -noout -text 2>/dev/null |
+    grep -F "ED25519 Public-Key" >/dev/null || fail "audit-signing-${o}.pub.pem: not Ed25519"
 done
 check_leaf auditor-dpo "URI:spiffe://${p}/auditor/dpo" "${client}"
 [[ "$(stat -c %a "${dir}/audit-signing.key")" == 600 ]] || fail "audit-signing.key not 0600"
