@@ -125,6 +125,9 @@ class AgentAuditLog final : public AgentAudit {
   void AuthoriseRead(const Caller& caller, const std::string& method,
                      const std::string& detail,
                      std::function<void(absl::Status)> done) override;
+  void RefuseRead(const Caller& caller, const std::string& method,
+                  const std::string& detail, absl::Status status,
+                  std::function<void(absl::Status)> done) override;
   audit::Reviewer ReviewerOf(const Caller& caller) const override;
 
  private:
@@ -620,6 +623,18 @@ void AgentAuditLog::AuthoriseRead(const Caller& caller,
   Append(std::move(e), [verdict, done = std::move(done)](absl::Status s) {
     if (!s.ok()) return done(Failure(s, "this read; nothing was read"));
     done(verdict);
+  });
+}
+
+void AgentAuditLog::RefuseRead(const Caller& caller, const std::string& method,
+                               const std::string& detail, absl::Status status,
+                               std::function<void(absl::Status)> done) {
+  AuditEntry e = FromCaller(caller, method);
+  e.set_detail(detail);
+  Deny(&e, status);
+  Append(std::move(e), [status, done = std::move(done)](absl::Status s) {
+    if (!s.ok()) return done(Failure(s, "this read; nothing was read"));
+    done(status);
   });
 }
 

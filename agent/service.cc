@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "auditor/auditor_service.h"
+#include "runtime/caller.h"
 #include "runtime/identity.h"
 #include "runtime/status.h"
 #include "runtime/textproto.h"
@@ -41,7 +42,7 @@ ReferralDone<T> FinishInto(grpc::ServerUnaryReactor* reactor, T* response) {
 Caller HolderService::CallerOf(grpc::CallbackServerContext* ctx) const {
   // A revoked certificate makes the principal an error: the call is refused
   // and the refusal recorded in the agent's log.
-  return auditor::CallerFromContext(*ctx, partnership_id_, revocation_);
+  return CallerFromContext(*ctx, partnership_id_, revocation_);
 }
 
 absl::Status HolderService::AuthoriseGateway(const Caller& caller) {
@@ -129,7 +130,7 @@ absl::StatusOr<accord::v1::ListReferralsResponse> Recorded(
 Caller LocalService::CallerOf(grpc::CallbackServerContext* ctx) const {
   // A revoked certificate makes the principal an error: the call is refused
   // and the refusal recorded in the agent's log.
-  return auditor::CallerFromContext(*ctx, partnership_id_, revocation_);
+  return CallerFromContext(*ctx, partnership_id_, revocation_);
 }
 
 template <typename Req, typename Resp, typename Fn>

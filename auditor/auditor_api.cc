@@ -1,5 +1,6 @@
 #include "auditor/auditor_api.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -18,11 +19,32 @@ audit::PageRequest Page(uint32_t size, const std::string& token) {
   return p;
 }
 
+absl::Status NoCheck() { return absl::OkStatus(); }
+
 }  // namespace
 
-template <typename Resp, typename Body>
+AuditorApi::AuditorApi(audit::AuditLog* log, AuditorAccess* access,
+                       AuditorApiOptions options)
+    : log_(log), access_(access), options_(options) {
+  const int n = std::max(1, options_.max_concurrent_exports);
+  export_busy_ = std::make_unique<std::atomic<bool>[]>(n);
+  for (int i = 0; i < n; ++i) {
+    export_busy_[i] = false;
+    export_threads_.push_back(std::make_unique<SerialExecutor>());
+  }
+}
+
+AuditorApi::~AuditorApi() = default;
+
+template <typename Resp, typename Check, typename Body>
 void AuditorApi::Run(const Caller& caller, const char* method,
-                     std::string detail, Done<Resp> done, Body body) {
+                     std::string detail, Done<Resp> done, Check check,
+                     Body body) {
+  if (absl::Status s = check(); !s.ok()) {
+    return access_->RefuseRead(
+        caller, method, detail, std::move(s),
+        [done = std::move(done)](absl::Status st) { done(st); });
+  }
   access_->AuthoriseRead(
       caller, method, detail,
       [this, done = std::move(done),
@@ -44,8 +66,8 @@ void AuditorApi::Search(const Caller& caller,
                         Done<accord::v1::AuditSearchResponse> done) {
   Run<accord::v1::AuditSearchResponse>(
       caller, "AuditSearch", "", std::move(done),
-      [this, req](accord::v1::AuditSearchResponse* out) -> absl::Status {
-        if (auto s = ValidateMessage(req); !s.ok()) return s;
+      [&req] { return ValidateMessage(req); },
+      [this, &req](accord::v1::AuditSearchResponse* out) -> absl::Status {
         audit::AuditQuery q;
         q.caller_org = req.caller_org();
         q.user_id = req.user_id();
@@ -67,21 +89,18 @@ void AuditorApi::SubjectAccessReport(
     const Caller& caller, const accord::v1::SubjectAccessRequest& req,
     Done<accord::v1::SubjectAccessResponse> done) {
   Run<accord::v1::SubjectAccessResponse>(
-      caller, "SubjectAccessReport", "", std::move(done),
-      [this, req](accord::v1::SubjectAccessResponse* out) -> absl::Status {
-        if (auto s = ValidateMessage(req); !s.ok()) return s;
+      caller, "SubjectAccessReport",
+      req.page_token().empty() ? "" : "next page", std::move(done),
+      [&req] { return ValidateMessage(req); },
+      [this, &req](accord::v1::SubjectAccessResponse* out) -> absl::Status {
         const std::vector<accord::v1::SubjectToken> tokens(
             req.subjects().begin(), req.subjects().end());
-        std::vector<accord::v1::AuditEntry> all;
-        audit::PageRequest page = Page(audit::kMaxPageSize, "");
-        do {
-          auto p = log_->SubjectAccess(tokens, page);
-          if (!p.ok()) return p.status();
-          for (auto& e : p->entries) all.push_back(std::move(e));
-          page.page_token = p->next_page_token;
-        } while (!page.page_token.empty());
-        out->set_report(audit::SubjectAccessReport(all));
-        for (auto& e : all) *out->add_disclosures() = std::move(e);
+        auto page = log_->SubjectAccess(
+            tokens, Page(req.page_size(), req.page_token()));
+        if (!page.ok()) return page.status();
+        out->set_report(audit::SubjectAccessReport(page->entries));
+        for (auto& e : page->entries) *out->add_disclosures() = std::move(e);
+        out->set_next_page_token(page->next_page_token);
         return absl::OkStatus();
       });
 }
@@ -90,8 +109,8 @@ void AuditorApi::ReviewQueue(const Caller& caller,
                              const accord::v1::ReviewQueueRequest& req,
                              Done<accord::v1::ReviewQueueResponse> done) {
   Run<accord::v1::ReviewQueueResponse>(
-      caller, "ReviewQueue", "", std::move(done),
-      [this, req](accord::v1::ReviewQueueResponse* out) -> absl::Status {
+      caller, "ReviewQueue", "", std::move(done), NoCheck,
+      [this, &req](accord::v1::ReviewQueueResponse* out) -> absl::Status {
         auto page = log_->ReviewQueue(Page(req.page_size(), req.page_token()));
         if (!page.ok()) return page.status();
         for (auto& e : page->entries) *out->add_entries() = std::move(e);
@@ -103,25 +122,40 @@ void AuditorApi::ReviewQueue(const Caller& caller,
 void AuditorApi::MarkReviewed(const Caller& caller,
                               const accord::v1::MarkReviewedRequest& req,
                               Done<accord::v1::MarkReviewedResponse> done) {
-  if (auto s = ValidateMessage(req); !s.ok()) return done(s);
+  const std::string detail = absl::StrCat("seq ", req.seq());
+  if (auto s = ValidateMessage(req); !s.ok()) {
+    return access_->RefuseRead(caller, "MarkReviewed", detail, s,
+                               [done](absl::Status st) { done(st); });
+  }
   access_->AuthoriseRead(
-      caller, "MarkReviewed/authorise", absl::StrCat("seq ", req.seq()),
-      [this, caller, req, done = std::move(done)](absl::Status s) {
+      caller, "MarkReviewed/authorise", detail,
+      [this, caller, &req, detail, done = std::move(done)](absl::Status s) {
         if (!s.ok()) return done(s);
-        log_->MarkReviewed(req.seq(), access_->ReviewerOf(caller), req.note(),
-                           [done](absl::StatusOr<uint64_t> seq) {
-                             if (!seq.ok()) return done(seq.status());
-                             accord::v1::MarkReviewedResponse resp;
-                             resp.set_audit_seq(*seq);
-                             done(std::move(resp));
-                           });
+        log_->MarkReviewed(
+            req.seq(), access_->ReviewerOf(caller), req.note(),
+            [this, caller, detail, done](absl::StatusOr<uint64_t> seq) {
+              if (seq.ok()) {
+                accord::v1::MarkReviewedResponse resp;
+                resp.set_audit_seq(*seq);
+                return done(std::move(resp));
+              }
+              // No such entry, or not awaiting review: a refusal, recorded.
+              if (seq.status().code() == absl::StatusCode::kNotFound ||
+                  seq.status().code() ==
+                      absl::StatusCode::kFailedPrecondition) {
+                return access_->RefuseRead(
+                    caller, "MarkReviewed", detail, seq.status(),
+                    [done](absl::Status st) { done(st); });
+              }
+              done(seq.status());
+            });
       });
 }
 
 void AuditorApi::GetTreeHead(const Caller& caller,
                              Done<accord::v1::SignedTreeHead> done) {
   Run<accord::v1::SignedTreeHead>(
-      caller, "GetTreeHead", "", std::move(done),
+      caller, "GetTreeHead", "", std::move(done), NoCheck,
       [this](accord::v1::SignedTreeHead* out) -> absl::Status {
         auto sth = log_->SignTreeHeadNow();
         if (!sth.ok()) return sth.status();
@@ -135,8 +169,8 @@ void AuditorApi::GetInclusionProof(
     Done<accord::v1::InclusionProofResponse> done) {
   Run<accord::v1::InclusionProofResponse>(
       caller, "GetInclusionProof", absl::StrCat("leaf ", req.leaf_index()),
-      std::move(done),
-      [this, req](accord::v1::InclusionProofResponse* out) -> absl::Status {
+      std::move(done), NoCheck,
+      [this, &req](accord::v1::InclusionProofResponse* out) -> absl::Status {
         absl::StatusOr<accord::v1::SignedTreeHead> sth =
             req.tree_size() == 0 ? log_->SignTreeHeadNow()
                                  : log_->TreeHeadAt(req.tree_size());
@@ -158,7 +192,8 @@ void AuditorApi::GetConsistencyProof(
   Run<accord::v1::ConsistencyProof>(
       caller, "GetConsistencyProof",
       absl::StrCat(req.first_size(), "..", req.second_size()), std::move(done),
-      [this, req](accord::v1::ConsistencyProof* out) -> absl::Status {
+      NoCheck,
+      [this, &req](accord::v1::ConsistencyProof* out) -> absl::Status {
         auto proof =
             log_->ConsistencyProof(req.first_size(), req.second_size());
         if (!proof.ok()) return proof.status();
@@ -167,20 +202,73 @@ void AuditorApi::GetConsistencyProof(
       });
 }
 
-void AuditorApi::AuthoriseExport(const Caller& caller,
-                                 const accord::v1::ExportRequest& req,
-                                 std::function<void(absl::Status)> done) {
-  access_->AuthoriseRead(caller, "AuditExport",
-                         absl::StrCat(req.from_seq(), "..", req.to_seq()),
-                         std::move(done));
+SerialExecutor* AuditorApi::ClaimExportThread(int* index) {
+  for (size_t i = 0; i < export_threads_.size(); ++i) {
+    bool expected = false;
+    if (export_busy_[i].compare_exchange_strong(expected, true)) {
+      *index = static_cast<int>(i);
+      return export_threads_[i].get();
+    }
+  }
+  return nullptr;
 }
 
-absl::Status AuditorApi::Export(const accord::v1::ExportRequest& req,
-                                const audit::AuditLog::ExportSink& sink) {
-  const auto format = req.format() == accord::v1::EXPORT_FORMAT_CSV
-                          ? audit::ExportFormat::kCsv
-                          : audit::ExportFormat::kJsonLines;
-  return log_->Export(req.from_seq(), req.to_seq(), format, sink);
+void AuditorApi::Export(const Caller& caller,
+                        const accord::v1::ExportRequest& req, ExportSink* sink,
+                        std::function<void(absl::Status)> done) {
+  const std::string detail = absl::StrCat(req.from_seq(), "..", req.to_seq());
+  audit::ExportFormat format;
+  switch (req.format()) {
+    case accord::v1::EXPORT_FORMAT_JSONL:
+      format = audit::ExportFormat::kJsonLines;
+      break;
+    case accord::v1::EXPORT_FORMAT_CSV:
+      format = audit::ExportFormat::kCsv;
+      break;
+    default:
+      return access_->RefuseRead(
+          caller, "AuditExport", detail,
+          absl::InvalidArgumentError(absl::StrCat(
+              "field format: ", static_cast<int>(req.format()),
+              " is not an export format; use EXPORT_FORMAT_JSONL (1) or "
+              "EXPORT_FORMAT_CSV (2)")),
+          std::move(done));
+  }
+  int index = -1;
+  SerialExecutor* thread = ClaimExportThread(&index);
+  if (thread == nullptr) {
+    return access_->RefuseRead(
+        caller, "AuditExport", detail,
+        absl::ResourceExhaustedError(absl::StrCat(
+            options_.max_concurrent_exports,
+            " audit exports are already running; try again when one has "
+            "finished")),
+        std::move(done));
+  }
+  access_->AuthoriseRead(
+      caller, "AuditExport", detail,
+      [this, thread, index, format, &req, sink,
+       done = std::move(done)](absl::Status s) mutable {
+        if (!s.ok()) {
+          export_busy_[index] = false;
+          return done(s);
+        }
+        thread->Post([this, index, format, &req, sink,
+                      done = std::move(done)]() mutable {
+          accord::v1::ExportChunk chunk;
+          const absl::Status st = log_->Export(
+              req.from_seq(), req.to_seq(), format,
+              [&](absl::string_view piece,
+                  const audit::ExportProgress& progress) {
+                chunk.set_data(std::string(piece));
+                chunk.set_entries_so_far(progress.entries_so_far);
+                chunk.set_entries_total(progress.entries_total);
+                return sink->Write(chunk);
+              });
+          export_busy_[index] = false;
+          done(st);
+        });
+      });
 }
 
 }  // namespace accord::auditor

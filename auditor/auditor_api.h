@@ -1,41 +1,43 @@
 // The auditor API over one audit log, independent of gRPC: search, subject
 // access reports, the review queue, signed tree heads, inclusion and
 // consistency proofs, and export (proto/accord/v1/gateway.proto, service
-// Auditor).
+// Auditor). The gateway serves it over the partnership's log, each agent over
+// its own.
 //
 // One rule holds for every call: the reader is authorised, and the access
 // (or its refusal) is an entry in the very log being read, durable before
-// the call's body runs. Who may read, and how that entry is written, belongs
-// to the log's keeper: the gateway for the partnership's log, each agent for
-// its own (AuditorAccess).
+// anything is read. Who may read, and how that entry is written, belongs to
+// the log's keeper (AuditorAccess): the gateway's request pipeline for the
+// partnership's log, each agent for its own. A request that is not valid
+// (e.g. an export format that does not exist) is refused and that refusal
+// recorded, before anything else.
 //
 // Bodies run one at a time on a worker thread of their own: never on gRPC's
 // event threads nor on the audit log's callback thread, whose callbacks must
-// not block. `done` runs exactly once, on that worker or, for a refusal, on
-// the thread that reported the refusal durable. Thread-safe.
+// not block. Subject access reports are paged like searches. Exports run on
+// a fixed pool of export threads (`max_concurrent_exports`); one more is
+// refused with RESOURCE_EXHAUSTED until one finishes, so threads and memory
+// stay bounded whatever readers do. `done` runs exactly once. Requests must
+// stay valid until their `done` has run. Thread-safe.
 #ifndef ACCORD_AUDITOR_AUDITOR_API_H_
 #define ACCORD_AUDITOR_AUDITOR_API_H_
 
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "accord/v1/gateway.pb.h"
 #include "audit/audit_log.h"
-#include "runtime/identity.h"
+#include "runtime/caller.h"
 #include "runtime/serial_executor.h"
 
 namespace accord::auditor {
 
-// Who is calling, as the transport established it.
-struct Caller {
-  // The certificate identity, or why there is none usable (revoked, none).
-  absl::StatusOr<Principal> principal =
-      absl::UnauthenticatedError("no identity");
-  std::string peer_uris;  // the raw URI SANs, for the entry of a refusal
-  accord::v1::Actor actor;
-};
+using ::accord::Caller;
 
 // Who may read a log, and how each read is recorded in it.
 class AuditorAccess {
@@ -48,6 +50,11 @@ class AuditorAccess {
   virtual void AuthoriseRead(const Caller& caller, const std::string& method,
                              const std::string& detail,
                              std::function<void(absl::Status)> done) = 0;
+  // Records the refusal `status` of a read whose request is not valid, then
+  // `done(status)` (or Unavailable when it could not be recorded).
+  virtual void RefuseRead(const Caller& caller, const std::string& method,
+                          const std::string& detail, absl::Status status,
+                          std::function<void(absl::Status)> done) = 0;
   // How an authorised caller is named in the MarkReviewed entry it makes.
   virtual audit::Reviewer ReviewerOf(const Caller& caller) const = 0;
 };
@@ -55,23 +62,37 @@ class AuditorAccess {
 template <typename T>
 using Done = std::function<void(absl::StatusOr<T>)>;
 
+struct AuditorApiOptions {
+  int max_concurrent_exports = 2;
+};
+
 class AuditorApi {
  public:
+  // Where an export's chunks go. Write returns once the chunk is written (it
+  // may block: it runs on an export thread), or an error to stop.
+  class ExportSink {
+   public:
+    virtual ~ExportSink() = default;
+    virtual absl::Status Write(const accord::v1::ExportChunk& chunk) = 0;
+  };
+
   // `log` and `access` outlive the API.
-  AuditorApi(audit::AuditLog* log, AuditorAccess* access)
-      : log_(log), access_(access) {}
+  AuditorApi(audit::AuditLog* log, AuditorAccess* access,
+             AuditorApiOptions options = {});
+  ~AuditorApi();
 
   void Search(const Caller& caller, const accord::v1::AuditSearchRequest& req,
               Done<accord::v1::AuditSearchResponse> done);
-  // Every entry mentioning the tokens, all pages, and the readable report.
+  // One page of the entries mentioning the tokens, and its readable report.
   void SubjectAccessReport(const Caller& caller,
                            const accord::v1::SubjectAccessRequest& req,
                            Done<accord::v1::SubjectAccessResponse> done);
   void ReviewQueue(const Caller& caller,
                    const accord::v1::ReviewQueueRequest& req,
                    Done<accord::v1::ReviewQueueResponse> done);
-  // The review is itself an entry, appended by the log once the access to
-  // mark it is recorded.
+  // The review is itself an entry, appended by the log (with the reviewer and
+  // the note) once the access to mark it is recorded; an unknown entry, or
+  // one not awaiting review, is a recorded refusal.
   void MarkReviewed(const Caller& caller,
                     const accord::v1::MarkReviewedRequest& req,
                     Done<accord::v1::MarkReviewedResponse> done);
@@ -84,24 +105,26 @@ class AuditorApi {
   void GetConsistencyProof(const Caller& caller,
                            const accord::v1::ConsistencyProofRequest& req,
                            Done<accord::v1::ConsistencyProof> done);
-
-  // An export in two steps, since it streams for long: AuthoriseExport
-  // records the access, then Export writes the export to `sink` on the
-  // calling thread (a thread of the caller's own; it may block on the sink).
-  void AuthoriseExport(const Caller& caller,
-                       const accord::v1::ExportRequest& req,
-                       std::function<void(absl::Status)> done);
-  absl::Status Export(const accord::v1::ExportRequest& req,
-                      const audit::AuditLog::ExportSink& sink);
+  // Streams the export to `sink` (which must outlive `done`) from an export
+  // thread; `done` gets the outcome once the last chunk is written or the
+  // export stopped.
+  void Export(const Caller& caller, const accord::v1::ExportRequest& req,
+              ExportSink* sink, std::function<void(absl::Status)> done);
 
  private:
-  // Authorises and records the access, then runs `body` on the worker.
-  template <typename Resp, typename Body>
+  // Refuses with `check()`'s error, or records the access and runs `body`
+  // on the worker.
+  template <typename Resp, typename Check, typename Body>
   void Run(const Caller& caller, const char* method, std::string detail,
-           Done<Resp> done, Body body);
+           Done<Resp> done, Check check, Body body);
+  // An export thread that is free (its index in *index), or nullptr.
+  SerialExecutor* ClaimExportThread(int* index);
 
   audit::AuditLog* const log_;
   AuditorAccess* const access_;
+  const AuditorApiOptions options_;
+  std::unique_ptr<std::atomic<bool>[]> export_busy_;
+  std::vector<std::unique_ptr<SerialExecutor>> export_threads_;
   // Declared last: destroyed first, so queued bodies finish while the log is
   // still alive.
   SerialExecutor worker_;

@@ -1,27 +1,11 @@
 #include "auditor/auditor_service.h"
 
-#include <thread>
 #include <utility>
 
 #include "absl/synchronization/mutex.h"
 #include "runtime/status.h"
 
 namespace accord::auditor {
-
-Caller CallerFromContext(const grpc::ServerContextBase& ctx,
-                         const std::string& partnership,
-                         const RevocationList* revocation) {
-  Caller caller;
-  if (auto auth = ctx.auth_context()) {
-    caller.principal = PeerPrincipal(*auth, partnership);
-    caller.peer_uris = PeerUris(*auth);
-    if (caller.principal.ok() && revocation != nullptr) {
-      if (auto s = revocation->CheckPeer(*auth); !s.ok()) caller.principal = s;
-    }
-  }
-  caller.actor = ActorFromMetadata(ctx);
-  return caller;
-}
 
 namespace {
 
@@ -103,25 +87,31 @@ grpc::ServerUnaryReactor* AuditorService::GetConsistencyProof(
 
 namespace {
 
-// One export stream. Once the access is recorded, a thread of its own runs
-// the export (one read snapshot), handing each ~64 KiB piece to the stream
-// and waiting until gRPC has written it: memory stays bounded whatever the
-// log's size, and a slow reader only holds up their own export.
+// Streams an export: the AuditorApi writes each ~64 KiB chunk from an export
+// thread, which waits here until gRPC has sent it, so memory stays bounded
+// and a slow or departed reader holds up only their own export. The reactor
+// is finished once, when the export ends; gRPC deletes nothing before that.
 class ExportReactor final
-    : public grpc::ServerWriteReactor<accord::v1::ExportChunk> {
+    : public grpc::ServerWriteReactor<accord::v1::ExportChunk>,
+      public AuditorApi::ExportSink {
  public:
-  ExportReactor(AuditorApi* api, accord::v1::ExportRequest request)
-      : api_(api), request_(std::move(request)) {}
+  explicit ExportReactor(accord::v1::ExportRequest request)
+      : request_(std::move(request)) {}
+  const accord::v1::ExportRequest& request() const { return request_; }
 
-  void Begin(const absl::Status& authorised) {
-    if (!authorised.ok()) return Finish(ToGrpcStatus(authorised));
-    thread_ = std::thread([this] {
-      Finish(ToGrpcStatus(
-          api_->Export(request_, [this](absl::string_view piece,
-                                        const audit::ExportProgress& progress) {
-            return Send(piece, progress);
-          })));
-    });
+  absl::Status Write(const accord::v1::ExportChunk& chunk) override {
+    absl::MutexLock lock(&mu_);
+    if (cancelled_)
+      return absl::CancelledError("the reader closed the export stream");
+    writing_ = true;
+    StartWrite(&chunk);
+    mu_.Await(absl::Condition(
+        +[](ExportReactor* r)
+             ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu_) { return !r->writing_; },
+        this));
+    if (cancelled_)
+      return absl::CancelledError("the reader closed the export stream");
+    return absl::OkStatus();
   }
 
   void OnWriteDone(bool ok) override {
@@ -130,40 +120,11 @@ class ExportReactor final
     if (!ok) cancelled_ = true;
   }
 
-  void OnDone() override {
-    if (thread_.joinable()) {
-      if (thread_.get_id() == std::this_thread::get_id()) {
-        thread_.detach();
-      } else {
-        thread_.join();
-      }
-    }
-    delete this;
-  }
+  void OnDone() override { delete this; }
 
  private:
-  absl::Status Send(absl::string_view piece,
-                    const audit::ExportProgress& progress) {
-    absl::MutexLock lock(&mu_);
-    if (cancelled_) return absl::CancelledError("the reader closed the export");
-    chunk_.set_data(std::string(piece));
-    chunk_.set_entries_so_far(progress.entries_so_far);
-    chunk_.set_entries_total(progress.entries_total);
-    writing_ = true;
-    StartWrite(&chunk_);
-    mu_.Await(absl::Condition(
-        +[](ExportReactor* r)
-             ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu_) { return !r->writing_; },
-        this));
-    if (cancelled_) return absl::CancelledError("the reader closed the export");
-    return absl::OkStatus();
-  }
-
-  AuditorApi* const api_;
   const accord::v1::ExportRequest request_;
-  std::thread thread_;
   absl::Mutex mu_;
-  accord::v1::ExportChunk chunk_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -173,9 +134,9 @@ class ExportReactor final
 grpc::ServerWriteReactor<accord::v1::ExportChunk>* AuditorService::Export(
     grpc::CallbackServerContext* ctx,
     const accord::v1::ExportRequest* request) {
-  auto* reactor = new ExportReactor(api_, *request);
-  api_->AuthoriseExport(CallerOf(ctx), *request,
-                        [reactor](absl::Status s) { reactor->Begin(s); });
+  auto* reactor = new ExportReactor(*request);
+  api_->Export(CallerOf(ctx), reactor->request(), reactor,
+               [reactor](absl::Status s) { reactor->Finish(ToGrpcStatus(s)); });
   return reactor;
 }
 

@@ -1,9 +1,9 @@
 // The Auditor gRPC service over an AuditorApi: it only translates. Unary
 // calls pass the caller (certificate identity, checked against the CRL, and
 // the acting practitioner) to the API and finish with its answer; Export
-// streams chunk by chunk from a reactor with a thread of its own. Served by
-// each agent on its local API port; the gateway can serve it the same way.
-// Thread-safe.
+// streams chunk by chunk, each written from the API's export thread. Served
+// by the gateway over the partnership's log and by each agent on its local
+// API port over its own. Thread-safe.
 #ifndef ACCORD_AUDITOR_AUDITOR_SERVICE_H_
 #define ACCORD_AUDITOR_AUDITOR_SERVICE_H_
 
@@ -14,12 +14,6 @@
 #include "runtime/revocation.h"
 
 namespace accord::auditor {
-
-// The caller of a call in `partnership`; a revoked certificate makes the
-// principal an error (so the call is refused, and audited as refused).
-Caller CallerFromContext(const grpc::ServerContextBase& ctx,
-                         const std::string& partnership,
-                         const RevocationList* revocation);
 
 class AuditorService final : public accord::v1::Auditor::CallbackService {
  public:

@@ -1,6 +1,7 @@
-// The auditor API over a real SQLite audit log: who may read, that every
-// read is itself recorded, paging, and bounded exports.
-#include "gateway/auditor_api.h"
+// The auditor API at the gateway, over a real SQLite audit log: who may read
+// under the gateway's pipeline, that every read is itself recorded, paging,
+// and bounded exports.
+#include "gateway/auditor_access.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -28,12 +29,15 @@ struct AuditorApiTest : ::testing::Test {
     log = std::move(*opened);
     p = std::make_unique<ExamplePartnership>(PipelineOptions{},
                                              audit::RefusalBudget{}, log.get());
-    AuditorApiOptions options;
+    access = std::make_unique<GatewayAuditorAccess>(p->pipeline.get());
+    auditor::AuditorApiOptions options;
     options.max_concurrent_exports = 1;
-    api = std::make_unique<AuditorApi>(p->pipeline.get(), log.get(), options);
+    api = std::make_unique<auditor::AuditorApi>(log.get(), access.get(),
+                                                options);
   }
   ~AuditorApiTest() override {
     api.reset();
+    access.reset();
     p.reset();
   }
   Caller Dpo() const { return p->As(PrincipalKind::kAuditor, "dpo"); }
@@ -52,7 +56,8 @@ struct AuditorApiTest : ::testing::Test {
   FakeClock clock;
   std::unique_ptr<audit::AuditLog> log;
   std::unique_ptr<ExamplePartnership> p;
-  std::unique_ptr<AuditorApi> api;
+  std::unique_ptr<GatewayAuditorAccess> access;
+  std::unique_ptr<auditor::AuditorApi> api;
 };
 
 TEST_F(AuditorApiTest, AnOrganisationCannotReadTheLogAndTheAttemptIsRecorded) {
@@ -110,16 +115,19 @@ TEST_F(AuditorApiTest, ReviewingAnUnknownEntryIsRefusedAndRecorded) {
   req.set_note("checked with the duty inspector");
   api->MarkReviewed(Dpo(), req, r.Callback());
   EXPECT_EQ(r.Get().status().code(), absl::StatusCode::kNotFound);
+  // The access to review, then its refusal: the entry does not exist.
   auto entries = All();
-  ASSERT_GE(entries.size(), 1u);
-  EXPECT_EQ(entries[0].method(), "MarkReviewed");
-  EXPECT_EQ(entries[0].reviews_seq(), 4242u);
-  EXPECT_EQ(entries[0].decision(), accord::v1::AUDIT_DECISION_DENY);
+  ASSERT_GE(entries.size(), 2u);
+  EXPECT_EQ(entries[0].method(), "MarkReviewed/authorise");
+  EXPECT_EQ(entries[0].decision(), accord::v1::AUDIT_DECISION_ALLOW);
+  EXPECT_EQ(entries[1].method(), "MarkReviewed");
+  EXPECT_EQ(entries[1].detail(), "seq 4242");
+  EXPECT_EQ(entries[1].decision(), accord::v1::AUDIT_DECISION_DENY);
 }
 
 // A sink that takes chunks until told to stop, optionally holding the
 // first one until released.
-class Sink : public AuditorApi::ExportSink {
+class Sink : public auditor::AuditorApi::ExportSink {
  public:
   explicit Sink(bool hold = false) : hold_(hold) {}
   absl::Status Write(const accord::v1::ExportChunk& chunk) override {

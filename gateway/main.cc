@@ -11,7 +11,8 @@
 #include "accord/v1/config.pb.h"
 #include "audit/refusal_log.h"
 #include "audit/sqlite_audit_log.h"
-#include "gateway/auditor_api.h"
+#include "auditor/auditor_service.h"
+#include "gateway/auditor_access.h"
 #include "gateway/gateway.h"
 #include "gateway/handshake_audit.h"
 #include "gateway/holder_client.h"
@@ -143,14 +144,16 @@ int Run(const std::string& config_path) {
                                     std::move(*referral_keys),
                                     referral_options);
   referrals.Start();
-  gateway::AuditorApiOptions auditor_options;
+  auditor::AuditorApiOptions auditor_options;
   if (config.max_concurrent_exports() > 0)
     auditor_options.max_concurrent_exports = config.max_concurrent_exports();
-  gateway::AuditorApi auditor_api(&pipeline, audit_log->get(), auditor_options);
+  gateway::GatewayAuditorAccess auditor_access(&pipeline);
+  auditor::AuditorApi auditor_api(audit_log->get(), &auditor_access,
+                                  auditor_options);
   const PartnershipDirectory* directory = partnership->get();
   gateway::GatewayService gateway_service(&gateway, &referrals, directory,
                                           revocation->get());
-  gateway::AuditorService auditor_service(&auditor_api, directory,
+  auditor::AuditorService auditor_service(&auditor_api, directory->id(),
                                           revocation->get());
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>

@@ -167,6 +167,16 @@ void Pipeline::RefuseUnparsed(const std::string& method, const Caller& caller,
                 audit::RefusalLog::Stage::kBeforeAdmission, [](absl::Status) {});
 }
 
+void Pipeline::RefuseRequest(const Method& method, const Caller& caller,
+                             const std::string& detail, absl::Status status,
+                             std::function<void(absl::Status)> done) {
+  counters_.refused_before_admission.fetch_add(1, std::memory_order_relaxed);
+  accord::v1::AuditEntry entry = RefusalEntry(method, caller);
+  entry.set_detail(detail);
+  RecordRefusal(std::move(entry), status,
+                audit::RefusalLog::Stage::kBeforeAdmission, std::move(done));
+}
+
 void Pipeline::RecordRefusal(accord::v1::AuditEntry entry,
                              const absl::Status& status,
                              audit::RefusalLog::Stage stage,

@@ -38,23 +38,15 @@
 #include "audit/refusal_log.h"
 #include "gateway/disk_floor.h"
 #include "gateway/limits.h"
+#include "runtime/caller.h"
 #include "runtime/clock.h"
 #include "runtime/identity.h"
 #include "runtime/partnership.h"
 
 namespace accord::gateway {
 
-// Who is calling, as established by the transport.
-struct Caller {
-  // The certificate identity, or why there is none usable (no certificate,
-  // no identity of this partnership, revoked).
-  absl::StatusOr<Principal> principal =
-      absl::UnauthenticatedError("no identity");
-  std::string peer_uris;  // raw URI SANs, for the audit of refusals
-  accord::v1::Actor actor;
-  // When the caller stops waiting; calls to holders never outlive it.
-  absl::Time deadline = absl::InfiniteFuture();
-};
+// Who is calling, as established by the transport (runtime/caller.h).
+using ::accord::Caller;
 
 template <typename T>
 using Done = std::function<void(absl::StatusOr<T>)>;
@@ -203,6 +195,11 @@ class Pipeline {
   // not parse its request); `method` is the method's name. Fire and forget.
   void RefuseUnparsed(const std::string& method, const Caller& caller,
                       const absl::Status& status);
+  // Records the refusal of `caller`'s call to `method` without admitting it
+  // (its request is not valid), with `detail`, then `done(status)`.
+  void RefuseRequest(const Method& method, const Caller& caller,
+                     const std::string& detail, absl::Status status,
+                     std::function<void(absl::Status)> done);
 
   // What the caller is told when its decision could not be made durable; the
   // failure also goes to the process log (rate-limited).

@@ -1,6 +1,5 @@
 #include "gateway/service.h"
 
-#include "absl/synchronization/mutex.h"
 #include "runtime/status.h"
 
 namespace accord::gateway {
@@ -8,20 +7,7 @@ namespace accord::gateway {
 Caller CallerFromContext(const grpc::ServerContextBase& ctx,
                          const PartnershipDirectory& partnership,
                          const RevocationList* revocation) {
-  Caller caller;
-  auto auth = ctx.auth_context();
-  if (auth) {
-    caller.principal = PeerPrincipal(*auth, partnership.id());
-    caller.peer_uris = PeerUris(*auth);
-    if (caller.principal.ok() && revocation != nullptr) {
-      if (auto s = revocation->CheckPeer(*auth); !s.ok()) {
-        caller.principal = s;
-      }
-    }
-  }
-  caller.actor = ActorFromMetadata(ctx);
-  caller.deadline = absl::FromChrono(ctx.deadline());
-  return caller;
+  return ::accord::CallerFromContext(ctx, partnership.id(), revocation);
 }
 
 namespace {
@@ -172,82 +158,5 @@ ACCORD_REFERRAL_METHOD(GetReferral, Get)
 ACCORD_REFERRAL_METHOD(GetReferralKey, GetKey)
 
 #undef ACCORD_REFERRAL_METHOD
-
-// ---------------------------------------------------------------------------
-// Auditor
-
-#define ACCORD_AUDITOR_METHOD(Name, Req, Resp)                             \
-  grpc::ServerUnaryReactor* AuditorService::Name(                          \
-      grpc::CallbackServerContext* ctx, const accord::v1::Req* request,    \
-      accord::v1::Resp* response) {                                        \
-    return Unary(ctx, CallerOf(*ctx), request, response,                   \
-                 [this](Caller c, const auto& r, auto done) {              \
-                   api_->Name(std::move(c), r, std::move(done));           \
-                 });                                                       \
-  }
-
-ACCORD_AUDITOR_METHOD(Search, AuditSearchRequest, AuditSearchResponse)
-ACCORD_AUDITOR_METHOD(SubjectAccessReport, SubjectAccessRequest,
-                      SubjectAccessResponse)
-ACCORD_AUDITOR_METHOD(ReviewQueue, ReviewQueueRequest, ReviewQueueResponse)
-ACCORD_AUDITOR_METHOD(MarkReviewed, MarkReviewedRequest, MarkReviewedResponse)
-ACCORD_AUDITOR_METHOD(GetTreeHead, GetTreeHeadRequest, SignedTreeHead)
-ACCORD_AUDITOR_METHOD(GetInclusionProof, InclusionProofRequest,
-                      InclusionProofResponse)
-ACCORD_AUDITOR_METHOD(GetConsistencyProof, ConsistencyProofRequest,
-                      ConsistencyProof)
-
-#undef ACCORD_AUDITOR_METHOD
-
-namespace {
-
-// Streams an export: the AuditorApi writes each ~64 KiB chunk from an export
-// thread, which waits here until gRPC has sent it, so memory stays bounded
-// and a slow or departed auditor holds up only their own export. The reactor
-// is finished once, when the export ends; gRPC deletes nothing before that.
-class ExportReactor final
-    : public grpc::ServerWriteReactor<accord::v1::ExportChunk>,
-      public AuditorApi::ExportSink {
- public:
-  absl::Status Write(const accord::v1::ExportChunk& chunk) override {
-    absl::MutexLock lock(&mu_);
-    if (cancelled_)
-      return absl::CancelledError("the auditor closed the export stream");
-    writing_ = true;
-    StartWrite(&chunk);
-    mu_.Await(absl::Condition(
-        +[](ExportReactor* r)
-             ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu_) { return !r->writing_; },
-        this));
-    if (cancelled_)
-      return absl::CancelledError("the auditor closed the export stream");
-    return absl::OkStatus();
-  }
-
-  void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    writing_ = false;
-    if (!ok) cancelled_ = true;
-  }
-
-  void OnDone() override { delete this; }
-
- private:
-  absl::Mutex mu_;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
-};
-
-}  // namespace
-
-grpc::ServerWriteReactor<accord::v1::ExportChunk>* AuditorService::Export(
-    grpc::CallbackServerContext* ctx,
-    const accord::v1::ExportRequest* request) {
-  auto* reactor = new ExportReactor;
-  api_->Export(CallerOf(*ctx), *request, reactor, [reactor](absl::Status s) {
-    reactor->Finish(ToGrpcStatus(s));
-  });
-  return reactor;
-}
 
 }  // namespace accord::gateway

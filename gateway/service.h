@@ -1,7 +1,8 @@
-// The gateway's gRPC services: thin callback-API adapters. Each handler
+// The gateway's gRPC service: a thin callback-API adapter. Each handler
 // builds the Caller from the TLS peer (CallerFromContext), hands the request
-// to the logic (Gateway, ReferralRouter, AuditorApi), and finishes the
-// reactor when the logic calls back. No per-request threads, no blocking in
+// to the logic (Gateway, ReferralRouter), and finishes the reactor when the
+// logic calls back. The Auditor service is auditor::AuditorService over
+// the gateway's access policy (gateway/auditor_access.h). No per-request threads, no blocking in
 // handlers, no logic here.
 #ifndef ACCORD_GATEWAY_SERVICE_H_
 #define ACCORD_GATEWAY_SERVICE_H_
@@ -11,7 +12,6 @@
 #include <memory>
 
 #include "accord/v1/gateway.grpc.pb.h"
-#include "gateway/auditor_api.h"
 #include "gateway/gateway.h"
 #include "gateway/pipeline.h"
 #include "gateway/referral_router.h"
@@ -19,9 +19,7 @@
 
 namespace accord::gateway {
 
-// The transport's view of the caller: its certificate identity (refused when
-// the certificate is revoked: `revocation` may be null when no CRL is
-// configured), the acting practitioner and the call's deadline.
+// The transport's view of the caller (runtime/caller.h) in `partnership`.
 Caller CallerFromContext(const grpc::ServerContextBase& ctx,
                          const PartnershipDirectory& partnership,
                          const RevocationList* revocation);
@@ -68,54 +66,6 @@ class GatewayService final : public accord::v1::Gateway::CallbackService {
 
   Gateway* gateway_;
   ReferralRouter* referrals_;
-  const PartnershipDirectory* partnership_;
-  const RevocationList* revocation_;
-};
-
-class AuditorService final : public accord::v1::Auditor::CallbackService {
- public:
-  AuditorService(AuditorApi* api, const PartnershipDirectory* partnership,
-                 const RevocationList* revocation)
-      : api_(api), partnership_(partnership), revocation_(revocation) {}
-
-  grpc::ServerUnaryReactor* Search(
-      grpc::CallbackServerContext* ctx,
-      const accord::v1::AuditSearchRequest* request,
-      accord::v1::AuditSearchResponse* response) override;
-  grpc::ServerUnaryReactor* SubjectAccessReport(
-      grpc::CallbackServerContext* ctx,
-      const accord::v1::SubjectAccessRequest* request,
-      accord::v1::SubjectAccessResponse* response) override;
-  grpc::ServerUnaryReactor* ReviewQueue(
-      grpc::CallbackServerContext* ctx,
-      const accord::v1::ReviewQueueRequest* request,
-      accord::v1::ReviewQueueResponse* response) override;
-  grpc::ServerUnaryReactor* MarkReviewed(
-      grpc::CallbackServerContext* ctx,
-      const accord::v1::MarkReviewedRequest* request,
-      accord::v1::MarkReviewedResponse* response) override;
-  grpc::ServerUnaryReactor* GetTreeHead(
-      grpc::CallbackServerContext* ctx,
-      const accord::v1::GetTreeHeadRequest* request,
-      accord::v1::SignedTreeHead* response) override;
-  grpc::ServerUnaryReactor* GetInclusionProof(
-      grpc::CallbackServerContext* ctx,
-      const accord::v1::InclusionProofRequest* request,
-      accord::v1::InclusionProofResponse* response) override;
-  grpc::ServerUnaryReactor* GetConsistencyProof(
-      grpc::CallbackServerContext* ctx,
-      const accord::v1::ConsistencyProofRequest* request,
-      accord::v1::ConsistencyProof* response) override;
-  grpc::ServerWriteReactor<accord::v1::ExportChunk>* Export(
-      grpc::CallbackServerContext* ctx,
-      const accord::v1::ExportRequest* request) override;
-
- private:
-  Caller CallerOf(const grpc::CallbackServerContext& ctx) const {
-    return CallerFromContext(ctx, *partnership_, revocation_);
-  }
-
-  AuditorApi* api_;
   const PartnershipDirectory* partnership_;
   const RevocationList* revocation_;
 };
