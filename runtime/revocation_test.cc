@@ -5,9 +5,12 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/crypto.h"
@@ -137,6 +140,104 @@ TEST_F(RevocationTest, LapsedCrlRefusesEveryone) {
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(s.message(), HasSubstr("lapsed"));
   EXPECT_THAT(s.message(), HasSubstr("revoke.sh"));
+}
+
+TEST_F(RevocationTest, CachedAcceptanceBecomesRefusalWhenAReloadRevokes) {
+  ASSERT_EQ(
+      Run(absl::StrCat("bash -c 'source ", *scripts_, "/pki-lib.sh && pki_env ",
+                       *dir_, " && pki_issue ", *dir_,
+                       " org-police-3 /O=t.accord/OU=org/CN=police ",
+                       "URI:spiffe://t.accord/org/police clientAuth 30'")),
+      0);
+  const std::string live = *dir_ + "/cache-crl.pem";
+  ASSERT_EQ(Run(absl::StrCat("cp ", *dir_, "/crl.pem ", live)), 0);
+  auto list = RevocationList::Load(live, *dir_ + "/ca.pem");
+  ASSERT_TRUE(list.ok()) << list.status();
+  const std::string pem = Pem("org-police-3");
+  EXPECT_TRUE((*list)->Check(pem).ok());
+  EXPECT_EQ((*list)->cached_count(), 1u);
+  EXPECT_TRUE((*list)->Check(pem).ok());  // from the cache
+  EXPECT_EQ((*list)->cached_count(), 1u);
+
+  ASSERT_EQ(Run(absl::StrCat(*scripts_, "/revoke.sh --out ", *dir_, " ", *dir_,
+                             "/org-police-3.pem")),
+            0);
+  ASSERT_EQ(Run(absl::StrCat("cp ", *dir_, "/crl.pem ", live)), 0);
+  auto reloaded = (*list)->ReloadIfChanged();
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  ASSERT_TRUE(*reloaded);
+  EXPECT_EQ((*list)->cached_count(), 0u);  // the reload emptied the cache
+  const absl::Status refused = (*list)->Check(pem);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(refused.message(), HasSubstr("has been revoked"));
+  // The refusal is cached too, and still a refusal.
+  EXPECT_EQ((*list)->cached_count(), 1u);
+  EXPECT_EQ((*list)->Check(pem).code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(RevocationTest, CacheIsBoundedAndVerdictsStayRight) {
+  auto list = RevocationList::Load(*dir_ + "/crl.pem", *dir_ + "/ca.pem",
+                                   nullptr, /*cached_certificates=*/4);
+  ASSERT_TRUE(list.ok()) << list.status();
+  const std::vector<std::string> accepted = {
+      "gateway",      "agent-police",       "org-police",
+      "agent-refuge", "org-refuge",         "unknown-org",
+      "no-uri-org-police", "server-only-org-police"};
+  for (int pass = 0; pass < 3; ++pass) {
+    for (const auto& name : accepted) {
+      EXPECT_TRUE((*list)->Check(Pem(name)).ok()) << name;
+      EXPECT_EQ((*list)->Check(Pem("revoked-org-police")).code(),
+                absl::StatusCode::kPermissionDenied);
+      EXPECT_LE((*list)->cached_count(), 4u);
+    }
+  }
+  EXPECT_GE((*list)->cached_count(), 1u);
+
+  auto uncached = RevocationList::Load(*dir_ + "/crl.pem", *dir_ + "/ca.pem",
+                                       nullptr, /*cached_certificates=*/0);
+  ASSERT_TRUE(uncached.ok()) << uncached.status();
+  EXPECT_TRUE((*uncached)->Check(Pem("org-police")).ok());
+  EXPECT_EQ((*uncached)->Check(Pem("revoked-org-police")).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ((*uncached)->cached_count(), 0u);
+}
+
+TEST_F(RevocationTest, LapsedCrlRefusesCertificatesAcceptedFromTheCache) {
+  FakeClock clock(absl::Now());
+  auto list =
+      RevocationList::Load(*dir_ + "/crl.pem", *dir_ + "/ca.pem", &clock);
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_TRUE((*list)->Check(Pem("org-refuge")).ok());
+  ASSERT_EQ((*list)->cached_count(), 1u);
+  clock.Set((*list)->next_update() + absl::Seconds(1));
+  const absl::Status s = (*list)->Check(Pem("org-refuge"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(s.message(), HasSubstr("lapsed"));
+}
+
+TEST_F(RevocationTest, ConcurrentChecksAgree) {
+  auto list = RevocationList::Load(*dir_ + "/crl.pem", *dir_ + "/ca.pem",
+                                   nullptr, /*cached_certificates=*/2);
+  ASSERT_TRUE(list.ok()) << list.status();
+  const std::string good = Pem("org-police");
+  const std::string other = Pem("agent-police");
+  const std::string revoked = Pem("revoked-org-police");
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) {
+        if (!(*list)->Check(good).ok()) ++wrong;
+        if (!(*list)->Check(other).ok()) ++wrong;
+        if ((*list)->Check(revoked).code() !=
+            absl::StatusCode::kPermissionDenied)
+          ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_LE((*list)->cached_count(), 2u);
 }
 
 TEST_F(RevocationTest, NoCrlConfiguredRevokesNothing) {
