@@ -21,6 +21,7 @@
 #include "policy/policy.h"
 #include "runtime/clock.h"
 #include "runtime/crypto.h"
+#include "runtime/gateway_stub.h"
 #include "runtime/handshake.h"
 #include "runtime/identity.h"
 #include "runtime/partnership.h"
@@ -126,14 +127,18 @@ int Run(const std::string& config_path) {
   }
   std::unique_ptr<accord::v1::Gateway::StubInterface> gateway_stub;
   if (!config.gateway_address().empty()) {
-    auto creds = MakeChannelCredentials(
-        tls, SpiffeId((*partnership)->id(), PrincipalKind::kGateway));
-    if (!creds.ok()) return StartupFailure(kProgram, creds.status());
-    grpc::ChannelArguments args = DefaultChannelArguments();
+    // The gateway's certificate is checked at every handshake against the
+    // same CRL as callers' certificates, reloads included.
+    ServerChannelOptions dial;
+    dial.address = config.gateway_address();
+    dial.tls = tls;
+    dial.revocation = (*revocation)->configured() ? revocation->get() : nullptr;
+    dial.log_prefix = absl::StrCat(kProgram, "[", config.org_id(), "]");
     // Reconnect to a restarted gateway within seconds, not minutes.
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-    gateway_stub = accord::v1::Gateway::NewStub(
-        grpc::CreateCustomChannel(config.gateway_address(), *creds, args));
+    dial.args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+    auto stub = DialGateway(std::move(dial), (*partnership)->id());
+    if (!stub.ok()) return StartupFailure(kProgram, stub.status());
+    gateway_stub = *std::move(stub);
   }
   agent::Referrals referrals(config.org_id(), *partnership, store->get(),
                              policy->get(), std::move(*referral_keys),

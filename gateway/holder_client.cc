@@ -4,18 +4,21 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/identity.h"
+#include "runtime/server_channel.h"
 #include "runtime/tls.h"
 
 namespace accord::gateway {
 namespace {
+
+using HolderStub = ServerStub<accord::v1::Holder>;
 
 class GrpcHolderClients final : public HolderClients {
  public:
   void Disclose(const std::string& holder_org,
                 accord::v1::DiscloseRequest request, absl::Duration deadline,
                 DiscloseDone done) override {
-    auto it = stubs_.find(holder_org);
-    if (it == stubs_.end()) {
+    HolderStub* holder = Find(holder_org);
+    if (holder == nullptr) {
       done(grpc::Status(grpc::StatusCode::NOT_FOUND,
                         absl::StrCat("no agent address for ", holder_org)),
            {});
@@ -32,12 +35,13 @@ class GrpcHolderClients final : public HolderClients {
     call->done = std::move(done);
     call->request = std::move(request);
     call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
-    it->second->async()->Disclose(&call->ctx, &call->request, &call->response,
-                                  [call](grpc::Status status) {
-                                    call->done(std::move(status),
-                                               std::move(call->response));
-                                    delete call;
-                                  });
+    holder->Get()->async()->Disclose(
+        &call->ctx, &call->request, &call->response,
+        [call, holder](grpc::Status status) {
+          call->done(holder->channel().ForCaller(status),
+                     std::move(call->response));
+          delete call;
+        });
   }
 
   void DeliverReferral(const std::string& org,
@@ -70,18 +74,23 @@ class GrpcHolderClients final : public HolderClients {
   }
 
   bool Knows(const std::string& holder_org) const override {
-    return stubs_.count(holder_org) > 0;
+    return holders_.count(holder_org) > 0;
   }
 
-  std::map<std::string, std::unique_ptr<accord::v1::Holder::Stub>> stubs_;
+  std::map<std::string, std::unique_ptr<HolderStub>> holders_;
 
  private:
+  HolderStub* Find(const std::string& org) const {
+    auto it = holders_.find(org);
+    return it == holders_.end() ? nullptr : it->second.get();
+  }
+
   // One asynchronous unary call whose state lives until its callback runs.
   template <typename Req, typename Resp, typename Start>
   void Call(const std::string& org, const Req& request, absl::Duration deadline,
             ReferralDone done, Start start) {
-    auto it = stubs_.find(org);
-    if (it == stubs_.end()) {
+    HolderStub* holder = Find(org);
+    if (holder == nullptr) {
       done(grpc::Status(grpc::StatusCode::NOT_FOUND,
                         absl::StrCat("no agent address for ", org)));
       return;
@@ -96,9 +105,9 @@ class GrpcHolderClients final : public HolderClients {
     state->request = request;
     state->done = std::move(done);
     state->ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
-    start(it->second.get(), &state->ctx, &state->request, &state->response,
-          [state](grpc::Status status) {
-            state->done(std::move(status));
+    start(holder->Get().get(), &state->ctx, &state->request, &state->response,
+          [state, holder](grpc::Status status) {
+            state->done(holder->channel().ForCaller(status));
             delete state;
           });
   }
@@ -108,19 +117,26 @@ class GrpcHolderClients final : public HolderClients {
 
 absl::StatusOr<std::unique_ptr<HolderClients>> MakeHolderClients(
     const accord::v1::Partnership& partnership,
-    const accord::v1::TlsFiles& tls) {
+    const accord::v1::TlsFiles& tls, const RevocationList* revocation,
+    const std::string& log_prefix) {
   auto clients = std::make_unique<GrpcHolderClients>();
   for (const auto& org : partnership.organisations()) {
     if (org.agent_address().empty()) continue;
-    auto creds = MakeChannelCredentials(
-        tls, SpiffeId(partnership.id(), PrincipalKind::kAgent, org.id()));
-    if (!creds.ok()) return creds.status();
-    grpc::ChannelArguments args = DefaultChannelArguments();
+    ServerChannelOptions options;
+    options.address = org.agent_address();
+    options.tls = tls;
+    options.expected_identity =
+        SpiffeId(partnership.id(), PrincipalKind::kAgent, org.id());
+    options.server_name = "the holder's agent";
+    options.revocation = revocation;
+    options.log_prefix = absl::StrCat(log_prefix, ": holder ", org.id());
     // An agent back from an outage is reached within seconds: referral
     // delivery keeps its own back-off on top.
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
-    auto channel = grpc::CreateCustomChannel(org.agent_address(), *creds, args);
-    clients->stubs_[org.id()] = accord::v1::Holder::NewStub(channel);
+    options.args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
+    auto channel = ServerChannel::Open(std::move(options));
+    if (!channel.ok()) return channel.status();
+    clients->holders_[org.id()] =
+        std::make_unique<HolderStub>(*std::move(channel));
   }
   return clients;
 }

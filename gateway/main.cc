@@ -67,14 +67,6 @@ int Run(const std::string& config_path) {
   if (!audit_log.ok()) return StartupFailure(kProgram, audit_log.status());
 
   const accord::v1::TlsFiles tls = ResolveTlsFiles(config_path, config.tls());
-  auto holders = gateway::MakeHolderClients((*partnership)->proto(), tls);
-  if (!holders.ok()) return StartupFailure(kProgram, holders.status());
-  // Client certificates refused at the TLS handshake are audited too
-  // (rate-limited: anyone who can reach the port can cause them).
-  gateway::HandshakeAudit handshake_audit(audit_log->get(), &clock, {},
-                                          kProgram);
-  auto creds = MakeServerCredentials(tls, handshake_audit.Hook());
-  if (!creds.ok()) return StartupFailure(kProgram, creds.status());
   auto revocation = RevocationList::Load(tls.crl_file(), tls.ca_file());
   if (!revocation.ok()) return StartupFailure(kProgram, revocation.status());
   if (!(*revocation)->configured()) {
@@ -83,6 +75,17 @@ int Run(const std::string& config_path) {
                  "will be accepted\n",
                  kProgram);
   }
+  // Agents' server certificates are checked against the same CRL.
+  auto holders = gateway::MakeHolderClients(
+      (*partnership)->proto(), tls,
+      (*revocation)->configured() ? revocation->get() : nullptr, kProgram);
+  if (!holders.ok()) return StartupFailure(kProgram, holders.status());
+  // Client certificates refused at the TLS handshake are audited too
+  // (rate-limited: anyone who can reach the port can cause them).
+  gateway::HandshakeAudit handshake_audit(audit_log->get(), &clock, {},
+                                          kProgram);
+  auto creds = MakeServerCredentials(tls, handshake_audit.Hook());
+  if (!creds.ok()) return StartupFailure(kProgram, creds.status());
 
   gateway::GatewayOptions options;
   options.revocation = revocation->get();

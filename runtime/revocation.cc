@@ -242,13 +242,32 @@ absl::StatusOr<bool> RevocationList::ReloadIfChanged() {
   }
   refused_stamp_.clear();
   state_ = *std::move(state);
+  ++generation_;
   return true;
 }
 
+uint64_t RevocationList::generation() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return generation_;
+}
+
+bool RevocationList::lapsed() const {
+  const absl::Time now = clock_ ? clock_->Now() : absl::Now();
+  absl::ReaderMutexLock lock(&mu_);
+  return state_ != nullptr && now > state_->next_update;
+}
+
 absl::Status RevocationList::Check(absl::string_view peer_pem) const {
+  uint64_t generation = 0;
+  return Check(peer_pem, &generation);
+}
+
+absl::Status RevocationList::Check(absl::string_view peer_pem,
+                                   uint64_t* generation) const {
   // Held for reading while the verdict is found or computed: a reload waits
   // for the checks under the CRL it replaces.
   absl::ReaderMutexLock lock(&mu_);
+  *generation = generation_;
   const State* state = state_.get();
   if (state == nullptr || state->crl == nullptr) return absl::OkStatus();
   // A lapsed CRL refuses everyone, whatever was cached while it was current.
@@ -299,7 +318,7 @@ absl::Status RevocationList::CheckPeer(const grpc::AuthContext& auth) const {
 }
 
 absl::Time RevocationList::next_update() const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   return state_ ? state_->next_update : absl::InfiniteFuture();
 }
 

@@ -25,6 +25,7 @@
 
 #include <grpcpp/security/auth_context.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -67,6 +68,9 @@ class RevocationList {
   // nextUpdate has passed every certificate is refused (Unavailable saying
   // the CRL must be re-signed): a lapsed CRL could hide a revocation.
   absl::Status Check(absl::string_view peer_pem) const;
+  // As above; `*generation` is set to the generation() of the list the
+  // certificate was checked against.
+  absl::Status Check(absl::string_view peer_pem, uint64_t* generation) const;
 
   // Check() on the peer certificate of an authenticated call. A call with no
   // peer certificate is left to the identity checks (runtime/identity.h).
@@ -79,6 +83,12 @@ class RevocationList {
   size_t revoked_count() const;
   // Verdicts cached for the CRL in force (for tests and metrics).
   size_t cached_count() const;
+  // Changes (grows) every time a new list is installed, so that holders of
+  // earlier verdicts, such as channels to servers (runtime/server_channel.h),
+  // know to check again.
+  uint64_t generation() const;
+  // Whether the list in force has lapsed (its nextUpdate has passed).
+  bool lapsed() const;
 
  private:
   struct State;
@@ -93,6 +103,7 @@ class RevocationList {
   const size_t cached_certificates_;
   mutable absl::Mutex mu_;
   std::shared_ptr<const State> state_ ABSL_GUARDED_BY(mu_);
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 1;
   // The file version last refused, so a bad file is reported once.
   std::string refused_stamp_ ABSL_GUARDED_BY(mu_);
 };

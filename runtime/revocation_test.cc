@@ -2,8 +2,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
-#include <sys/wait.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -14,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/crypto.h"
+#include "runtime/test_pki.h"
 
 namespace accord {
 namespace {
@@ -24,37 +23,27 @@ using ::testing::HasSubstr;
 class RevocationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* src = std::getenv("ACCORD_SOURCE_DIR");
-    ASSERT_NE(src, nullptr);
-    char tmpl[] = "/tmp/accord-crl-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = new std::string(tmpl);
-    scripts_ = new std::string(absl::StrCat(src, "/deploy/pki"));
-    ASSERT_EQ(
-        Run(absl::StrCat(*scripts_, "/make-pki.sh --partnership-id ",
-                         "t.accord --org police --org refuge --out ", *dir_)),
-        0);
-    ASSERT_EQ(Run(absl::StrCat(*scripts_, "/make-test-certs.sh --out ", *dir_,
-                               " --partnership-id t.accord")),
-              0);
+    dir_ = new std::string(
+        testing::MakeTestPki("accord-crl", "t.accord", {"police", "refuge"}));
+    ASSERT_FALSE(dir_->empty());
   }
   static void TearDownTestSuite() {
-    (void)std::system(absl::StrCat("rm -rf '", *dir_, "'").c_str());
+    testing::RemoveTestPki(*dir_);
     delete dir_;
-    delete scripts_;
   }
-  static int Run(const std::string& cmd) {
-    const int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  }
+  static int Run(const std::string& cmd) { return testing::RunQuietly(cmd); }
   static std::string Pem(const std::string& name) {
     return *ReadFile(absl::StrCat(*dir_, "/", name, ".pem"));
   }
+  // A certificate of its own for a test, so the other tests are unaffected.
+  static bool Issue(const std::string& name, const std::string& org) {
+    return testing::IssueTestCertificate(
+        *dir_, name, absl::StrCat("/O=t.accord/OU=org/CN=", org),
+        absl::StrCat("URI:spiffe://t.accord/org/", org), "clientAuth");
+  }
   static std::string* dir_;
-  static std::string* scripts_;
 };
 std::string* RevocationTest::dir_ = nullptr;
-std::string* RevocationTest::scripts_ = nullptr;
 
 TEST_F(RevocationTest, RevokedCertificateIsRefusedOthersPass) {
   auto list = RevocationList::Load(*dir_ + "/crl.pem", *dir_ + "/ca.pem");
@@ -72,20 +61,12 @@ TEST_F(RevocationTest, RevokedCertificateIsRefusedOthersPass) {
 }
 
 TEST_F(RevocationTest, RevocationAfterLoadTakesEffectOnReload) {
-  // A certificate of its own so the other tests are unaffected.
-  ASSERT_EQ(
-      Run(absl::StrCat("bash -c 'source ", *scripts_, "/pki-lib.sh && pki_env ",
-                       *dir_, " && pki_issue ", *dir_,
-                       " org-refuge-2 /O=t.accord/OU=org/CN=refuge ",
-                       "URI:spiffe://t.accord/org/refuge clientAuth 30'")),
-      0);
+  ASSERT_TRUE(Issue("org-refuge-2", "refuge"));
   auto list = RevocationList::Load(*dir_ + "/crl.pem", *dir_ + "/ca.pem");
   ASSERT_TRUE(list.ok()) << list.status();
   EXPECT_TRUE((*list)->Check(Pem("org-refuge-2")).ok());
   EXPECT_EQ(*(*list)->ReloadIfChanged(), false);  // unchanged file
-  ASSERT_EQ(Run(absl::StrCat(*scripts_, "/revoke.sh --out ", *dir_, " ", *dir_,
-                             "/org-refuge-2.pem")),
-            0);
+  ASSERT_TRUE(testing::RevokeTestCertificate(*dir_, "org-refuge-2"));
   auto reloaded = (*list)->ReloadIfChanged();
   ASSERT_TRUE(reloaded.ok()) << reloaded.status();
   EXPECT_TRUE(*reloaded);
@@ -143,12 +124,7 @@ TEST_F(RevocationTest, LapsedCrlRefusesEveryone) {
 }
 
 TEST_F(RevocationTest, CachedAcceptanceBecomesRefusalWhenAReloadRevokes) {
-  ASSERT_EQ(
-      Run(absl::StrCat("bash -c 'source ", *scripts_, "/pki-lib.sh && pki_env ",
-                       *dir_, " && pki_issue ", *dir_,
-                       " org-police-3 /O=t.accord/OU=org/CN=police ",
-                       "URI:spiffe://t.accord/org/police clientAuth 30'")),
-      0);
+  ASSERT_TRUE(Issue("org-police-3", "police"));
   const std::string live = *dir_ + "/cache-crl.pem";
   ASSERT_EQ(Run(absl::StrCat("cp ", *dir_, "/crl.pem ", live)), 0);
   auto list = RevocationList::Load(live, *dir_ + "/ca.pem");
@@ -159,9 +135,7 @@ TEST_F(RevocationTest, CachedAcceptanceBecomesRefusalWhenAReloadRevokes) {
   EXPECT_TRUE((*list)->Check(pem).ok());  // from the cache
   EXPECT_EQ((*list)->cached_count(), 1u);
 
-  ASSERT_EQ(Run(absl::StrCat(*scripts_, "/revoke.sh --out ", *dir_, " ", *dir_,
-                             "/org-police-3.pem")),
-            0);
+  ASSERT_TRUE(testing::RevokeTestCertificate(*dir_, "org-police-3"));
   ASSERT_EQ(Run(absl::StrCat("cp ", *dir_, "/crl.pem ", live)), 0);
   auto reloaded = (*list)->ReloadIfChanged();
   ASSERT_TRUE(reloaded.ok()) << reloaded.status();

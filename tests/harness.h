@@ -96,6 +96,17 @@ class TestPartnership {
       accord::v1::AuditSearchRequest filter = {},
       const std::string& auditor = "auditor-dpo");
 
+  // Issues DIR/<name>.pem and .key from the partnership CA
+  // (deploy/pki/pki-lib.sh) with the single URI SAN `uri` and the extended
+  // key usages `eku`, valid for 30 days. A name already issued is kept.
+  absl::Status IssueCertificate(const std::string& name, const std::string& uri,
+                                const std::string& eku = "serverAuth,clientAuth");
+  // Revokes DIR/<name>.pem (deploy/pki/revoke.sh), then waits until the
+  // gateway and every running agent have reloaded the CRL.
+  absl::Status RevokeCertificate(const std::string& name);
+  // The CA bundle, DIR/<name>.pem and DIR/<name>.key.
+  accord::v1::TlsFiles CertificateFiles(const std::string& name) const;
+
   // Tokens of a subject held by `org`'s agent.
   absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensOf(
       const std::string& org, const std::string& local_id);
