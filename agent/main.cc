@@ -28,7 +28,7 @@
 #include "runtime/revocation.h"
 #include "runtime/seal.h"
 #include "runtime/server.h"
-#include "runtime/textproto.h"
+#include "runtime/settings.h"
 #include "runtime/tls.h"
 
 namespace {
@@ -37,43 +37,32 @@ constexpr char kProgram[] = "accord-agent";
 
 int Run(const std::string& config_path) {
   using namespace accord;
-  accord::v1::AgentConfig config;
-  if (auto s = LoadTextProto(config_path, &config); !s.ok())
-    return StartupFailure(kProgram, s);
-  auto path = [&](const std::string& p) { return ResolvePath(config_path, p); };
-
-  auto partnership =
-      PartnershipDirectory::Load(path(config.partnership_file()));
-  if (!partnership.ok()) return StartupFailure(kProgram, partnership.status());
-  if ((*partnership)->FindOrg(config.org_id()) == nullptr) {
-    return StartupFailure(kProgram,
-                          absl::InvalidArgumentError(absl::StrCat(
-                              config_path, ": field org_id: '", config.org_id(),
-                              "' is not an organisation of the partnership")));
-  }
-  std::vector<std::string> agreement_files;
-  for (const auto& f : config.agreement_files())
-    agreement_files.push_back(path(f));
+  // Every setting checked (ranges, TLS key and identity, CRL) before
+  // anything starts.
+  auto settings = LoadAgentSettings(config_path);
+  if (!settings.ok()) return StartupFailure(kProgram, settings.status());
+  const std::shared_ptr<const PartnershipDirectory>& partnership =
+      settings->partnership;
 
   SystemClock clock;
-  auto policy = policy::Engine::Create(path(config.partnership_file()),
-                                       agreement_files, &clock);
+  auto policy = policy::Engine::Create(settings->partnership_file,
+                                       settings->agreement_files, &clock);
   if (!policy.ok()) return StartupFailure(kProgram, policy.status());
-  auto store = agent::AgentStore::Open(path(config.store_db()));
+  auto store = agent::AgentStore::Open(settings->store_db);
   if (!store.ok()) return StartupFailure(kProgram, store.status());
-  auto linkage_key = linkage::LinkageKey::Load(path(config.linkage_key_file()));
+  auto linkage_key = linkage::LinkageKey::Load(settings->linkage_key_file);
   if (!linkage_key.ok()) return StartupFailure(kProgram, linkage_key.status());
-  auto pseudonym_key = LoadHexSecretFile(path(config.pseudonym_key_file()), 32);
+  auto pseudonym_key = LoadHexSecretFile(settings->pseudonym_key_file, 32);
   if (!pseudonym_key.ok())
     return StartupFailure(kProgram, pseudonym_key.status());
 
-  const accord::v1::TlsFiles tls = ResolveTlsFiles(config_path, config.tls());
+  const accord::v1::TlsFiles& tls = settings->tls;
   // Client certificates refused at the TLS handshake are logged (the
   // gateway audits its own), rate-limited like the gateway's audit of them.
   auto handshake_log = [&](const char* api) -> HandshakeRefusalHook {
     auto limiter = std::make_shared<RefusalRateLimiter>(5, 20, &clock);
     std::string prefix =
-        absl::StrCat(kProgram, "[", config.org_id(), "]: ", api, ": ");
+        absl::StrCat(kProgram, "[", settings->org_id, "]: ", api, ": ");
     return [limiter, prefix](const HandshakeRefusal& refusal) {
       const auto left_out = limiter->Admit();
       if (!left_out.has_value()) return;
@@ -94,26 +83,26 @@ int Run(const std::string& config_path) {
   if (!revocation.ok()) return StartupFailure(kProgram, revocation.status());
   if (!(*revocation)->configured()) {
     std::fprintf(stderr,
-                 "%s[%s]: warning: tls.crl_file is not set; revoked "
+                 "%s[%s]: warning: tls.allow_no_crl is set: revoked "
                  "certificates will be accepted\n",
-                 kProgram, config.org_id().c_str());
+                 kProgram, settings->org_id.c_str());
   }
 
-  agent::Discloser discloser(config.org_id(), *partnership, store->get(),
+  agent::Discloser discloser(settings->org_id, partnership, store->get(),
                              policy->get(), *pseudonym_key, &clock);
-  agent::LocalApi local_api(config.org_id(), (*partnership)->id(), store->get(),
-                            &*linkage_key, &clock, partnership->get());
+  agent::LocalApi local_api(settings->org_id, partnership->id(), store->get(),
+                            &*linkage_key, &clock, partnership.get());
   // Referrals: the published keys of every partner, this agent's own key,
   // and a channel to the gateway presenting this agent's identity.
-  auto referral_keys = LoadReferralPublicKeys((*partnership)->proto(),
-                                              path(config.partnership_file()));
+  auto referral_keys = LoadReferralPublicKeys(partnership->proto(),
+                                              settings->partnership_file);
   if (!referral_keys.ok())
     return StartupFailure(kProgram, referral_keys.status());
   std::optional<X25519KeyPair> referral_key;
-  if (!config.referral_key_file().empty()) {
-    auto key = LoadX25519PrivateKey(path(config.referral_key_file()));
+  if (!settings->referral_key_file.empty()) {
+    auto key = LoadX25519PrivateKey(settings->referral_key_file);
     if (!key.ok()) return StartupFailure(kProgram, key.status());
-    auto published = referral_keys->find(config.org_id());
+    auto published = referral_keys->find(settings->org_id);
     if (published == referral_keys->end() ||
         published->second != key->public_key) {
       return StartupFailure(
@@ -121,48 +110,48 @@ int Run(const std::string& config_path) {
                         config_path,
                         ": field referral_key_file: its public key is not "
                         "the one the partnership file publishes for ",
-                        config.org_id())));
+                        settings->org_id)));
     }
     referral_key = std::move(*key);
   }
   std::unique_ptr<accord::v1::Gateway::StubInterface> gateway_stub;
-  if (!config.gateway_address().empty()) {
+  if (!settings->gateway_address.empty()) {
     // The gateway's certificate is checked at every handshake against the
     // same CRL as callers' certificates, reloads included.
     ServerChannelOptions dial;
-    dial.address = config.gateway_address();
+    dial.address = settings->gateway_address;
     dial.tls = tls;
     dial.revocation = (*revocation)->configured() ? revocation->get() : nullptr;
-    dial.log_prefix = absl::StrCat(kProgram, "[", config.org_id(), "]");
+    dial.log_prefix = absl::StrCat(kProgram, "[", settings->org_id, "]");
     // Reconnect to a restarted gateway within seconds, not minutes.
     dial.args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-    auto stub = DialGateway(std::move(dial), (*partnership)->id());
+    auto stub = DialGateway(std::move(dial), partnership->id());
     if (!stub.ok()) return StartupFailure(kProgram, stub.status());
     gateway_stub = *std::move(stub);
   }
-  agent::Referrals referrals(config.org_id(), *partnership, store->get(),
+  agent::Referrals referrals(settings->org_id, partnership, store->get(),
                              policy->get(), std::move(*referral_keys),
                              std::move(referral_key), std::move(gateway_stub),
                              &clock);
-  agent::HolderService holder_service((*partnership)->id(), &discloser,
+  agent::HolderService holder_service(partnership->id(), &discloser,
                                       revocation->get(), &referrals);
-  agent::LocalService local_service((*partnership)->id(), &local_api,
+  agent::LocalService local_service(partnership->id(), &local_api,
                                     revocation->get(), &referrals);
 
-  auto holder = StartServer(config.holder_listen_address(), *holder_creds,
+  auto holder = StartServer(settings->holder_listen_address, *holder_creds,
                             {&holder_service});
   if (!holder.ok()) return StartupFailure(kProgram, holder.status());
-  auto local = StartServer(config.local_listen_address(), *local_creds,
+  auto local = StartServer(settings->local_listen_address, *local_creds,
                            {&local_service});
   if (!local.ok()) return StartupFailure(kProgram, local.status());
   std::printf("%s[%s]: holder API on port %d, local API on port %d\n", kProgram,
-              config.org_id().c_str(), holder->port, local->port);
+              settings->org_id.c_str(), holder->port, local->port);
   std::fflush(stdout);
 
   // Agreements and the CRL are re-read when their files change (certificates
   // and keys are watched by the TLS credentials); a bad file is reported and
   // what is in force stays.
-  Reloader reloader(absl::StrCat(kProgram, "[", config.org_id(), "]"),
+  Reloader reloader(absl::StrCat(kProgram, "[", settings->org_id, "]"),
                     {{"agreements not reloaded, previous policy stays",
                       [&] { return (*policy)->ReloadIfChanged(); }, nullptr},
                      {"CRL not reloaded, previous one stays",
@@ -179,7 +168,7 @@ int Run(const std::string& config_path) {
       std::chrono::system_clock::now() + std::chrono::seconds(5);
   holder->server->Shutdown(deadline);
   local->server->Shutdown(deadline);
-  std::printf("%s[%s]: stopped\n", kProgram, config.org_id().c_str());
+  std::printf("%s[%s]: stopped\n", kProgram, settings->org_id.c_str());
   return 0;
 }
 

@@ -12,7 +12,6 @@
 #include "absl/strings/str_join.h"
 #include "runtime/crypto.h"
 #include "runtime/handshake.h"
-#include "runtime/textproto.h"
 
 namespace accord {
 namespace {
@@ -156,17 +155,6 @@ class ClientCertificateCheck final
 };
 
 }  // namespace
-
-accord::v1::TlsFiles ResolveTlsFiles(const std::string& config_path,
-                                     const accord::v1::TlsFiles& files) {
-  accord::v1::TlsFiles out = files;
-  out.set_ca_file(ResolvePath(config_path, files.ca_file()));
-  out.set_cert_file(ResolvePath(config_path, files.cert_file()));
-  out.set_key_file(ResolvePath(config_path, files.key_file()));
-  if (!files.crl_file().empty())
-    out.set_crl_file(ResolvePath(config_path, files.crl_file()));
-  return out;
-}
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const accord::v1::TlsFiles& files, HandshakeRefusalHook on_refusal) {

@@ -73,10 +73,6 @@ MakeChannelCredentials(const accord::v1::TlsFiles& files,
                        const RevocationList* revocation = nullptr,
                        ServerVerdictHook on_verdict = nullptr);
 
-// Resolves the paths of `files` relative to the config file that named them.
-accord::v1::TlsFiles ResolveTlsFiles(const std::string& config_path,
-                                     const accord::v1::TlsFiles& files);
-
 // Channel arguments every Accord channel uses (keepalive, message limits).
 grpc::ChannelArguments DefaultChannelArguments();
 

@@ -109,6 +109,7 @@ Process::Process(std::string name, std::vector<std::string> argv,
 Process::~Process() { Stop(); }
 
 absl::Status Process::Start() {
+  exit_status_.reset();
   // A restarted process appends to the same log: only what it writes counts.
   log_offset_ = ReadAll(log_path_).size();
   posix_spawn_file_actions_t actions;
@@ -134,9 +135,21 @@ bool Process::Running() {
   int status = 0;
   if (waitpid(pid_, &status, WNOHANG) == pid_) {
     pid_ = -1;
+    exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status)
+                                     : 128 + WTERMSIG(status);
     return false;
   }
   return true;
+}
+
+std::optional<int> Process::WaitForExit(int timeout_ms) {
+  const auto end =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (Running()) {
+    if (std::chrono::steady_clock::now() >= end) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return exit_status_;
 }
 
 absl::Status Process::WaitForLog(const std::string& needle, int timeout_ms) {

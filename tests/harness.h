@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,9 @@ class Process {
   // Sends `sig` (e.g. SIGSTOP to make a server fall silent, SIGCONT after).
   void Signal(int sig);
   bool Running();
+  // Waits up to `timeout_ms` for the process to exit; its exit status (128 +
+  // the signal when killed), or nullopt while it still runs.
+  std::optional<int> WaitForExit(int timeout_ms);
   std::string Log() const;
   const std::string& name() const { return name_; }
 
@@ -48,6 +52,7 @@ class Process {
   std::string log_path_;
   size_t log_offset_ = 0;  // log size when last started
   pid_t pid_ = -1;
+  std::optional<int> exit_status_;
 };
 
 std::string SourceDir();
