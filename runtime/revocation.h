@@ -4,7 +4,10 @@
 // the peer certificate of each call against the CRL before any other work, so
 // a revoked certificate is refused at its first call and, at the gateway, the
 // refusal is written to the audit log like any other denial. (A refusal during
-// the TLS handshake could not be audited: no call exists yet.)
+// the TLS handshake could not be audited: no call exists yet.) The channels
+// Accord opens check their server's certificate against the same list at
+// the handshake instead (runtime/server_channel.h): a refused server is told
+// nothing, and the caller is told why.
 //
 // The CRL file is re-read when it changes on disk (ReloadIfChanged, polled by
 // the servers), so `deploy/pki/revoke.sh` takes effect without a restart. A
