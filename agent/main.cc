@@ -28,13 +28,14 @@
 #include "policy/policy.h"
 #include "runtime/clock.h"
 #include "runtime/crypto.h"
+#include "runtime/gateway_stub.h"
 #include "runtime/handshake.h"
 #include "runtime/identity.h"
 #include "runtime/partnership.h"
 #include "runtime/revocation.h"
 #include "runtime/seal.h"
 #include "runtime/server.h"
-#include "runtime/textproto.h"
+#include "runtime/settings.h"
 #include "runtime/tls.h"
 
 namespace {
@@ -43,39 +44,28 @@ constexpr char kProgram[] = "accord-agent";
 
 int Run(const std::string& config_path) {
   using namespace accord;
-  accord::v1::AgentConfig config;
-  if (auto s = LoadTextProto(config_path, &config); !s.ok())
-    return StartupFailure(kProgram, s);
-  auto path = [&](const std::string& p) { return ResolvePath(config_path, p); };
-
-  auto partnership =
-      PartnershipDirectory::Load(path(config.partnership_file()));
-  if (!partnership.ok()) return StartupFailure(kProgram, partnership.status());
-  if ((*partnership)->FindOrg(config.org_id()) == nullptr) {
-    return StartupFailure(kProgram,
-                          absl::InvalidArgumentError(absl::StrCat(
-                              config_path, ": field org_id: '", config.org_id(),
-                              "' is not an organisation of the partnership")));
-  }
-  std::vector<std::string> agreement_files;
-  for (const auto& f : config.agreement_files())
-    agreement_files.push_back(path(f));
+  // Every setting checked (ranges, TLS key and identity, CRL) before
+  // anything starts.
+  auto settings = LoadAgentSettings(config_path);
+  if (!settings.ok()) return StartupFailure(kProgram, settings.status());
+  const std::shared_ptr<const PartnershipDirectory>& partnership =
+      settings->partnership;
 
   SystemClock clock;
-  auto policy = policy::Engine::Create(path(config.partnership_file()),
-                                       agreement_files, &clock);
+  auto policy = policy::Engine::Create(settings->partnership_file,
+                                       settings->agreement_files, &clock);
   if (!policy.ok()) return StartupFailure(kProgram, policy.status());
-  auto store = agent::AgentStore::Open(path(config.store_db()));
+  auto store = agent::AgentStore::Open(settings->store_db);
   if (!store.ok()) return StartupFailure(kProgram, store.status());
-  auto linkage_key = linkage::LinkageKey::Load(path(config.linkage_key_file()));
+  auto linkage_key = linkage::LinkageKey::Load(settings->linkage_key_file);
   if (!linkage_key.ok()) return StartupFailure(kProgram, linkage_key.status());
-  auto pseudonym_key = LoadHexSecretFile(path(config.pseudonym_key_file()), 32);
+  auto pseudonym_key = LoadHexSecretFile(settings->pseudonym_key_file, 32);
   if (!pseudonym_key.ok())
     return StartupFailure(kProgram, pseudonym_key.status());
 
   // The agent's own audit log: nothing is disclosed that it cannot record.
   auto audit_signer =
-      audit::TreeHeadSigner::FromKeyFile(path(config.audit_signing_key_file()));
+      audit::TreeHeadSigner::FromKeyFile(settings->audit_signing_key_file);
   if (!audit_signer.ok()) {
     return StartupFailure(
         kProgram,
@@ -85,7 +75,7 @@ int Run(const std::string& config_path) {
   }
   const std::string audit_key_id = (*audit_signer)->key_id();
   audit::SqliteAuditLogOptions audit_options;
-  audit_options.db_path = path(config.audit_db());
+  audit_options.db_path = settings->audit_db;
   audit_options.signer = std::move(*audit_signer);
   audit_options.clock = &clock;
   audit_options.max_delay = absl::ZeroDuration();  // commit at once when idle
@@ -97,18 +87,18 @@ int Run(const std::string& config_path) {
                                             audit_log.status().message())));
   }
   const std::string log_prefix =
-      absl::StrCat(kProgram, "[", config.org_id(), "]");
+      absl::StrCat(kProgram, "[", settings->org_id, "]");
   auto agent_audit =
-      agent::NewAgentAuditLog(config.org_id(), *partnership, audit_log->get(),
+      agent::NewAgentAuditLog(settings->org_id, partnership, audit_log->get(),
                               store->get(), log_prefix);
 
-  const accord::v1::TlsFiles tls = ResolveTlsFiles(config_path, config.tls());
+  const accord::v1::TlsFiles& tls = settings->tls;
   // Client certificates refused at the TLS handshake are logged (the
   // gateway audits its own), rate-limited like the gateway's audit of them.
   auto handshake_log = [&](const char* api) -> HandshakeRefusalHook {
     auto limiter = std::make_shared<RefusalRateLimiter>(5, 20, &clock);
     std::string prefix =
-        absl::StrCat(kProgram, "[", config.org_id(), "]: ", api, ": ");
+        absl::StrCat(kProgram, "[", settings->org_id, "]: ", api, ": ");
     return [limiter, prefix](const HandshakeRefusal& refusal) {
       const auto left_out = limiter->Admit();
       if (!left_out.has_value()) return;
@@ -129,26 +119,26 @@ int Run(const std::string& config_path) {
   if (!revocation.ok()) return StartupFailure(kProgram, revocation.status());
   if (!(*revocation)->configured()) {
     std::fprintf(stderr,
-                 "%s[%s]: warning: tls.crl_file is not set; revoked "
+                 "%s[%s]: warning: tls.allow_no_crl is set: revoked "
                  "certificates will be accepted\n",
-                 kProgram, config.org_id().c_str());
+                 kProgram, settings->org_id.c_str());
   }
 
-  agent::Discloser discloser(config.org_id(), *partnership, store->get(),
+  agent::Discloser discloser(settings->org_id, partnership, store->get(),
                              policy->get(), *pseudonym_key, &clock);
-  agent::LocalApi local_api(config.org_id(), (*partnership)->id(), store->get(),
-                            &*linkage_key, &clock, partnership->get());
+  agent::LocalApi local_api(settings->org_id, partnership->id(), store->get(),
+                            &*linkage_key, &clock, partnership.get());
   // Referrals: the published keys of every partner, this agent's own key,
   // and a channel to the gateway presenting this agent's identity.
-  auto referral_keys = LoadReferralPublicKeys((*partnership)->proto(),
-                                              path(config.partnership_file()));
+  auto referral_keys = LoadReferralPublicKeys(partnership->proto(),
+                                              settings->partnership_file);
   if (!referral_keys.ok())
     return StartupFailure(kProgram, referral_keys.status());
   std::optional<X25519KeyPair> referral_key;
-  if (!config.referral_key_file().empty()) {
-    auto key = LoadX25519PrivateKey(path(config.referral_key_file()));
+  if (!settings->referral_key_file.empty()) {
+    auto key = LoadX25519PrivateKey(settings->referral_key_file);
     if (!key.ok()) return StartupFailure(kProgram, key.status());
-    auto published = referral_keys->find(config.org_id());
+    auto published = referral_keys->find(settings->org_id);
     if (published == referral_keys->end() ||
         published->second != key->public_key) {
       return StartupFailure(
@@ -156,52 +146,56 @@ int Run(const std::string& config_path) {
                         config_path,
                         ": field referral_key_file: its public key is not "
                         "the one the partnership file publishes for ",
-                        config.org_id())));
+                        settings->org_id)));
     }
     referral_key = std::move(*key);
   }
   std::unique_ptr<accord::v1::Gateway::StubInterface> gateway_stub;
-  if (!config.gateway_address().empty()) {
-    auto creds = MakeChannelCredentials(
-        tls, SpiffeId((*partnership)->id(), PrincipalKind::kGateway));
-    if (!creds.ok()) return StartupFailure(kProgram, creds.status());
-    grpc::ChannelArguments args = DefaultChannelArguments();
+  if (!settings->gateway_address.empty()) {
+    // The gateway's certificate is checked at every handshake against the
+    // same CRL as callers' certificates, reloads included.
+    ServerChannelOptions dial;
+    dial.address = settings->gateway_address;
+    dial.tls = tls;
+    dial.revocation = (*revocation)->configured() ? revocation->get() : nullptr;
+    dial.log_prefix = absl::StrCat(kProgram, "[", settings->org_id, "]");
     // Reconnect to a restarted gateway within seconds, not minutes.
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-    gateway_stub = accord::v1::Gateway::NewStub(
-        grpc::CreateCustomChannel(config.gateway_address(), *creds, args));
+    dial.args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+    auto stub = DialGateway(std::move(dial), partnership->id());
+    if (!stub.ok()) return StartupFailure(kProgram, stub.status());
+    gateway_stub = *std::move(stub);
   }
-  agent::Referrals referrals(config.org_id(), *partnership, store->get(),
+  agent::Referrals referrals(settings->org_id, partnership, store->get(),
                              policy->get(), std::move(*referral_keys),
                              std::move(referral_key), std::move(gateway_stub),
                              &clock, agent_audit.get());
-  agent::HolderService holder_service((*partnership)->id(), &discloser,
+  agent::HolderService holder_service(partnership->id(), &discloser,
                                       agent_audit.get(), revocation->get(),
                                       &referrals);
-  agent::LocalService local_service((*partnership)->id(), &local_api,
+  agent::LocalService local_service(partnership->id(), &local_api,
                                     agent_audit.get(), revocation->get(),
                                     &referrals);
   auditor::AuditorApi auditor_api(audit_log->get(), agent_audit.get());
-  auditor::AuditorService auditor_service(&auditor_api, (*partnership)->id(),
+  auditor::AuditorService auditor_service(&auditor_api, partnership->id(),
                                           revocation->get());
 
-  auto holder = StartServer(config.holder_listen_address(), *holder_creds,
+  auto holder = StartServer(settings->holder_listen_address, *holder_creds,
                             {&holder_service});
   if (!holder.ok()) return StartupFailure(kProgram, holder.status());
-  auto local = StartServer(config.local_listen_address(), *local_creds,
+  auto local = StartServer(settings->local_listen_address, *local_creds,
                            {&local_service, &auditor_service});
   if (!local.ok()) return StartupFailure(kProgram, local.status());
   std::printf(
       "%s[%s]: holder API on port %d, local API on port %d (with this "
       "agent's audit log, key %s)\n",
-      kProgram, config.org_id().c_str(), holder->port, local->port,
+      kProgram, settings->org_id.c_str(), holder->port, local->port,
       audit_key_id.c_str());
   std::fflush(stdout);
 
   // Agreements and the CRL are re-read when their files change (certificates
   // and keys are watched by the TLS credentials); a bad file is reported and
   // what is in force stays.
-  Reloader reloader(absl::StrCat(kProgram, "[", config.org_id(), "]"),
+  Reloader reloader(absl::StrCat(kProgram, "[", settings->org_id, "]"),
                     {{"agreements not reloaded, previous policy stays",
                       [&] { return (*policy)->ReloadIfChanged(); }, nullptr},
                      {"CRL not reloaded, previous one stays",
@@ -218,7 +212,7 @@ int Run(const std::string& config_path) {
       std::chrono::system_clock::now() + std::chrono::seconds(5);
   holder->server->Shutdown(deadline);
   local->server->Shutdown(deadline);
-  std::printf("%s[%s]: stopped\n", kProgram, config.org_id().c_str());
+  std::printf("%s[%s]: stopped\n", kProgram, settings->org_id.c_str());
   return 0;
 }
 

@@ -9,6 +9,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/revocation.h"
+#include "runtime/server_channel.h"
 #include "runtime/tls.h"
 
 namespace accord::cli {
@@ -40,6 +42,15 @@ absl::StatusOr<accord::v1::TlsFiles> TlsFromArgs(const Args& args) {
         "org-police), or --ca, "
         "--cert and --key");
   }
+  const std::string crl =
+      args.Get("crl", Env("ACCORD_CRL", pki.empty() ? "" : pki + "/crl.pem"));
+  if (crl.empty()) {
+    return absl::InvalidArgumentError(
+        "no CRL: give --crl FILE (the partnership CRL) or --pki DIR, or "
+        "--crl none to connect without checking the server's certificate "
+        "for revocation");
+  }
+  if (crl != "none") tls.set_crl_file(crl);
   return tls;
 }
 
@@ -73,6 +84,14 @@ absl::StatusOr<Principal> CertificateIdentity(const std::string& cert_file) {
 }
 
 namespace {
+// What a channel needs for as long as it is used: the CRL its certificate
+// check reads, and the ServerChannel.
+struct Dialled {
+  std::unique_ptr<RevocationList> crl;
+  std::unique_ptr<ServerChannel> server;
+  std::shared_ptr<grpc::Channel> channel;
+};
+
 // `agent_org` empty: the gateway; else the agent of that organisation
 // ("-": of our own).
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(
@@ -92,12 +111,27 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> Channel(
     }
     org = me->name;
   }
-  const std::string expected =
+  auto dialled = std::make_shared<Dialled>();
+  if (!tls->crl_file().empty()) {
+    auto crl = RevocationList::Load(tls->crl_file(), tls->ca_file());
+    if (!crl.ok()) return crl.status();
+    dialled->crl = *std::move(crl);
+  }
+  ServerChannelOptions options;
+  options.address = address;
+  options.tls = *tls;
+  options.expected_identity =
       !org.empty() ? SpiffeId(me->partnership, PrincipalKind::kAgent, org)
                    : SpiffeId(me->partnership, PrincipalKind::kGateway);
-  auto creds = MakeChannelCredentials(*tls, expected);
-  if (!creds.ok()) return creds.status();
-  return grpc::CreateCustomChannel(address, *creds, DefaultChannelArguments());
+  options.server_name = !org.empty() ? "the agent" : "the gateway";
+  options.revocation = dialled->crl.get();
+  auto server = ServerChannel::Open(std::move(options));
+  if (!server.ok()) return server.status();
+  dialled->server = *std::move(server);
+  dialled->channel = dialled->server->Get();
+  // The channel handed out keeps what it depends on alive.
+  grpc::Channel* channel = dialled->channel.get();
+  return std::shared_ptr<grpc::Channel>(std::move(dialled), channel);
 }
 }  // namespace
 

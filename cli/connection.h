@@ -2,7 +2,9 @@
 // presents, which identity it expects of the server, and the practitioner it
 // acts for. Certificates come from --pki DIR --as NAME (DIR/NAME.pem and
 // DIR/NAME.key, DIR/ca.pem), or --ca/--cert/--key, or the environment
-// variables ACCORD_PKI and ACCORD_AS.
+// variables ACCORD_PKI and ACCORD_AS. The server's certificate is checked
+// against the partnership CRL at the handshake: --crl FILE (env ACCORD_CRL),
+// else DIR/crl.pem with --pki; `--crl none` connects without the check.
 #ifndef ACCORD_CLI_CONNECTION_H_
 #define ACCORD_CLI_CONNECTION_H_
 
@@ -20,9 +22,10 @@ namespace accord::cli {
 
 // Flags every connecting command accepts.
 inline const std::set<std::string> kConnectionFlags = {
-    "pki",     "as",    "ca",   "cert", "key",
+    "pki",     "as",    "ca",   "cert", "key",    "crl",
     "gateway", "agent", "user", "role", "timeout"};
 
+// The certificate files, and the CRL file (crl_file; empty for --crl none).
 absl::StatusOr<accord::v1::TlsFiles> TlsFromArgs(const Args& args);
 
 // The single URI SAN of a PEM certificate file.

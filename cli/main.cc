@@ -24,6 +24,8 @@ Commands:
 Connection flags (query, agreements, agent, import, audit):
   --pki DIR --as NAME     use DIR/NAME.pem, DIR/NAME.key and DIR/ca.pem (env ACCORD_PKI, ACCORD_AS)
   --ca F --cert F --key F use these files instead
+  --crl FILE              the partnership CRL the server's certificate is checked against
+                          (env ACCORD_CRL; default DIR/crl.pem with --pki); 'none': no check
   --gateway HOST:PORT     the gateway (env ACCORD_GATEWAY, default 127.0.0.1:17443)
   --agent HOST:PORT       your agent's local API (env ACCORD_AGENT)
   --user ID --role ROLE   the practitioner acting (env ACCORD_USER, ACCORD_ROLE); recorded in the audit log

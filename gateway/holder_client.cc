@@ -2,81 +2,24 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <cstdio>
-#include <map>
-
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
-
 #include "absl/strings/str_cat.h"
 #include "runtime/identity.h"
+#include "runtime/server_channel.h"
+#include "runtime/status.h"
 #include "runtime/tls.h"
 
 namespace accord::gateway {
-
-absl::Status HolderCallStatus(const grpc::Status& status,
-                              std::string* log_detail) {
-  if (status.ok()) return absl::OkStatus();
-  if (log_detail != nullptr) {
-    *log_detail = absl::StrCat(static_cast<int>(status.error_code()), ": ",
-                               status.error_message());
-  }
-  switch (status.error_code()) {
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return absl::DeadlineExceededError(
-          "the holder's agent did not answer in time");
-    case grpc::StatusCode::UNAVAILABLE:
-      return absl::UnavailableError("the holder's agent is unreachable");
-    case grpc::StatusCode::CANCELLED:
-    case grpc::StatusCode::UNKNOWN:
-    case grpc::StatusCode::INTERNAL:
-    case grpc::StatusCode::DATA_LOSS:
-    case grpc::StatusCode::UNIMPLEMENTED:
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return absl::UnavailableError("the holder's agent failed to answer");
-    default:
-      break;
-  }
-  // The agent's own refusal: its words, bounded and printable.
-  std::string message;
-  for (char c : status.error_message()) {
-    if (message.size() >= 300) break;
-    message.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
-  }
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      absl::StrCat("the holder's agent refused: ", message));
-}
-
 namespace {
 
-// Transport detail for the process log, at most one line per holder every
-// five seconds.
-class FailureLog {
- public:
-  void Report(const std::string& org, const std::string& detail) {
-    const absl::Time now = absl::Now();
-    {
-      absl::MutexLock lock(&mu_);
-      absl::Time& last = last_[org];
-      if (now - last < absl::Seconds(5)) return;
-      last = now;
-    }
-    std::fprintf(stderr, "accord-gateway: call to %s's agent failed: %s\n",
-                 org.c_str(), detail.c_str());
-  }
-
- private:
-  absl::Mutex mu_;
-  std::map<std::string, absl::Time> last_ ABSL_GUARDED_BY(mu_);
-};
+using HolderStub = ServerStub<accord::v1::Holder>;
 
 class GrpcHolderClients final : public HolderClients {
  public:
   void Disclose(const std::string& holder_org,
                 accord::v1::DiscloseRequest request, absl::Duration deadline,
                 DiscloseDone done) override {
-    auto it = stubs_.find(holder_org);
-    if (it == stubs_.end()) {
+    HolderStub* holder = Find(holder_org);
+    if (holder == nullptr) {
       done(absl::NotFoundError(
                absl::StrCat(holder_org, " has no agent address")),
            {});
@@ -93,10 +36,11 @@ class GrpcHolderClients final : public HolderClients {
     call->done = std::move(done);
     call->request = std::move(request);
     call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
-    it->second->async()->Disclose(
+    holder->Get()->async()->Disclose(
         &call->ctx, &call->request, &call->response,
-        [this, call, holder_org](grpc::Status status) {
-          call->done(Converted(holder_org, status), std::move(call->response));
+        [call, holder](grpc::Status status) {
+          call->done(FromGrpcStatus(holder->channel().ForCaller(status)),
+                     std::move(call->response));
           delete call;
         });
   }
@@ -131,27 +75,23 @@ class GrpcHolderClients final : public HolderClients {
   }
 
   bool Knows(const std::string& holder_org) const override {
-    return stubs_.count(holder_org) > 0;
+    return holders_.count(holder_org) > 0;
   }
 
-  std::map<std::string, std::unique_ptr<accord::v1::Holder::Stub>> stubs_;
+  std::map<std::string, std::unique_ptr<HolderStub>> holders_;
 
  private:
-  absl::Status Converted(const std::string& org, const grpc::Status& status) {
-    std::string detail;
-    absl::Status s = HolderCallStatus(status, &detail);
-    if (!s.ok()) failures_.Report(org, detail);
-    return s;
+  HolderStub* Find(const std::string& org) const {
+    auto it = holders_.find(org);
+    return it == holders_.end() ? nullptr : it->second.get();
   }
-
-  FailureLog failures_;
 
   // One asynchronous unary call whose state lives until its callback runs.
   template <typename Req, typename Resp, typename Start>
   void Call(const std::string& org, const Req& request, absl::Duration deadline,
             ReferralDone done, Start start) {
-    auto it = stubs_.find(org);
-    if (it == stubs_.end()) {
+    HolderStub* holder = Find(org);
+    if (holder == nullptr) {
       done(absl::NotFoundError(absl::StrCat(org, " has no agent address")));
       return;
     }
@@ -165,9 +105,9 @@ class GrpcHolderClients final : public HolderClients {
     state->request = request;
     state->done = std::move(done);
     state->ctx.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
-    start(it->second.get(), &state->ctx, &state->request, &state->response,
-          [this, state, org](grpc::Status status) {
-            state->done(Converted(org, status));
+    start(holder->Get().get(), &state->ctx, &state->request, &state->response,
+          [state, holder](grpc::Status status) {
+            state->done(FromGrpcStatus(holder->channel().ForCaller(status)));
             delete state;
           });
   }
@@ -177,19 +117,26 @@ class GrpcHolderClients final : public HolderClients {
 
 absl::StatusOr<std::unique_ptr<HolderClients>> MakeHolderClients(
     const accord::v1::Partnership& partnership,
-    const accord::v1::TlsFiles& tls) {
+    const accord::v1::TlsFiles& tls, const RevocationList* revocation,
+    const std::string& log_prefix) {
   auto clients = std::make_unique<GrpcHolderClients>();
   for (const auto& org : partnership.organisations()) {
     if (org.agent_address().empty()) continue;
-    auto creds = MakeChannelCredentials(
-        tls, SpiffeId(partnership.id(), PrincipalKind::kAgent, org.id()));
-    if (!creds.ok()) return creds.status();
-    grpc::ChannelArguments args = DefaultChannelArguments();
+    ServerChannelOptions options;
+    options.address = org.agent_address();
+    options.tls = tls;
+    options.expected_identity =
+        SpiffeId(partnership.id(), PrincipalKind::kAgent, org.id());
+    options.server_name = "the holder's agent";
+    options.revocation = revocation;
+    options.log_prefix = absl::StrCat(log_prefix, ": holder ", org.id());
     // An agent back from an outage is reached within seconds: referral
     // delivery keeps its own back-off on top.
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
-    auto channel = grpc::CreateCustomChannel(org.agent_address(), *creds, args);
-    clients->stubs_[org.id()] = accord::v1::Holder::NewStub(channel);
+    options.args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
+    auto channel = ServerChannel::Open(std::move(options));
+    if (!channel.ok()) return channel.status();
+    clients->holders_[org.id()] =
+        std::make_unique<HolderStub>(*std::move(channel));
   }
   return clients;
 }

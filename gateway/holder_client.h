@@ -1,11 +1,14 @@
 // Channels from the gateway to each partner's agent (the Holder API).
 //
-// One channel per holder, verified to present spiffe://<p>/agent/<org>, so a
-// misrouted address can never receive a disclosure request. Calls are
-// asynchronous (gRPC callback API) with a per-call deadline. A failed call's
-// status says what went wrong in words fit for the requester (unreachable,
-// timed out, refused and why) and never carries addresses or transport
-// detail, which go to the gateway's process log instead. Thread-safe.
+// One channel per holder (runtime/server_channel.h), whose handshake insists
+// on spiffe://<p>/agent/<org> and a certificate the partnership CRL does not
+// revoke, so a misrouted address or a revoked agent can never receive a
+// disclosure request or a referral; a CRL reload applies to open channels.
+// Calls are asynchronous (gRPC callback API) with a per-call deadline. A
+// failed call's status is in words safe to show the requester ("the holder's
+// agent presented a revoked certificate", "the holder's agent is
+// unreachable"): no address, port or transport text, which go to the
+// gateway's process log instead. Thread-safe.
 #ifndef ACCORD_GATEWAY_HOLDER_CLIENT_H_
 #define ACCORD_GATEWAY_HOLDER_CLIENT_H_
 
@@ -19,6 +22,7 @@
 #include "absl/time/time.h"
 #include "accord/v1/agent.grpc.pb.h"
 #include "accord/v1/config.pb.h"
+#include "runtime/revocation.h"
 
 namespace accord::gateway {
 
@@ -48,19 +52,14 @@ class HolderClients {
       absl::Duration deadline, ReferralDone done) = 0;
 };
 
-// The status of a holder call as callers of HolderClients see it: OK as is;
-// transport failures (unreachable, deadline, cancelled, internal) as a fixed
-// sentence; the agent's own refusals with their message, bounded and free of
-// control characters. `log_detail` receives the raw status for the process
-// log when the call failed.
-absl::Status HolderCallStatus(const grpc::Status& status,
-                              std::string* log_detail);
-
 // Builds clients for every organisation of the partnership that has an
-// agent_address.
+// agent_address. `revocation` (the partnership CRL; null only when the
+// configuration allows no CRL) must outlive the clients. Process log lines
+// start with `log_prefix`.
 absl::StatusOr<std::unique_ptr<HolderClients>> MakeHolderClients(
     const accord::v1::Partnership& partnership,
-    const accord::v1::TlsFiles& tls);
+    const accord::v1::TlsFiles& tls, const RevocationList* revocation,
+    const std::string& log_prefix);
 
 }  // namespace accord::gateway
 

@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "accord/v1/config.pb.h"
-#include "audit/refusal_log.h"
 #include "audit/sqlite_audit_log.h"
+#include "audit/refusal_log.h"
 #include "auditor/auditor_service.h"
 #include "gateway/auditor_access.h"
 #include "gateway/gateway.h"
@@ -25,7 +25,7 @@
 #include "runtime/revocation.h"
 #include "runtime/seal.h"
 #include "runtime/server.h"
-#include "runtime/textproto.h"
+#include "runtime/settings.h"
 #include "runtime/tls.h"
 
 namespace {
@@ -41,42 +41,42 @@ std::string StateDirectory(const std::string& file) {
 
 int Run(const std::string& config_path) {
   using namespace accord;
-  accord::v1::GatewayConfig config;
-  if (auto s = LoadTextProto(config_path, &config); !s.ok())
-    return StartupFailure(kProgram, s);
-  auto path = [&](const std::string& p) { return ResolvePath(config_path, p); };
-
-  auto partnership =
-      PartnershipDirectory::Load(path(config.partnership_file()));
-  if (!partnership.ok()) return StartupFailure(kProgram, partnership.status());
-  std::vector<std::string> agreement_files;
-  for (const auto& f : config.agreement_files())
-    agreement_files.push_back(path(f));
+  // Every setting checked (ranges, TLS key and identity, CRL) before
+  // anything starts.
+  auto settings = LoadGatewaySettings(config_path);
+  if (!settings.ok()) return StartupFailure(kProgram, settings.status());
+  const std::shared_ptr<const PartnershipDirectory>& partnership =
+      settings->partnership;
 
   SystemClock clock;
-  auto policy = policy::Engine::Create(path(config.partnership_file()),
-                                       agreement_files, &clock);
+  auto policy = policy::Engine::Create(settings->partnership_file,
+                                       settings->agreement_files, &clock);
   if (!policy.ok()) return StartupFailure(kProgram, policy.status());
 
   audit::SqliteAuditLogOptions audit_options;
-  audit_options.db_path = path(config.audit_db());
-  audit_options.signing_key_file = path(config.audit_signing_key_file());
+  audit_options.db_path = settings->audit_db;
+  audit_options.signing_key_file = settings->audit_signing_key_file;
   audit_options.clock = &clock;
-  if (config.has_group_commit()) {
-    if (config.group_commit().has_max_delay()) {
-      audit_options.max_delay =
-          absl::Seconds(config.group_commit().max_delay().seconds()) +
-          absl::Nanoseconds(config.group_commit().max_delay().nanos());
-    }
-    if (config.group_commit().max_batch() > 0) {
-      audit_options.max_batch = config.group_commit().max_batch();
-    }
-  }
+  if (settings->group_commit_max_delay)
+    audit_options.max_delay = *settings->group_commit_max_delay;
+  if (settings->group_commit_max_batch)
+    audit_options.max_batch = *settings->group_commit_max_batch;
   auto audit_log = audit::OpenSqliteAuditLog(audit_options);
   if (!audit_log.ok()) return StartupFailure(kProgram, audit_log.status());
 
-  const accord::v1::TlsFiles tls = ResolveTlsFiles(config_path, config.tls());
-  auto holders = gateway::MakeHolderClients((*partnership)->proto(), tls);
+  const accord::v1::TlsFiles& tls = settings->tls;
+  auto revocation = RevocationList::Load(tls.crl_file(), tls.ca_file());
+  if (!revocation.ok()) return StartupFailure(kProgram, revocation.status());
+  if (!(*revocation)->configured()) {
+    std::fprintf(stderr,
+                 "%s: warning: tls.allow_no_crl is set: revoked certificates "
+                 "will be accepted\n",
+                 kProgram);
+  }
+  // Agents' server certificates are checked against the same CRL.
+  auto holders = gateway::MakeHolderClients(
+      partnership->proto(), tls,
+      (*revocation)->configured() ? revocation->get() : nullptr, kProgram);
   if (!holders.ok()) return StartupFailure(kProgram, holders.status());
   // Client certificates refused at the TLS handshake are audited too
   // (rate-limited: anyone who can reach the port can cause them).
@@ -84,73 +84,51 @@ int Run(const std::string& config_path) {
                                           kProgram);
   auto creds = MakeServerCredentials(tls, handshake_audit.Hook());
   if (!creds.ok()) return StartupFailure(kProgram, creds.status());
-  auto revocation = RevocationList::Load(tls.crl_file(), tls.ca_file());
-  if (!revocation.ok()) return StartupFailure(kProgram, revocation.status());
-  if (!(*revocation)->configured()) {
-    std::fprintf(stderr,
-                 "%s: warning: tls.crl_file is not set; revoked certificates "
-                 "will be accepted\n",
-                 kProgram);
-  }
 
   // Every method goes through one pipeline: authorise, admit, audit
   // refusals (at a bounded cost), release only what is durable.
-  audit::RefusalLog refusals(audit_log->get(), &clock,
-                             audit::RefusalBudget::FromProto(
-                                 config.refusal_audit()));
+  audit::RefusalLog refusals(
+      audit_log->get(), &clock,
+      audit::RefusalBudget::FromProto(settings->refusal_audit));
   gateway::PipelineOptions pipeline_options;
-  pipeline_options.limits =
-      gateway::LimitOptions::FromProto(config.rate_limit());
-  pipeline_options.disk_floor.path = StateDirectory(path(config.audit_db()));
-  if (config.has_min_free_disk_mb()) {
-    pipeline_options.disk_floor.min_free_bytes = config.min_free_disk_mb()
+  pipeline_options.limits = gateway::LimitOptions::FromProto(settings->rate_limit);
+  pipeline_options.disk_floor.path = StateDirectory(settings->audit_db);
+  if (settings->min_free_disk_mb) {
+    pipeline_options.disk_floor.min_free_bytes = *settings->min_free_disk_mb
                                                  << 20;
   }
-  gateway::Pipeline pipeline(*partnership, audit_log->get(), &refusals, &clock,
+  gateway::Pipeline pipeline(partnership, audit_log->get(), &refusals, &clock,
                              pipeline_options);
   gateway::GatewayOptions options;
-  if (config.has_holder_deadline()) {
-    options.holder_deadline =
-        absl::Seconds(config.holder_deadline().seconds()) +
-        absl::Nanoseconds(config.holder_deadline().nanos());
-  }
+  if (settings->holder_deadline)
+    options.holder_deadline = *settings->holder_deadline;
   gateway::Gateway gateway(&pipeline, policy->get(), holders->get(), options);
   // Referrals: queued in their own SQLite database, delivered in the
   // background.
-  const std::string referral_db =
-      path(config.referral_db().empty() ? "state/gateway-referrals.db"
-                                        : config.referral_db());
-  auto referral_store = gateway::ReferralStore::Open(referral_db);
+  auto referral_store = gateway::ReferralStore::Open(settings->referral_db);
   if (!referral_store.ok())
     return StartupFailure(kProgram, referral_store.status());
-  auto referral_keys = LoadReferralPublicKeys((*partnership)->proto(),
-                                              path(config.partnership_file()));
+  auto referral_keys = LoadReferralPublicKeys(partnership->proto(),
+                                              settings->partnership_file);
   if (!referral_keys.ok())
     return StartupFailure(kProgram, referral_keys.status());
   gateway::ReferralRouterOptions referral_options;
-  auto duration = [](const google::protobuf::Duration& d) {
-    return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-  };
-  if (config.referral_delivery().has_initial_backoff()) {
-    referral_options.initial_backoff =
-        duration(config.referral_delivery().initial_backoff());
-  }
-  if (config.referral_delivery().has_max_backoff()) {
-    referral_options.max_backoff =
-        duration(config.referral_delivery().max_backoff());
-  }
+  if (settings->referral_initial_backoff)
+    referral_options.initial_backoff = *settings->referral_initial_backoff;
+  if (settings->referral_max_backoff)
+    referral_options.max_backoff = *settings->referral_max_backoff;
   gateway::ReferralRouter referrals(&pipeline, policy->get(), holders->get(),
                                     referral_store->get(),
                                     std::move(*referral_keys),
                                     referral_options);
   referrals.Start();
   auditor::AuditorApiOptions auditor_options;
-  if (config.max_concurrent_exports() > 0)
-    auditor_options.max_concurrent_exports = config.max_concurrent_exports();
+  if (settings->max_concurrent_exports > 0)
+    auditor_options.max_concurrent_exports = settings->max_concurrent_exports;
   gateway::GatewayAuditorAccess auditor_access(&pipeline);
   auditor::AuditorApi auditor_api(audit_log->get(), &auditor_access,
                                   auditor_options);
-  const PartnershipDirectory* directory = partnership->get();
+  const PartnershipDirectory* directory = partnership.get();
   gateway::GatewayService gateway_service(&gateway, &referrals, directory,
                                           revocation->get());
   auditor::AuditorService auditor_service(&auditor_api, directory->id(),
@@ -160,12 +138,12 @@ int Run(const std::string& config_path) {
       interceptors;
   interceptors.push_back(gateway::MakeMalformedRequestAuditor(
       &pipeline, directory, revocation->get()));
-  auto server = StartServer(config.listen_address(), *creds,
+  auto server = StartServer(settings->listen_address, *creds,
                             {&gateway_service, &auditor_service},
                             std::move(interceptors));
   if (!server.ok()) return StartupFailure(kProgram, server.status());
   std::printf("%s: serving %s on port %d\n", kProgram,
-              (*partnership)->id().c_str(), server->port);
+              partnership->id().c_str(), server->port);
   std::fflush(stdout);
 
   // Agreements and the CRL are re-read when their files change (certificates

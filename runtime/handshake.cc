@@ -73,20 +73,6 @@ std::string FileStamp(const std::string& path) {
                       st.st_size, "/", st.st_ino);
 }
 
-// Attacker-controlled text made safe for logs: printable ASCII, bounded.
-std::string Printable(absl::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (out.size() >= kMaxClaimBytes) {
-      out += "...";
-      break;
-    }
-    const auto u = static_cast<unsigned char>(c);
-    out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
-  }
-  return out;
-}
-
 std::string Subject(X509* cert) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (!bio) return "";
@@ -97,7 +83,7 @@ std::string Subject(X509* cert) {
   char* data = nullptr;
   const long len = BIO_get_mem_data(bio.get(), &data);
   if (len <= 0 || data == nullptr) return "";
-  return Printable(absl::string_view(data, static_cast<size_t>(len)));
+  return PrintableClaim(absl::string_view(data, static_cast<size_t>(len)));
 }
 
 std::string UriSans(X509* cert) {
@@ -109,12 +95,12 @@ std::string UriSans(X509* cert) {
     const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
     if (name->type != GEN_URI) continue;
     const ASN1_IA5STRING* uri = name->d.uniformResourceIdentifier;
-    uris.push_back(Printable(absl::string_view(
+    uris.push_back(PrintableClaim(absl::string_view(
         reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
         static_cast<size_t>(ASN1_STRING_length(uri)))));
   }
   GENERAL_NAMES_free(names);
-  return Printable(absl::StrJoin(uris, ","));
+  return PrintableClaim(absl::StrJoin(uris, ","));
 }
 
 std::string Fingerprint(X509* cert) {
@@ -168,6 +154,19 @@ std::string ReasonFor(int err, int depth, X509* at) {
 }
 
 }  // namespace
+
+std::string PrintableClaim(absl::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (out.size() >= kMaxClaimBytes) {
+      out += "...";
+      break;
+    }
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back(u >= 0x20 && u < 0x7f ? c : '?');
+  }
+  return out;
+}
 
 std::string DescribeRefusal(const HandshakeRefusal& r) {
   std::string out = absl::StrCat("TLS handshake refused: ", r.reason);

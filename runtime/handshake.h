@@ -60,6 +60,11 @@ using HandshakeRefusalHook = std::function<void(const HandshakeRefusal&)>;
 // marked unverified.
 std::string DescribeRefusal(const HandshakeRefusal& refusal);
 
+// Text a peer chose (a claimed identity, a subject) made safe for logs and
+// messages: printable ASCII only (anything else becomes '?'), at most 256
+// bytes, "..." marking a cut.
+std::string PrintableClaim(absl::string_view text);
+
 class ClientCertificateVerifier {
  public:
   // Loads the CA bundle (PEM, one or more certificates). Fails when the file

@@ -4,13 +4,13 @@
 // (run from the source tree, or set ACCORD_SOURCE_DIR). Prints
 // `BENCH <name> <value> <unit>` lines; figures are in docs/SECURITY.md.
 #include <benchmark/benchmark.h>
-#include <stdlib.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/bench_lines.h"
 #include "runtime/crypto.h"
 #include "runtime/handshake.h"
 
@@ -55,42 +55,9 @@ void BM_VerifyRefusedOtherCa(benchmark::State& state) {
 }
 BENCHMARK(BM_VerifyRefusedOtherCa);
 
-// Prints each result in the BENCH line format the docs collect.
-class BenchLines : public benchmark::ConsoleReporter {
- public:
-  BenchLines() : ConsoleReporter(OO_None) {}
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const auto& run : runs) {
-      std::printf("BENCH %s %.1f us_cpu/op\n", run.benchmark_name().c_str(),
-                  run.GetAdjustedCPUTime() / 1000.0);
-    }
-  }
-};
-
 }  // namespace
 }  // namespace accord
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  const char* src = std::getenv("ACCORD_SOURCE_DIR");
-  const std::string scripts =
-      absl::StrCat(src != nullptr ? src : ".", "/deploy/pki");
-  char tmpl[] = "/tmp/accord-handshake-bench-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) return 1;
-  accord::pki_dir = new std::string(tmpl);
-  const std::string make = absl::StrCat(
-      "(", scripts, "/make-pki.sh --partnership-id b.accord --org police ",
-      "--out ", tmpl, " && ", scripts,
-      "/make-test-certs.sh --partnership-id b.accord --out ", tmpl,
-      ") >/dev/null 2>&1");
-  if (std::system(make.c_str()) != 0) {
-    std::fprintf(stderr, "cannot make the PKI with %s\n", scripts.c_str());
-    return 1;
-  }
-  accord::BenchLines reporter;
-  benchmark::RunSpecifiedBenchmarks(&reporter);
-  (void)std::system(absl::StrCat("rm -rf '", tmpl, "'").c_str());
-  delete accord::pki_dir;
-  return 0;
+  return accord::RunWithTestPki(argc, argv, "accord-handshake-bench", &accord::pki_dir);
 }

@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "runtime/crypto.h"
+#include "runtime/test_pki.h"
 #include "runtime/tls.h"
 
 namespace accord {
@@ -33,28 +34,15 @@ using ::testing::StartsWith;
 class HandshakeTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* src = std::getenv("ACCORD_SOURCE_DIR");
-    ASSERT_NE(src, nullptr);
-    char tmpl[] = "/tmp/accord-handshake-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = new std::string(tmpl);
-    scripts_ = new std::string(absl::StrCat(src, "/deploy/pki"));
-    ASSERT_EQ(Run(absl::StrCat(*scripts_, "/make-pki.sh --partnership-id ",
-                               "t.accord --org police --out ", *dir_)),
-              0);
-    ASSERT_EQ(Run(absl::StrCat(*scripts_, "/make-test-certs.sh --out ", *dir_,
-                               " --partnership-id t.accord")),
-              0);
+    dir_ = new std::string(
+        testing::MakeTestPki("accord-handshake", "t.accord", {"police"}));
+    ASSERT_FALSE(dir_->empty());
   }
   static void TearDownTestSuite() {
-    (void)std::system(absl::StrCat("rm -rf '", *dir_, "'").c_str());
+    testing::RemoveTestPki(*dir_);
     delete dir_;
-    delete scripts_;
   }
-  static int Run(const std::string& cmd) {
-    const int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  }
+  static int Run(const std::string& cmd) { return testing::RunQuietly(cmd); }
   static std::string Path(const std::string& file) {
     return absl::StrCat(*dir_, "/", file);
   }
@@ -87,10 +75,8 @@ class HandshakeTest : public ::testing::Test {
   }
 
   static std::string* dir_;
-  static std::string* scripts_;
 };
 std::string* HandshakeTest::dir_ = nullptr;
-std::string* HandshakeTest::scripts_ = nullptr;
 
 TEST_F(HandshakeTest, PartnershipCertificatesWithClientAuthAreAccepted) {
   auto v = Verifier();

@@ -8,7 +8,8 @@
 //   spiffe://<partnership>/auditor/<name>    an auditor
 // The organisation's identity is only ever taken from the certificate; the
 // acting practitioner travels as metadata and is recorded, never trusted for
-// the organisation. Pure functions, thread-safe.
+// the organisation. Building and parsing identities: runtime/spiffe.h. Pure
+// functions, thread-safe.
 #ifndef ACCORD_RUNTIME_IDENTITY_H_
 #define ACCORD_RUNTIME_IDENTITY_H_
 
@@ -20,25 +21,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "accord/v1/common.pb.h"
+#include "runtime/spiffe.h"
 
 namespace accord {
-
-enum class PrincipalKind { kOrg, kAgent, kGateway, kAuditor };
-
-struct Principal {
-  PrincipalKind kind;
-  std::string partnership;
-  std::string name;  // org id or auditor name; empty for the gateway
-  std::string uri;   // the full identity, for the audit log
-
-  bool operator==(const Principal& o) const { return uri == o.uri; }
-};
-
-std::string SpiffeId(absl::string_view partnership, PrincipalKind kind,
-                     absl::string_view name = "");
-
-// Parses a URI SAN; InvalidArgument names what is wrong with it.
-absl::StatusOr<Principal> ParseSpiffeId(absl::string_view uri);
 
 // The caller of a call: exactly one URI SAN, a well-formed identity in
 // `partnership`'s trust domain. Unauthenticated when the peer presented no

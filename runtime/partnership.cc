@@ -1,8 +1,10 @@
 #include "runtime/partnership.h"
 
+#include <functional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/settings.h"
 #include "runtime/textproto.h"
 
 namespace accord {
@@ -15,18 +17,52 @@ bool ValidId(const std::string& id) {
   }
   return true;
 }
+
+// Every agent address is host:port with a port the gateway can dial.
+absl::Status CheckAgentAddresses(
+    const accord::v1::Partnership& partnership,
+    const std::function<std::string(int)>& where) {
+  for (int i = 0; i < partnership.organisations_size(); ++i) {
+    const std::string& address = partnership.organisations(i).agent_address();
+    if (address.empty()) continue;
+    if (auto s = CheckHostPort(address, 1, where(i)); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<const PartnershipDirectory>>
 PartnershipDirectory::Load(const std::string& path) {
   accord::v1::Partnership p;
-  if (auto s = LoadTextProto(path, &p); !s.ok()) return s;
+  TextLocations at;
+  if (auto s = LoadTextProto(path, &p, &at); !s.ok()) return s;
+  if (auto s = CheckAgentAddresses(p,
+                                   [&](int i) {
+                                     const std::string field = absl::StrCat(
+                                         "organisations[", i,
+                                         "].agent_address");
+                                     return absl::StrCat(at.Where(field),
+                                                         ": field ", field);
+                                   });
+      !s.ok()) {
+    return s;
+  }
   return FromProto(std::move(p), path);
 }
 
 absl::StatusOr<std::shared_ptr<const PartnershipDirectory>>
 PartnershipDirectory::FromProto(accord::v1::Partnership partnership,
                                 const std::string& name) {
+  if (auto s = CheckAgentAddresses(partnership,
+                                   [&](int i) {
+                                     return absl::StrCat(name,
+                                                         ": organisations[", i,
+                                                         "].agent_address");
+                                   });
+      !s.ok()) {
+    return s;
+  }
   auto dir = std::shared_ptr<PartnershipDirectory>(new PartnershipDirectory);
   std::set<std::string> purposes;
   for (int i = 0; i < partnership.organisations_size(); ++i) {

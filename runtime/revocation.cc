@@ -5,14 +5,19 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/crypto.h"
 
@@ -73,28 +78,91 @@ absl::Time Asn1ToTime(const ASN1_TIME* t) {
 
 }  // namespace
 
+// Verdicts on certificates under one CRL, keyed by the certificate's exact
+// PEM bytes: at most `capacity` of them, spread over shards that each have
+// their own lock. A full shard forgets an arbitrary verdict to make room.
+// Thread-safe; the cache is a memo, so its methods are const.
+class RevocationList::VerdictCache {
+ public:
+  struct Verdict {
+    bool revoked = false;
+    std::string serial;  // hex, for the refusal message
+  };
+
+  explicit VerdictCache(size_t capacity) {
+    const size_t shards = std::min<size_t>(kMaxShards, capacity);
+    per_shard_ = shards == 0 ? 0 : capacity / shards;
+    for (size_t i = 0; i < shards; ++i)
+      shards_.push_back(std::make_unique<Shard>());
+  }
+
+  std::optional<Verdict> Find(absl::string_view pem) const {
+    if (shards_.empty()) return std::nullopt;
+    Shard& shard = ShardFor(pem);
+    absl::ReaderMutexLock lock(&shard.mu);
+    auto it = shard.verdicts.find(pem);
+    if (it == shard.verdicts.end()) return std::nullopt;
+    return it->second;
+  }
+
+  void Insert(absl::string_view pem, Verdict verdict) const {
+    if (shards_.empty()) return;
+    Shard& shard = ShardFor(pem);
+    absl::MutexLock lock(&shard.mu);
+    if (shard.verdicts.size() >= per_shard_ && !shard.verdicts.contains(pem))
+      shard.verdicts.erase(shard.verdicts.begin());
+    shard.verdicts.insert_or_assign(std::string(pem), std::move(verdict));
+  }
+
+  size_t size() const {
+    size_t n = 0;
+    for (const auto& shard : shards_) {
+      absl::ReaderMutexLock lock(&shard->mu);
+      n += shard->verdicts.size();
+    }
+    return n;
+  }
+
+ private:
+  static constexpr size_t kMaxShards = 16;
+  struct Shard {
+    mutable absl::Mutex mu;
+    absl::flat_hash_map<std::string, Verdict> verdicts ABSL_GUARDED_BY(mu);
+  };
+  Shard& ShardFor(absl::string_view pem) const {
+    return *shards_[absl::Hash<absl::string_view>()(pem) % shards_.size()];
+  }
+
+  size_t per_shard_ = 0;
+  std::vector<std::unique_ptr<Shard>> shards_;
+};
+
 struct RevocationList::State {
+  explicit State(size_t cached_certificates) : cache(cached_certificates) {}
   ~State() { X509_CRL_free(crl); }
   X509_CRL* crl = nullptr;  // null when no CRL is configured
   FileStamp stamp;
   absl::Time next_update = absl::InfiniteFuture();
   size_t count = 0;
+  // Verdicts under this CRL only: a reload starts with an empty cache.
+  VerdictCache cache;
 };
 
 RevocationList::RevocationList(std::string crl_file, std::string ca_file,
-                               const Clock* clock)
+                               const Clock* clock, size_t cached_certificates)
     : crl_file_(std::move(crl_file)),
       ca_file_(std::move(ca_file)),
-      clock_(clock) {}
+      clock_(clock),
+      cached_certificates_(cached_certificates) {}
 
 RevocationList::~RevocationList() = default;
 
 absl::StatusOr<std::unique_ptr<RevocationList>> RevocationList::Load(
     const std::string& crl_file, const std::string& ca_file,
-    const Clock* clock) {
+    const Clock* clock, size_t cached_certificates) {
   std::unique_ptr<RevocationList> list(
-      new RevocationList(crl_file, ca_file, clock));
-  std::shared_ptr<const State> state = std::make_shared<State>();
+      new RevocationList(crl_file, ca_file, clock, cached_certificates));
+  std::shared_ptr<const State> state = std::make_shared<State>(0);
   if (!crl_file.empty()) {
     auto read = list->Read();
     if (!read.ok()) return read.status();
@@ -114,7 +182,7 @@ RevocationList::Read() const {
   auto ca_text = ReadFile(ca_file_);
   if (!ca_text.ok()) return ca_text.status();
 
-  auto state = std::make_shared<State>();
+  auto state = std::make_shared<State>(cached_certificates_);
   state->stamp = *stamp;
   BioPtr crl_bio = MemBio(*crl_text);
   state->crl = PEM_read_bio_X509_CRL(crl_bio.get(), nullptr, nullptr, nullptr);
@@ -174,16 +242,35 @@ absl::StatusOr<bool> RevocationList::ReloadIfChanged() {
   }
   refused_stamp_.clear();
   state_ = *std::move(state);
+  ++generation_;
   return true;
 }
 
+uint64_t RevocationList::generation() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return generation_;
+}
+
+bool RevocationList::lapsed() const {
+  const absl::Time now = clock_ ? clock_->Now() : absl::Now();
+  absl::ReaderMutexLock lock(&mu_);
+  return state_ != nullptr && now > state_->next_update;
+}
+
 absl::Status RevocationList::Check(absl::string_view peer_pem) const {
-  std::shared_ptr<const State> state;
-  {
-    absl::MutexLock lock(&mu_);
-    state = state_;
-  }
+  uint64_t generation = 0;
+  return Check(peer_pem, &generation);
+}
+
+absl::Status RevocationList::Check(absl::string_view peer_pem,
+                                   uint64_t* generation) const {
+  // Held for reading while the verdict is found or computed: a reload waits
+  // for the checks under the CRL it replaces.
+  absl::ReaderMutexLock lock(&mu_);
+  *generation = generation_;
+  const State* state = state_.get();
   if (state == nullptr || state->crl == nullptr) return absl::OkStatus();
+  // A lapsed CRL refuses everyone, whatever was cached while it was current.
   const absl::Time now = clock_ ? clock_->Now() : absl::Now();
   if (now > state->next_update) {
     return absl::UnavailableError(
@@ -192,17 +279,28 @@ absl::Status RevocationList::Check(absl::string_view peer_pem) const {
                      "; no call is accepted until the CA re-signs it "
                      "(deploy/pki/revoke.sh)"));
   }
-  BioPtr bio = MemBio(peer_pem);
-  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-  if (cert == nullptr) {
-    return absl::UnauthenticatedError(
-        "the peer certificate could not be read for the revocation check");
+  std::optional<VerdictCache::Verdict> verdict = state->cache.Find(peer_pem);
+  if (!verdict.has_value()) {
+    BioPtr bio = MemBio(peer_pem);
+    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (cert == nullptr) {
+      // The check may run on a TLS handshake thread, whose OpenSSL error
+      // queue belongs to gRPC.
+      ERR_clear_error();
+      return absl::UnauthenticatedError(
+          "the peer certificate could not be read for the revocation check");
+    }
+    X509_REVOKED* entry = nullptr;
+    verdict.emplace();
+    if (X509_CRL_get0_by_cert(state->crl, &entry, cert.get()) == 1) {
+      verdict->revoked = true;
+      verdict->serial = SerialHex(X509_get0_serialNumber(cert.get()));
+    }
+    state->cache.Insert(peer_pem, *verdict);
   }
-  X509_REVOKED* entry = nullptr;
-  if (X509_CRL_get0_by_cert(state->crl, &entry, cert.get()) == 1) {
+  if (verdict->revoked) {
     return absl::PermissionDeniedError(
-        absl::StrCat("client certificate (serial ",
-                     SerialHex(X509_get0_serialNumber(cert.get())),
+        absl::StrCat("certificate (serial ", verdict->serial,
                      ") has been revoked by the partnership CA"));
   }
   return absl::OkStatus();
@@ -220,13 +318,18 @@ absl::Status RevocationList::CheckPeer(const grpc::AuthContext& auth) const {
 }
 
 absl::Time RevocationList::next_update() const {
-  absl::MutexLock lock(&mu_);
+  absl::ReaderMutexLock lock(&mu_);
   return state_ ? state_->next_update : absl::InfiniteFuture();
 }
 
 size_t RevocationList::revoked_count() const {
   absl::MutexLock lock(&mu_);
   return state_ ? state_->count : 0;
+}
+
+size_t RevocationList::cached_count() const {
+  absl::MutexLock lock(&mu_);
+  return state_ ? state_->cache.size() : 0;
 }
 
 }  // namespace accord

@@ -2,15 +2,17 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
-#include <sys/wait.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/crypto.h"
+#include "runtime/test_pki.h"
 
 namespace accord {
 namespace {
@@ -21,37 +23,27 @@ using ::testing::HasSubstr;
 class RevocationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    const char* src = std::getenv("ACCORD_SOURCE_DIR");
-    ASSERT_NE(src, nullptr);
-    char tmpl[] = "/tmp/accord-crl-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = new std::string(tmpl);
-    scripts_ = new std::string(absl::StrCat(src, "/deploy/pki"));
-    ASSERT_EQ(
-        Run(absl::StrCat(*scripts_, "/make-pki.sh --partnership-id ",
-                         "t.accord --org police --org refuge --out ", *dir_)),
-        0);
-    ASSERT_EQ(Run(absl::StrCat(*scripts_, "/make-test-certs.sh --out ", *dir_,
-                               " --partnership-id t.accord")),
-              0);
+    dir_ = new std::string(
+        testing::MakeTestPki("accord-crl", "t.accord", {"police", "refuge"}));
+    ASSERT_FALSE(dir_->empty());
   }
   static void TearDownTestSuite() {
-    (void)std::system(absl::StrCat("rm -rf '", *dir_, "'").c_str());
+    testing::RemoveTestPki(*dir_);
     delete dir_;
-    delete scripts_;
   }
-  static int Run(const std::string& cmd) {
-    const int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-  }
+  static int Run(const std::string& cmd) { return testing::RunQuietly(cmd); }
   static std::string Pem(const std::string& name) {
     return *ReadFile(absl::StrCat(*dir_, "/", name, ".pem"));
   }
+  // A certificate of its own for a test, so the other tests are unaffected.
+  static bool Issue(const std::string& name, const std::string& org) {
+    return testing::IssueTestCertificate(
+        *dir_, name, absl::StrCat("/O=t.accord/OU=org/CN=", org),
+        absl::StrCat("URI:spiffe://t.accord/org/", org), "clientAuth");
+  }
   static std::string* dir_;
-  static std::string* scripts_;
 };
 std::string* RevocationTest::dir_ = nullptr;
-std::string* RevocationTest::scripts_ = nullptr;
 
 TEST_F(RevocationTest, RevokedCertificateIsRefusedOthersPass) {
   auto list = RevocationList::Load(*dir_ + "/crl.pem", *dir_ + "/ca.pem");
@@ -69,20 +61,12 @@ TEST_F(RevocationTest, RevokedCertificateIsRefusedOthersPass) {
 }
 
 TEST_F(RevocationTest, RevocationAfterLoadTakesEffectOnReload) {
-  // A certificate of its own so the other tests are unaffected.
-  ASSERT_EQ(
-      Run(absl::StrCat("bash -c 'source ", *scripts_, "/pki-lib.sh && pki_env ",
-                       *dir_, " && pki_issue ", *dir_,
-                       " org-refuge-2 /O=t.accord/OU=org/CN=refuge ",
-                       "URI:spiffe://t.accord/org/refuge clientAuth 30'")),
-      0);
+  ASSERT_TRUE(Issue("org-refuge-2", "refuge"));
   auto list = RevocationList::Load(*dir_ + "/crl.pem", *dir_ + "/ca.pem");
   ASSERT_TRUE(list.ok()) << list.status();
   EXPECT_TRUE((*list)->Check(Pem("org-refuge-2")).ok());
   EXPECT_EQ(*(*list)->ReloadIfChanged(), false);  // unchanged file
-  ASSERT_EQ(Run(absl::StrCat(*scripts_, "/revoke.sh --out ", *dir_, " ", *dir_,
-                             "/org-refuge-2.pem")),
-            0);
+  ASSERT_TRUE(testing::RevokeTestCertificate(*dir_, "org-refuge-2"));
   auto reloaded = (*list)->ReloadIfChanged();
   ASSERT_TRUE(reloaded.ok()) << reloaded.status();
   EXPECT_TRUE(*reloaded);
@@ -137,6 +121,97 @@ TEST_F(RevocationTest, LapsedCrlRefusesEveryone) {
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(s.message(), HasSubstr("lapsed"));
   EXPECT_THAT(s.message(), HasSubstr("revoke.sh"));
+}
+
+TEST_F(RevocationTest, CachedAcceptanceBecomesRefusalWhenAReloadRevokes) {
+  ASSERT_TRUE(Issue("org-police-3", "police"));
+  const std::string live = *dir_ + "/cache-crl.pem";
+  ASSERT_EQ(Run(absl::StrCat("cp ", *dir_, "/crl.pem ", live)), 0);
+  auto list = RevocationList::Load(live, *dir_ + "/ca.pem");
+  ASSERT_TRUE(list.ok()) << list.status();
+  const std::string pem = Pem("org-police-3");
+  EXPECT_TRUE((*list)->Check(pem).ok());
+  EXPECT_EQ((*list)->cached_count(), 1u);
+  EXPECT_TRUE((*list)->Check(pem).ok());  // from the cache
+  EXPECT_EQ((*list)->cached_count(), 1u);
+
+  ASSERT_TRUE(testing::RevokeTestCertificate(*dir_, "org-police-3"));
+  ASSERT_EQ(Run(absl::StrCat("cp ", *dir_, "/crl.pem ", live)), 0);
+  auto reloaded = (*list)->ReloadIfChanged();
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status();
+  ASSERT_TRUE(*reloaded);
+  EXPECT_EQ((*list)->cached_count(), 0u);  // the reload emptied the cache
+  const absl::Status refused = (*list)->Check(pem);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(refused.message(), HasSubstr("has been revoked"));
+  // The refusal is cached too, and still a refusal.
+  EXPECT_EQ((*list)->cached_count(), 1u);
+  EXPECT_EQ((*list)->Check(pem).code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(RevocationTest, CacheIsBoundedAndVerdictsStayRight) {
+  auto list = RevocationList::Load(*dir_ + "/crl.pem", *dir_ + "/ca.pem",
+                                   nullptr, /*cached_certificates=*/4);
+  ASSERT_TRUE(list.ok()) << list.status();
+  const std::vector<std::string> accepted = {
+      "gateway",      "agent-police",       "org-police",
+      "agent-refuge", "org-refuge",         "unknown-org",
+      "no-uri-org-police", "server-only-org-police"};
+  for (int pass = 0; pass < 3; ++pass) {
+    for (const auto& name : accepted) {
+      EXPECT_TRUE((*list)->Check(Pem(name)).ok()) << name;
+      EXPECT_EQ((*list)->Check(Pem("revoked-org-police")).code(),
+                absl::StatusCode::kPermissionDenied);
+      EXPECT_LE((*list)->cached_count(), 4u);
+    }
+  }
+  EXPECT_GE((*list)->cached_count(), 1u);
+
+  auto uncached = RevocationList::Load(*dir_ + "/crl.pem", *dir_ + "/ca.pem",
+                                       nullptr, /*cached_certificates=*/0);
+  ASSERT_TRUE(uncached.ok()) << uncached.status();
+  EXPECT_TRUE((*uncached)->Check(Pem("org-police")).ok());
+  EXPECT_EQ((*uncached)->Check(Pem("revoked-org-police")).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ((*uncached)->cached_count(), 0u);
+}
+
+TEST_F(RevocationTest, LapsedCrlRefusesCertificatesAcceptedFromTheCache) {
+  FakeClock clock(absl::Now());
+  auto list =
+      RevocationList::Load(*dir_ + "/crl.pem", *dir_ + "/ca.pem", &clock);
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_TRUE((*list)->Check(Pem("org-refuge")).ok());
+  ASSERT_EQ((*list)->cached_count(), 1u);
+  clock.Set((*list)->next_update() + absl::Seconds(1));
+  const absl::Status s = (*list)->Check(Pem("org-refuge"));
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(s.message(), HasSubstr("lapsed"));
+}
+
+TEST_F(RevocationTest, ConcurrentChecksAgree) {
+  auto list = RevocationList::Load(*dir_ + "/crl.pem", *dir_ + "/ca.pem",
+                                   nullptr, /*cached_certificates=*/2);
+  ASSERT_TRUE(list.ok()) << list.status();
+  const std::string good = Pem("org-police");
+  const std::string other = Pem("agent-police");
+  const std::string revoked = Pem("revoked-org-police");
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) {
+        if (!(*list)->Check(good).ok()) ++wrong;
+        if (!(*list)->Check(other).ok()) ++wrong;
+        if ((*list)->Check(revoked).code() !=
+            absl::StatusCode::kPermissionDenied)
+          ++wrong;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_LE((*list)->cached_count(), 2u);
 }
 
 TEST_F(RevocationTest, NoCrlConfiguredRevokesNothing) {

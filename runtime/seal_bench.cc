@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <string>
 
+#include "runtime/bench_lines.h"
 #include "runtime/seal.h"
 
 namespace accord {
@@ -36,20 +37,6 @@ void BM_Open(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * state.range(0));
 }
 BENCHMARK(BM_Open)->Arg(2 << 10)->Arg(64 << 10);
-
-// Prints each result in the BENCH line format the docs collect.
-class BenchLines : public benchmark::ConsoleReporter {
- public:
-  BenchLines() : ConsoleReporter(OO_None) {}
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const auto& run : runs) {
-      // CPU time: the figure that does not depend on other load.
-      std::printf("BENCH %s %.1f us_cpu/op\n", run.benchmark_name().c_str(),
-                  run.GetAdjustedCPUTime() / 1000.0);
-    }
-  }
-};
 
 }  // namespace
 }  // namespace accord

@@ -325,14 +325,55 @@ class Validator {
   std::vector<std::string> errors_;
 };
 
+// Records where every field written in the file is, by path.
+void Locate(const Message& msg, const TextFormat::ParseInfoTree* tree,
+            const std::string& path,
+            std::map<std::string, std::pair<int, int>, std::less<>>* at) {
+  if (tree == nullptr) return;
+  const Descriptor* d = msg.GetDescriptor();
+  const Reflection* r = msg.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* f = d->field(i);
+    if (f->is_map()) continue;
+    const std::string fpath =
+        path.empty() ? f->name() : absl::StrCat(path, ".", f->name());
+    const int n = f->is_repeated() ? r->FieldSize(msg, f) : 1;
+    for (int j = 0; j < n; ++j) {
+      const int index = f->is_repeated() ? j : -1;
+      const auto loc = tree->GetLocation(f, index);
+      if (loc.line < 0) continue;
+      const std::string epath =
+          f->is_repeated() ? absl::StrCat(fpath, "[", j, "]") : fpath;
+      (*at)[epath] = {loc.line, loc.column};
+      if (f->is_repeated() && j == 0) (*at)[fpath] = {loc.line, loc.column};
+      if (f->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+        const Message& sub = f->is_repeated() ? r->GetRepeatedMessage(msg, f, j)
+                                              : r->GetMessage(msg, f);
+        Locate(sub, tree->GetTreeForNested(f, index), epath, at);
+      }
+    }
+  }
+}
+
 absl::Status Join(const std::vector<std::string>& errors) {
   return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
 }
 
 }  // namespace
 
+bool TextLocations::Has(absl::string_view path) const {
+  return at_.find(path) != at_.end();
+}
+
+std::string TextLocations::Where(absl::string_view path) const {
+  auto it = at_.find(path);
+  if (it == at_.end()) return name_;
+  return absl::StrCat(name_, ":", it->second.first + 1, ":",
+                      it->second.second + 1);
+}
+
 absl::Status ParseTextProto(absl::string_view text, const std::string& name,
-                            Message* msg) {
+                            Message* msg, TextLocations* locations) {
   TextFormat::Parser parser;
   Collector collector(name, text);
   parser.RecordErrorsTo(&collector);
@@ -349,13 +390,19 @@ absl::Status ParseTextProto(absl::string_view text, const std::string& name,
   Validator v(name);
   v.Check(*msg, "", &tree, 0, 0);
   if (!v.errors().empty()) return Join(v.errors());
+  if (locations != nullptr) {
+    locations->name_ = name;
+    locations->at_.clear();
+    Locate(*msg, &tree, "", &locations->at_);
+  }
   return absl::OkStatus();
 }
 
-absl::Status LoadTextProto(const std::string& path, Message* msg) {
+absl::Status LoadTextProto(const std::string& path, Message* msg,
+                           TextLocations* locations) {
   auto text = ReadFile(path);
   if (!text.ok()) return text.status();
-  return ParseTextProto(*text, path, msg);
+  return ParseTextProto(*text, path, msg, locations);
 }
 
 absl::Status ValidateMessage(const Message& msg) {

@@ -6,11 +6,12 @@
 #include <grpcpp/support/channel_arguments.h>
 
 #include <cstdio>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "runtime/crypto.h"
 #include "runtime/handshake.h"
-#include "runtime/textproto.h"
 
 namespace accord {
 namespace {
@@ -34,23 +35,27 @@ absl::Status CheckFiles(const accord::v1::TlsFiles& files) {
 }
 
 // Accepts a server only if its certificate's single URI SAN is the expected
-// identity. Chain verification against the CA has already happened.
-class ServerIdentityVerifier final
+// identity and, given a CRL, the certificate is not revoked. Chain
+// verification against the CA has already happened. Synchronous: the
+// revocation verdict is normally cached (runtime/revocation.h).
+class ServerCertificateCheck final
     : public grpc::experimental::ExternalCertificateVerifier {
  public:
-  explicit ServerIdentityVerifier(std::string expected)
-      : expected_(std::move(expected)) {}
+  ServerCertificateCheck(std::string expected, const RevocationList* revocation,
+                         ServerVerdictHook on_verdict)
+      : expected_(std::move(expected)),
+        revocation_(revocation),
+        on_verdict_(std::move(on_verdict)) {}
 
   bool Verify(grpc::experimental::TlsCustomVerificationCheckRequest* request,
               std::function<void(grpc::Status)> /*callback*/,
               grpc::Status* sync_status) override {
-    const auto uris = request->uri_names();
-    if (uris.size() == 1 &&
-        std::string(uris[0].data(), uris[0].size()) == expected_) {
+    const ServerVerdict verdict = Decide(*request);
+    if (verdict.outcome == ServerVerdict::Outcome::kAccepted) {
       *sync_status = grpc::Status::OK;
     } else {
-      *sync_status = grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                                  absl::StrCat("server is not ", expected_));
+      *sync_status =
+          grpc::Status(grpc::StatusCode::UNAUTHENTICATED, verdict.detail);
     }
     return true;  // synchronous
   }
@@ -58,7 +63,53 @@ class ServerIdentityVerifier final
   }
 
  private:
+  ServerVerdict Decide(
+      const grpc::experimental::TlsCustomVerificationCheckRequest& request) {
+    ServerVerdict v;
+    const auto uris = request.uri_names();
+    std::vector<std::string> presented;
+    for (const auto& uri : uris)
+      presented.push_back(PrintableClaim(absl::string_view(uri.data(), uri.size())));
+    v.presented_identity = PrintableClaim(absl::StrJoin(presented, ","));
+    if (uris.size() != 1 ||
+        absl::string_view(uris[0].data(), uris[0].size()) != expected_) {
+      v.outcome = ServerVerdict::Outcome::kWrongIdentity;
+      v.detail = absl::StrCat(
+          "server certificate identity is ",
+          v.presented_identity.empty() ? "(none)" : v.presented_identity,
+          ", not ", expected_);
+      return Report(std::move(v));
+    }
+    if (revocation_ == nullptr) return Report(std::move(v));
+    const grpc::string_ref leaf = request.peer_cert();
+    v.leaf_pem.assign(leaf.data(), leaf.size());
+    // Each acceptance is reported with the CRL it was checked against; if a
+    // newer CRL was installed meanwhile, the holder of the report may have
+    // re-checked its certificates already, so check again under the new one.
+    while (true) {
+      const absl::Status s = revocation_->Check(v.leaf_pem, &v.crl_generation);
+      if (!s.ok()) {
+        v.outcome = s.code() == absl::StatusCode::kPermissionDenied
+                        ? ServerVerdict::Outcome::kRevoked
+                    : s.code() == absl::StatusCode::kUnavailable
+                        ? ServerVerdict::Outcome::kCrlLapsed
+                        : ServerVerdict::Outcome::kUnreadable;
+        v.detail = absl::StrCat("server certificate: ", s.message());
+        return Report(std::move(v));
+      }
+      Report(v);
+      if (revocation_->generation() == v.crl_generation) return v;
+    }
+  }
+
+  ServerVerdict Report(ServerVerdict v) {
+    if (on_verdict_) on_verdict_(v);
+    return v;
+  }
+
   const std::string expected_;
+  const RevocationList* revocation_;
+  const ServerVerdictHook on_verdict_;
 };
 
 // Decides every client certificate a server is presented (gRPC's own
@@ -105,17 +156,6 @@ class ClientCertificateCheck final
 
 }  // namespace
 
-accord::v1::TlsFiles ResolveTlsFiles(const std::string& config_path,
-                                     const accord::v1::TlsFiles& files) {
-  accord::v1::TlsFiles out = files;
-  out.set_ca_file(ResolvePath(config_path, files.ca_file()));
-  out.set_cert_file(ResolvePath(config_path, files.cert_file()));
-  out.set_key_file(ResolvePath(config_path, files.key_file()));
-  if (!files.crl_file().empty())
-    out.set_crl_file(ResolvePath(config_path, files.crl_file()));
-  return out;
-}
-
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const accord::v1::TlsFiles& files, HandshakeRefusalHook on_refusal) {
   if (auto s = CheckFiles(files); !s.ok()) return s;
@@ -149,7 +189,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
 MakeChannelCredentials(const accord::v1::TlsFiles& files,
-                       const std::string& expected_server_identity) {
+                       const std::string& expected_server_identity,
+                       const RevocationList* revocation,
+                       ServerVerdictHook on_verdict) {
   if (auto s = CheckFiles(files); !s.ok()) return s;
   auto provider = std::make_shared<FileWatcherCertificateProvider>(
       files.key_file(), files.cert_file(), files.ca_file(), kRefreshSeconds);
@@ -161,7 +203,8 @@ MakeChannelCredentials(const accord::v1::TlsFiles& files,
   options.set_check_call_host(false);
   options.set_certificate_verifier(
       grpc::experimental::ExternalCertificateVerifier::Create<
-          ServerIdentityVerifier>(expected_server_identity));
+          ServerCertificateCheck>(expected_server_identity, revocation,
+                                  std::move(on_verdict)));
   auto creds = grpc::experimental::TlsCredentials(options);
   if (!creds)
     return absl::InternalError("cannot create TLS channel credentials");

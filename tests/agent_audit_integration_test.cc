@@ -262,7 +262,8 @@ TEST_F(AgentAuditIntegrationTest,
 TEST_F(AgentAuditIntegrationTest, DisclosuresReconcileAndAMissingTwinIsNamed) {
   const auto resp = PoliceQuery();
   ASSERT_EQ(resp.answers_size(), 1);
-  ASSERT_EQ(resp.answers(0).status(), accord::v1::HOLDER_STATUS_ANSWERED);
+  ASSERT_EQ(resp.answers(0).status(), accord::v1::HOLDER_STATUS_ANSWERED)
+      << resp.answers(0).detail();
 
   // The agent recorded the disclosure as the gateway did, and which of its
   // records it released.

@@ -117,6 +117,7 @@ Process::Process(std::string name, std::vector<std::string> argv,
 Process::~Process() { Stop(); }
 
 absl::Status Process::Start() {
+  exit_status_.reset();
   // A restarted process appends to the same log: only what it writes counts.
   log_offset_ = ReadAll(log_path_).size();
   posix_spawn_file_actions_t actions;
@@ -142,9 +143,21 @@ bool Process::Running() {
   int status = 0;
   if (waitpid(pid_, &status, WNOHANG) == pid_) {
     pid_ = -1;
+    exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status)
+                                     : 128 + WTERMSIG(status);
     return false;
   }
   return true;
+}
+
+std::optional<int> Process::WaitForExit(int timeout_ms) {
+  const auto end =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (Running()) {
+    if (std::chrono::steady_clock::now() >= end) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return exit_status_;
 }
 
 absl::Status Process::WaitForLog(const std::string& needle, int timeout_ms) {
@@ -441,6 +454,61 @@ TestPartnership::SearchAgentAudit(const std::string& org,
   return SearchLog(
       AgentLocalChannel(org, reader.empty() ? "org-" + org : reader),
       std::move(filter));
+}
+
+absl::Status TestPartnership::IssueCertificate(const std::string& name,
+                                               const std::string& uri,
+                                               const std::string& eku) {
+  const std::string log = dir_ + "/logs/test-pki.log";
+  if (RunCommand(absl::StrCat("bash -c 'source ", SourceDir(),
+                              "/deploy/pki/pki-lib.sh && pki_env ", pki(),
+                              " && pki_issue ", pki(), " ", name, " /O=",
+                              partnership_id(), "/OU=test/CN=", name, " URI:",
+                              uri, " ", eku, " 30'"),
+                 log) != 0) {
+    return absl::InternalError("issuing " + name + " failed:\n" + ReadAll(log));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TestPartnership::RevokeCertificate(const std::string& name) {
+  const std::string log = dir_ + "/logs/test-pki.log";
+  if (RunCommand(absl::StrCat(SourceDir(), "/deploy/pki/revoke.sh --out ",
+                              pki(), " ", pki(), "/", name, ".pem"),
+                 log) != 0) {
+    return absl::InternalError("revoking " + name + " failed:\n" +
+                               ReadAll(log));
+  }
+  // The servers say how many certificates the list they reloaded revokes.
+  const std::string count_file = dir_ + "/logs/crl-count.out";
+  std::remove(count_file.c_str());
+  if (RunCommand(absl::StrCat("openssl crl -noout -text -in ", pki(),
+                              "/crl.pem | grep -c 'Serial Number'"),
+                 count_file) != 0) {
+    return absl::InternalError("cannot read " + pki() + "/crl.pem");
+  }
+  std::string count = ReadAll(count_file);
+  while (!count.empty() && (count.back() == '\n' || count.back() == ' '))
+    count.pop_back();
+  const std::string reloaded = absl::StrCat("CRL reloaded (", count, " revoked)");
+  std::vector<Process*> running;
+  if (gateway_ != nullptr && gateway_->Running()) running.push_back(gateway_.get());
+  for (auto& [org, agent] : agents_) {
+    if (agent != nullptr && agent->Running()) running.push_back(agent.get());
+  }
+  for (Process* p : running) {
+    if (auto s = p->WaitForLog(reloaded, 20000); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+accord::v1::TlsFiles TestPartnership::CertificateFiles(
+    const std::string& name) const {
+  accord::v1::TlsFiles tls;
+  tls.set_ca_file(pki() + "/ca.pem");
+  tls.set_cert_file(absl::StrCat(pki(), "/", name, ".pem"));
+  tls.set_key_file(absl::StrCat(pki(), "/", name, ".key"));
+  return tls;
 }
 
 absl::StatusOr<std::vector<accord::v1::SubjectToken>> TestPartnership::TokensOf(

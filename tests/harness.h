@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,9 @@ class Process {
   // Sends `sig` (e.g. SIGSTOP to make a server fall silent, SIGCONT after).
   void Signal(int sig);
   bool Running();
+  // Waits up to `timeout_ms` for the process to exit; its exit status (128 +
+  // the signal when killed), or nullopt while it still runs.
+  std::optional<int> WaitForExit(int timeout_ms);
   std::string Log() const;
   const std::string& name() const { return name_; }
 
@@ -48,6 +52,7 @@ class Process {
   std::string log_path_;
   size_t log_offset_ = 0;  // log size when last started
   pid_t pid_ = -1;
+  std::optional<int> exit_status_;
 };
 
 // Sets the call's deadline and the acting practitioner (metadata
@@ -109,6 +114,16 @@ class TestPartnership {
   absl::StatusOr<std::vector<accord::v1::AuditEntry>> SearchAgentAudit(
       const std::string& org, accord::v1::AuditSearchRequest filter = {},
       const std::string& reader = "");
+  // Issues DIR/<name>.pem and .key from the partnership CA
+  // (deploy/pki/pki-lib.sh) with the single URI SAN `uri` and the extended
+  // key usages `eku`, valid for 30 days. A name already issued is kept.
+  absl::Status IssueCertificate(const std::string& name, const std::string& uri,
+                                const std::string& eku = "serverAuth,clientAuth");
+  // Revokes DIR/<name>.pem (deploy/pki/revoke.sh), then waits until the
+  // gateway and every running agent have reloaded the CRL.
+  absl::Status RevokeCertificate(const std::string& name);
+  // The CA bundle, DIR/<name>.pem and DIR/<name>.key.
+  accord::v1::TlsFiles CertificateFiles(const std::string& name) const;
 
   // Tokens of a subject held by `org`'s agent.
   absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensOf(

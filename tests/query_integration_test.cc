@@ -1,16 +1,22 @@
 // The walking skeleton end to end: a real gateway and seven real agents on
 // loopback with certificates from deploy/pki. An allowed query returns the
 // record; callers without a usable identity are refused; the agent refuses
-// anyone but the gateway; and every decision is in the audit log.
+// anyone but the gateway; every decision is in the audit log; and a holder
+// whose certificate is revoked (at start or while connected) is sent nothing
+// and reported unavailable in words that do not say where it is.
 
 #include <chrono>
+#include <cstdio>
+#include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "accord/v1/agent.grpc.pb.h"
 #include "accord/v1/gateway.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/identity.h"
 #include "tests/checked.h"
+#include "tests/fake_server.h"
 #include "tests/harness.h"
 
 namespace accord::testing {
@@ -319,6 +325,125 @@ TEST_F(QueryIntegrationTest, AccordctlQueryPrintsTheAnswer) {
   EXPECT_EQ(rc, 0) << output;
   EXPECT_THAT(output, HasSubstr("Northdale Rape Crisis"));
   EXPECT_THAT(output, HasSubstr("contact: Carys Lindqvist"));
+}
+
+// --- The holders the gateway dials ------------------------------------------
+
+// A police query to the refuge alone, as the police system asks it.
+accord::v1::QueryResponse PoliceAsksTheRefuge(
+    TestPartnership* partnership, const std::vector<accord::v1::SubjectToken>& zoe,
+    const std::string& request_id) {
+  auto stub =
+      accord::v1::Gateway::NewStub(partnership->GatewayChannel("org-police"));
+  grpc::ClientContext ctx;
+  PrepareCall(&ctx, 15, "pc-4471", "public-protection-officer");
+  accord::v1::QueryRequest q;
+  q.set_request_id(request_id);
+  q.set_purpose("safeguarding");
+  q.set_mode(accord::v1::QUERY_MODE_RECORDS);
+  q.add_holders("refuge");
+  for (const auto& t : zoe) *q.add_subjects() = t;
+  accord::v1::QueryResponse resp;
+  const grpc::Status status = stub->Query(&ctx, q, &resp);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return resp;
+}
+
+TEST_F(QueryIntegrationTest, RevokedHolderReceivesNoDiscloseAndIsUnavailable) {
+  // A fake refuge agent at the refuge's address, holding a refuge agent
+  // certificate the CA has revoked.
+  const std::string refuge = SpiffeId(partnership_->partnership_id(),
+                                      PrincipalKind::kAgent, "refuge");
+  ASSERT_TRUE(
+      partnership_->IssueCertificate("revoked-agent-refuge", refuge).ok());
+  ASSERT_TRUE(partnership_->RevokeCertificate("revoked-agent-refuge").ok());
+  partnership_->agent("refuge")->Stop();
+  auto fake =
+      CountingServer::Start(partnership_->holder_address("refuge"),
+                            partnership_->CertificateFiles("revoked-agent-refuge"));
+  ASSERT_TRUE(fake.ok()) << fake.status();
+
+  for (int i = 0; i < 3; ++i) {
+    const auto resp =
+        PoliceAsksTheRefuge(partnership_, *zoe_, absl::StrCat("revoked-refuge-", i));
+    ASSERT_EQ(resp.answers_size(), 1);
+    const auto& a = resp.answers(0);
+    EXPECT_EQ(a.status(), accord::v1::HOLDER_STATUS_UNAVAILABLE);
+    EXPECT_THAT(a.detail(),
+                HasSubstr("the holder's agent presented a revoked certificate"));
+    // Nothing of where the holder is, or of gRPC's transport.
+    EXPECT_THAT(a.detail(), ::testing::Not(HasSubstr("127.0.0.1")));
+    EXPECT_THAT(a.detail(), ::testing::Not(HasSubstr(absl::StrCat(
+                                (*fake)->port()))));
+    EXPECT_THAT(a.detail(), ::testing::Not(HasSubstr("ipv4")));
+    EXPECT_EQ(a.records_size(), 0);
+  }
+  EXPECT_EQ((*fake)->calls(), 0) << ::testing::PrintToString((*fake)->methods());
+  // The raw detail is in the gateway's process log; the refusal is audited.
+  EXPECT_THAT(partnership_->gateway()->Log(),
+              HasSubstr("holder refuge: refused the holder's agent"));
+  bool audited = false;
+  for (const auto& e : AllAudit()) {
+    if (e.request_id() == "revoked-refuge-0" && e.holder() == "refuge") {
+      audited = true;
+      EXPECT_THAT(e.detail(), HasSubstr("presented a revoked certificate"));
+    }
+  }
+  EXPECT_TRUE(audited);
+
+  // The real agent back at its address is asked again.
+  (*fake)->Stop();
+  ASSERT_TRUE(partnership_->StartAgent("refuge").ok());
+  accord::v1::HolderStatus status = accord::v1::HOLDER_STATUS_UNAVAILABLE;
+  for (int i = 0; i < 100 && status != accord::v1::HOLDER_STATUS_ANSWERED &&
+                  status != accord::v1::HOLDER_STATUS_NO_MATCH &&
+                  status != accord::v1::HOLDER_STATUS_REFUSED;
+       ++i) {
+    const auto resp =
+        PoliceAsksTheRefuge(partnership_, *zoe_, absl::StrCat("refuge-back-", i));
+    ASSERT_EQ(resp.answers_size(), 1);
+    status = resp.answers(0).status();
+    if (status == accord::v1::HOLDER_STATUS_UNAVAILABLE)
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_NE(status, accord::v1::HOLDER_STATUS_UNAVAILABLE);
+}
+
+TEST_F(QueryIntegrationTest, CrlReloadStopsTheOpenChannelToARevokedHolder) {
+  // The refuge agent's own certificate is revoked while the gateway has a
+  // connection to it open.
+  auto before = PoliceAsksTheRefuge(partnership_, *zoe_, "refuge-open-1");
+  ASSERT_EQ(before.answers_size(), 1);
+  ASSERT_NE(before.answers(0).status(), accord::v1::HOLDER_STATUS_UNAVAILABLE)
+      << before.answers(0).detail();
+  ASSERT_TRUE(partnership_->RevokeCertificate("agent-refuge").ok());
+  const auto after = PoliceAsksTheRefuge(partnership_, *zoe_, "refuge-open-2");
+  ASSERT_EQ(after.answers_size(), 1);
+  EXPECT_EQ(after.answers(0).status(), accord::v1::HOLDER_STATUS_UNAVAILABLE);
+  EXPECT_THAT(after.answers(0).detail(), HasSubstr("revoked"));
+  EXPECT_THAT(partnership_->gateway()->Log(),
+              HasSubstr("accepted with is now refused"));
+
+  // A new certificate for the refuge's agent (same key, new serial), and it
+  // is served again.
+  ASSERT_EQ(std::remove((partnership_->pki() + "/agent-refuge.pem").c_str()), 0);
+  ASSERT_TRUE(partnership_->IssueCertificate(
+                  "agent-refuge", SpiffeId(partnership_->partnership_id(),
+                                           PrincipalKind::kAgent, "refuge"))
+                  .ok());
+  partnership_->agent("refuge")->Stop();
+  ASSERT_TRUE(partnership_->StartAgent("refuge").ok());
+  accord::v1::HolderStatus status = accord::v1::HOLDER_STATUS_UNAVAILABLE;
+  for (int i = 0; i < 100 && status == accord::v1::HOLDER_STATUS_UNAVAILABLE;
+       ++i) {
+    const auto resp = PoliceAsksTheRefuge(partnership_, *zoe_,
+                                          absl::StrCat("refuge-renewed-", i));
+    ASSERT_EQ(resp.answers_size(), 1);
+    status = resp.answers(0).status();
+    if (status == accord::v1::HOLDER_STATUS_UNAVAILABLE)
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  EXPECT_NE(status, accord::v1::HOLDER_STATUS_UNAVAILABLE);
 }
 
 }  // namespace

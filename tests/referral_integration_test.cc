@@ -3,11 +3,15 @@
 // Centre makes reaches Rape Crisis and the audit log; refused changes are
 // refused and audited; delivery survives the receiver being offline and the
 // gateway being killed; a pathway no agreement permits is refused and
-// audited; the gateway holds only ciphertext; and the Law Centre's onward
-// referral to employment support forms a chain both ends can follow.
+// audited; the gateway holds only ciphertext; the Law Centre's onward
+// referral to employment support forms a chain both ends can follow; and
+// nothing is sent to a server whose certificate is revoked or carries the
+// wrong identity (a fake Law Centre agent, a fake gateway), the referral
+// waiting for the real one.
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -17,7 +21,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/seal.h"
+#include "runtime/identity.h"
 #include "tests/checked.h"
+#include "tests/fake_server.h"
 #include "tests/harness.h"
 
 namespace accord::testing {
@@ -158,6 +164,16 @@ class ReferralIntegrationTest : public ::testing::Test {
       if (e.method() == method && e.decision() == decision) ++n;
     }
     return n;
+  }
+
+  // After the gateway is back: the agent's channel finds it again (its last
+  // handshake may have refused an impostor) and a referral goes through.
+  bool SendSucceedsAgain(const std::string& key) {
+    for (int i = 0; i < 100; ++i) {
+      if (Send("rape-crisis", ZoeToLawCentre(key)).ok()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return false;
   }
 
   static TestPartnership* partnership_;
@@ -652,6 +668,125 @@ TEST_F(ReferralIntegrationTest, OnwardReferralFormsAChainBothEndsCanFollow) {
   bogus.set_previous_referral_id("ref-does-not-exist");
   EXPECT_EQ(Send("law-centre", bogus).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// --- The servers referrals are sent to -------------------------------------
+
+TEST_F(ReferralIntegrationTest, RevokedReceiverGetsNothingAndTheRealOneLater) {
+  // A fake Law Centre agent at its address, holding a Law Centre agent
+  // certificate the CA has revoked.
+  ASSERT_TRUE(partnership_
+                  ->IssueCertificate("revoked-agent-law-centre",
+                                     SpiffeId(partnership_->partnership_id(),
+                                              PrincipalKind::kAgent,
+                                              "law-centre"))
+                  .ok());
+  ASSERT_TRUE(partnership_->RevokeCertificate("revoked-agent-law-centre").ok());
+  partnership_->agent("law-centre")->Stop();
+  auto fake = CountingServer::Start(
+      partnership_->holder_address("law-centre"),
+      partnership_->CertificateFiles("revoked-agent-law-centre"));
+  ASSERT_TRUE(fake.ok()) << fake.status();
+
+  auto sent = Send("rape-crisis", ZoeToLawCentre("revoked-receiver-1"));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  const std::string id = sent->referral_id();
+  // Delivery is tried (back-off from 0.2 s) and refused at the handshake.
+  ASSERT_TRUE(partnership_->gateway()
+                  ->WaitForLog("holder law-centre: refused the holder's agent",
+                               20000)
+                  .ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_EQ((*fake)->calls(), 0) << ::testing::PrintToString((*fake)->methods());
+  EXPECT_EQ(Find("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX, id).second,
+            accord::v1::REFERRAL_STATE_SENT);
+  EXPECT_EQ(CountAudit(id, "DeliverReferral", accord::v1::AUDIT_DECISION_ALLOW),
+            0);
+
+  // The real Law Centre agent on that address gets it, once.
+  (*fake)->Stop();
+  ASSERT_TRUE(partnership_->StartAgent("law-centre").ok());
+  ASSERT_TRUE(WaitFor("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX, id,
+                      accord::v1::REFERRAL_STATE_DELIVERED, 30));
+  EXPECT_EQ(Find("law-centre", accord::v1::REFERRAL_BOX_INBOX, id).first, 1);
+  EXPECT_EQ(CountAudit(id, "DeliverReferral", accord::v1::AUDIT_DECISION_ALLOW),
+            1);
+  EXPECT_EQ((*fake)->calls(), 0);
+}
+
+// The agent's channel to the gateway, when something else answers at the
+// gateway's address: `cert` is what it presents. Returns the status the
+// partner's system gets for a referral, and checks that nothing reached the
+// impostor and that the caller did not wait for its deadline. The real
+// gateway is back afterwards.
+grpc::Status SendThroughImpostorGateway(
+    TestPartnership* partnership, const std::string& cert,
+    const std::function<absl::StatusOr<accord::v1::SendReferralResponse>()>&
+        send,
+    std::string* accordctl_output) {
+  partnership->gateway()->Stop();
+  auto fake = CountingServer::Start(partnership->gateway_address(),
+                                    partnership->CertificateFiles(cert));
+  EXPECT_TRUE(fake.ok()) << fake.status();
+  if (!fake.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "no fake");
+  const auto start = std::chrono::steady_clock::now();
+  const auto sent = send();
+  const auto waited = std::chrono::steady_clock::now() - start;
+  // The agent's calls to the gateway have a 10 s deadline and wait for the
+  // gateway: the refusal must end them well before (a bound, not a speed
+  // target).
+  EXPECT_LT(waited, std::chrono::seconds(8));
+  // accordctl refuses the impostor too.
+  EXPECT_NE(partnership->Accordctl("agreements --as org-police",
+                                   accordctl_output),
+            0);
+  EXPECT_EQ((*fake)->calls(), 0) << ::testing::PrintToString((*fake)->methods());
+  (*fake)->Stop();
+  EXPECT_TRUE(partnership->StartGateway().ok());
+  return sent.ok() ? grpc::Status::OK
+                   : grpc::Status(static_cast<grpc::StatusCode>(
+                                      sent.status().code()),
+                                  std::string(sent.status().message()));
+}
+
+TEST_F(ReferralIntegrationTest, AgentSendsNothingToAGatewayWhoseCertificateIsRevoked) {
+  ASSERT_TRUE(partnership_
+                  ->IssueCertificate("revoked-gateway",
+                                     SpiffeId(partnership_->partnership_id(),
+                                              PrincipalKind::kGateway))
+                  .ok());
+  ASSERT_TRUE(partnership_->RevokeCertificate("revoked-gateway").ok());
+  std::string ctl;
+  const grpc::Status status = SendThroughImpostorGateway(
+      partnership_, "revoked-gateway",
+      [&] { return Send("rape-crisis", ZoeToLawCentre("revoked-gateway-1")); },
+      &ctl);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(status.error_message(), "the gateway presented a revoked certificate");
+  EXPECT_THAT(ctl, HasSubstr("the gateway presented a revoked certificate"));
+  EXPECT_THAT(partnership_->agent("rape-crisis")->Log(),
+              HasSubstr("refused the gateway"));
+  // Nothing was recorded as sent.
+  for (const auto& v : Box("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX))
+    EXPECT_NE(v.referral().idempotency_key(), "revoked-gateway-1");
+  EXPECT_TRUE(SendSucceedsAgain("revoked-gateway-2"));
+}
+
+TEST_F(ReferralIntegrationTest, AgentHearsAtOnceThatTheGatewayIdentityIsWrong) {
+  // A partnership certificate, but an agent's: not the gateway.
+  std::string ctl;
+  const grpc::Status status = SendThroughImpostorGateway(
+      partnership_, "agent-police",
+      [&] { return Send("rape-crisis", ZoeToLawCentre("wrong-gateway-1")); },
+      &ctl);
+  const std::string p = partnership_->partnership_id();
+  const std::string expected = absl::StrCat(
+      "the gateway presented the wrong certificate identity: expected spiffe://",
+      p, "/gateway, presented spiffe://", p, "/agent/police");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(status.error_message(), expected);
+  EXPECT_THAT(ctl, HasSubstr(expected));
+  EXPECT_TRUE(SendSucceedsAgain("wrong-gateway-2"));
 }
 
 }  // namespace
