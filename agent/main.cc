@@ -41,6 +41,8 @@ int Run(const std::string& config_path) {
     return StartupFailure(kProgram, s);
   auto path = [&](const std::string& p) { return ResolvePath(config_path, p); };
 
+  auto limits = ServerLimits::FromProto(config.server_limits(), config_path);
+  if (!limits.ok()) return StartupFailure(kProgram, limits.status());
   auto partnership =
       PartnershipDirectory::Load(path(config.partnership_file()));
   if (!partnership.ok()) return StartupFailure(kProgram, partnership.status());
@@ -144,11 +146,24 @@ int Run(const std::string& config_path) {
   agent::LocalService local_service((*partnership)->id(), &local_api,
                                     revocation->get(), &referrals);
 
-  auto holder = StartServer(config.holder_listen_address(), *holder_creds,
-                            {&holder_service});
+  // Both APIs share one memory quota; connections that churn streams are
+  // closed and logged (the gateway audits its own).
+  auto memory = MakeMemoryQuota(*limits, kProgram);
+  auto server_options = [&](const char* api) {
+    ServerOptions o;
+    o.limits = *limits;
+    o.memory = memory;
+    o.clock = &clock;
+    LogStreamGuardReports(
+        absl::StrCat(kProgram, "[", config.org_id(), "]: ", api), &o);
+    return o;
+  };
+  auto holder =
+      StartServer(config.holder_listen_address(), *holder_creds,
+                  {&holder_service}, {}, server_options("holder API"));
   if (!holder.ok()) return StartupFailure(kProgram, holder.status());
   auto local = StartServer(config.local_listen_address(), *local_creds,
-                           {&local_service});
+                           {&local_service}, {}, server_options("local API"));
   if (!local.ok()) return StartupFailure(kProgram, local.status());
   std::printf("%s[%s]: holder API on port %d, local API on port %d\n", kProgram,
               config.org_id().c_str(), holder->port, local->port);
@@ -172,8 +187,8 @@ int Run(const std::string& config_path) {
   reloader.Stop();
   const auto deadline =
       std::chrono::system_clock::now() + std::chrono::seconds(5);
-  holder->server->Shutdown(deadline);
-  local->server->Shutdown(deadline);
+  holder->Shutdown(deadline);
+  local->Shutdown(deadline);
   std::printf("%s[%s]: stopped\n", kProgram, config.org_id().c_str());
   return 0;
 }

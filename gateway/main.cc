@@ -17,6 +17,7 @@
 #include "gateway/referral_router.h"
 #include "gateway/referral_store.h"
 #include "gateway/service.h"
+#include "gateway/stream_audit.h"
 #include "policy/policy.h"
 #include "runtime/clock.h"
 #include "runtime/partnership.h"
@@ -37,6 +38,8 @@ int Run(const std::string& config_path) {
     return StartupFailure(kProgram, s);
   auto path = [&](const std::string& p) { return ResolvePath(config_path, p); };
 
+  auto limits = ServerLimits::FromProto(config.server_limits(), config_path);
+  if (!limits.ok()) return StartupFailure(kProgram, limits.status());
   auto partnership =
       PartnershipDirectory::Load(path(config.partnership_file()));
   if (!partnership.ok()) return StartupFailure(kProgram, partnership.status());
@@ -129,9 +132,22 @@ int Run(const std::string& config_path) {
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
   interceptors.push_back(gateway::MakeMalformedRequestAuditor(&gateway));
+  // Connections that churn streams are closed; each closure and the
+  // per-identity summaries are audited (never one entry per stream).
+  gateway::StreamAudit stream_audit(audit_log->get(), (*partnership)->id(),
+                                    kProgram);
+  ServerOptions server_options;
+  server_options.limits = *limits;
+  server_options.clock = &clock;
+  server_options.on_closure = [&](const ConnectionClosure& c) {
+    stream_audit.RecordClosure(c);
+  };
+  server_options.on_summary = [&](const StreamChurnSummary& s) {
+    stream_audit.RecordSummary(s);
+  };
   auto server = StartServer(config.listen_address(), *creds,
                             {&gateway_service, &auditor_service},
-                            std::move(interceptors));
+                            std::move(interceptors), std::move(server_options));
   if (!server.ok()) return StartupFailure(kProgram, server.status());
   std::printf("%s: serving %s on port %d\n", kProgram,
               (*partnership)->id().c_str(), server->port);
@@ -153,8 +169,7 @@ int Run(const std::string& config_path) {
 
   WaitForShutdownSignal();
   reloader.Stop();
-  server->server->Shutdown(std::chrono::system_clock::now() +
-                           std::chrono::seconds(5));
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   handshake_audit.Stop();
   referrals.Stop();
   std::printf("%s: stopped\n", kProgram);
