@@ -32,7 +32,12 @@ accord::v1::AuditEntry StreamAudit::ClosureEntry(
     const ConnectionClosure& closure) const {
   accord::v1::AuditEntry e = BaseEntry(closure.identity);
   e.set_deny_reason(absl::StrCat("connection closed: ", closure.reason));
-  e.set_detail(absl::StrCat("from ", closure.peer));
+  std::string detail = absl::StrCat("from ", closure.peer);
+  if (!closure.certificate_sha256.empty()) {
+    absl::StrAppend(&detail, "; certificate sha256 ",
+                    closure.certificate_sha256);
+  }
+  e.set_detail(std::move(detail));
   return e;
 }
 

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "audit/sqlite_audit_log.h"
 #include "audit/test_util.h"
 #include "runtime/clock.h"
@@ -47,12 +48,14 @@ class StreamAuditTest : public ::testing::Test {
 TEST_F(StreamAuditTest, ClosureNamesTheOrganisationAndWhy) {
   StreamAudit audit(log_.get(), "t.accord", "test");
   audit.RecordClosure({"spiffe://t.accord/org/police", "ipv4:127.0.0.1:4242",
-                       "201 streams reset by the client in 0.04 s"});
+                       "201 streams reset by the client in 0.04 s",
+                       std::string(64, 'c')});
   // An identity of another trust domain, or not an organisation's, is
   // recorded as presented but names no organisation.
   audit.RecordClosure(
-      {"spiffe://other.accord/org/police", "ipv4:10.0.0.1:1", "too many"});
-  audit.RecordClosure({"spiffe://t.accord/gateway", "ipv4:10.0.0.2:1", "x"});
+      {"spiffe://other.accord/org/police", "ipv4:10.0.0.1:1", "too many", ""});
+  audit.RecordClosure(
+      {"spiffe://t.accord/gateway", "ipv4:10.0.0.2:1", "x", ""});
   const auto entries = Entries();
   ASSERT_EQ(entries.size(), 3u);
   EXPECT_EQ(entries[0].caller(), "spiffe://t.accord/org/police");
@@ -60,7 +63,9 @@ TEST_F(StreamAuditTest, ClosureNamesTheOrganisationAndWhy) {
   EXPECT_EQ(entries[0].decision(), accord::v1::AUDIT_DECISION_DENY);
   EXPECT_EQ(entries[0].deny_reason(),
             "connection closed: 201 streams reset by the client in 0.04 s");
-  EXPECT_EQ(entries[0].detail(), "from ipv4:127.0.0.1:4242");
+  EXPECT_EQ(entries[0].detail(),
+            absl::StrCat("from ipv4:127.0.0.1:4242; certificate sha256 ",
+                         std::string(64, 'c')));
   EXPECT_EQ(entries[1].caller(), "spiffe://other.accord/org/police");
   EXPECT_EQ(entries[1].caller_org(), "");
   EXPECT_EQ(entries[2].caller_org(), "");

@@ -41,6 +41,8 @@ absl::StatusOr<StartedServer> StartServer(
   guard_options.reset_burst = limits.stream_reset_burst;
   guard_options.resets_per_second = limits.stream_resets_per_second;
   guard_options.max_calls_per_connection = limits.max_calls_per_connection();
+  guard_options.max_connections_per_identity =
+      limits.max_connections_per_identity;
   guard_options.memory_high_water_bytes = limits.memory_high_water_bytes();
   guard_options.report_interval = options.report_interval;
   guard_options.on_closure = std::move(options.on_closure);

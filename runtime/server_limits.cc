@@ -77,6 +77,8 @@ absl::StatusOr<ServerLimits> ServerLimits::FromProto(
           &out.stream_reset_burst);
   r.Count("stream_resets_per_second", proto.stream_resets_per_second(), 1,
           100000, "", &out.stream_resets_per_second);
+  r.Count("max_connections_per_identity", proto.max_connections_per_identity(),
+          1, 10000, "", &out.max_connections_per_identity);
   r.Span("max_connection_idle", proto.has_max_connection_idle(),
          proto.max_connection_idle(), absl::Seconds(1), absl::Hours(24),
          /*allow_zero=*/false, &out.max_connection_idle);

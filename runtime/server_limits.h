@@ -33,6 +33,8 @@ struct ServerLimits {
   // `max_connection_age_grace` for its calls to finish.
   absl::Duration max_connection_age = absl::InfiniteDuration();
   absl::Duration max_connection_age_grace = absl::Seconds(30);
+  // Connections one client identity may hold at once.
+  int max_connections_per_identity = 64;
 
   // Calls one connection may have in the server at once. gRPC counts only
   // open streams against max_concurrent_streams; a call whose stream the

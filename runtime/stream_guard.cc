@@ -8,8 +8,10 @@
 #include <grpc/grpc.h>
 #include <grpc/support/alloc.h>
 #include <grpcpp/server_context.h>
+#include <linux/tcp.h>
 #include <malloc.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <sys/socket.h>
@@ -125,12 +127,19 @@ std::string Text(const Value* v) {
   return v != nullptr && v->has_string_value() ? v->string_value() : "";
 }
 
-// The URI SANs of a PEM certificate, comma-separated.
-std::string UrisOf(const std::string& pem) {
+// The URI SANs of a PEM certificate, comma-separated, and the SHA-256 of
+// its DER encoding.
+void DescribeCertificate(const std::string& pem, TransportCounters* out) {
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
   X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
   BIO_free(bio);
-  if (cert == nullptr) return "";
+  if (cert == nullptr) return;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_len = 0;
+  if (X509_digest(cert, EVP_sha256(), digest, &digest_len) == 1) {
+    out->certificate_sha256 = absl::BytesToHexString(
+        absl::string_view(reinterpret_cast<const char*>(digest), digest_len));
+  }
   std::vector<std::string> uris;
   auto* names = static_cast<GENERAL_NAMES*>(
       X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
@@ -143,7 +152,7 @@ std::string UrisOf(const std::string& pem) {
   }
   GENERAL_NAMES_free(names);
   X509_free(cert);
-  return absl::StrJoin(uris, ",");
+  out->identity = absl::StrJoin(uris, ",");
 }
 
 }  // namespace
@@ -238,11 +247,13 @@ std::vector<TransportCounters> ReadTransportCounters(int64_t server_id) {
           Number(At(socket, {"socket", "data", "streamsSucceeded"}));
       c.streams_failed =
           Number(At(socket, {"socket", "data", "streamsFailed"}));
+      c.messages_received =
+          Number(At(socket, {"socket", "data", "messagesReceived"}));
       std::string pem;
       if (absl::Base64Unescape(Text(At(socket, {"socket", "security", "tls",
                                                 "remote_certificate"})),
                                &pem)) {
-        c.identity = UrisOf(pem);
+        DescribeCertificate(pem, &c);
       }
       out.push_back(std::move(c));
     }
@@ -322,6 +333,47 @@ int LocalPort(int fd) {
   return -1;
 }
 
+// gRPC's peer string for a socket address (IPv4 on a dual-stack socket as
+// IPv4), "" for other families.
+std::string PeerString(const sockaddr_storage& a) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (a.ss_family == AF_INET) {
+    const auto& s = reinterpret_cast<const sockaddr_in&>(a);
+    inet_ntop(AF_INET, &s.sin_addr, host, sizeof(host));
+    return absl::StrCat("ipv4:", host, ":", ntohs(s.sin_port));
+  }
+  if (a.ss_family == AF_INET6) {
+    const auto& s = reinterpret_cast<const sockaddr_in6&>(a);
+    if (IN6_IS_ADDR_V4MAPPED(&s.sin6_addr)) {
+      inet_ntop(AF_INET, &s.sin6_addr.s6_addr[12], host, sizeof(host));
+      return absl::StrCat("ipv4:", host, ":", ntohs(s.sin6_port));
+    }
+    inet_ntop(AF_INET6, &s.sin6_addr, host, sizeof(host));
+    return absl::StrCat("ipv6:[", host, "]:", ntohs(s.sin6_port));
+  }
+  return "";
+}
+
+// The same for gRPC's own spelling of it (brackets maybe percent-encoded),
+// so that the two compare.
+std::string CanonicalPeer(absl::string_view peer) {
+  Endpoint e;
+  if (!ParsePeer(peer, &e)) return std::string(peer);
+  sockaddr_storage a{};
+  if (e.family == AF_INET) {
+    auto& s = reinterpret_cast<sockaddr_in&>(a);
+    s.sin_family = AF_INET;
+    s.sin_addr = e.v4;
+    s.sin_port = htons(static_cast<uint16_t>(e.port));
+  } else {
+    auto& s = reinterpret_cast<sockaddr_in6&>(a);
+    s.sin6_family = AF_INET6;
+    s.sin6_addr = e.v6;
+    s.sin6_port = htons(static_cast<uint16_t>(e.port));
+  }
+  return PeerString(a);
+}
+
 bool PeerIs(int fd, const Endpoint& peer) {
   sockaddr_storage a{};
   socklen_t len = sizeof(a);
@@ -330,6 +382,29 @@ bool PeerIs(int fd, const Endpoint& peer) {
 }
 
 }  // namespace
+
+absl::flat_hash_map<std::string, uint64_t> BytesReceivedByPeer(int local_port) {
+  absl::flat_hash_map<std::string, uint64_t> out;
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return out;
+  while (dirent* entry = readdir(dir)) {
+    int fd = -1;
+    if (!absl::SimpleAtoi(entry->d_name, &fd) || fd == dirfd(dir)) continue;
+    if (LocalPort(fd) != local_port) continue;
+    sockaddr_storage a{};
+    socklen_t len = sizeof(a);
+    tcp_info info{};
+    socklen_t info_len = sizeof(info);
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0 ||
+        getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &info_len) != 0) {
+      continue;
+    }
+    const std::string peer = PeerString(a);
+    if (!peer.empty()) out[peer] = info.tcpi_bytes_received;
+  }
+  closedir(dir);
+  return out;
+}
 
 bool DisconnectPeer(int local_port, absl::string_view peer) {
   Endpoint e;
@@ -377,7 +452,8 @@ uint64_t ResidentBytes() {
 
 class StreamGuard::Interceptor final : public grpc::experimental::Interceptor {
  public:
-  explicit Interceptor(ServerRpcInfo* info) : info_(info) {}
+  Interceptor(StreamGuard* guard, ServerRpcInfo* info)
+      : guard_(guard), info_(info) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* m) override {
     if (m->QueryInterceptionHookPoint(
@@ -388,6 +464,7 @@ class StreamGuard::Interceptor final : public grpc::experimental::Interceptor {
       request_seen_ = true;
       if (ClassifyRequest(info_, m) == RequestArrival::kUnparseable) {
         unparseable_.store(true);
+        guard_->CountUnparseable(info_->server_context()->peer());
       }
     }
     if (m->QueryInterceptionHookPoint(
@@ -407,6 +484,7 @@ class StreamGuard::Interceptor final : public grpc::experimental::Interceptor {
   }
 
  private:
+  StreamGuard* const guard_;
   ServerRpcInfo* const info_;
   bool request_seen_ = false;
   std::atomic<bool> unparseable_{false};
@@ -415,10 +493,14 @@ class StreamGuard::Interceptor final : public grpc::experimental::Interceptor {
 class StreamGuard::Factory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
+  explicit Factory(StreamGuard* guard) : guard_(guard) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       ServerRpcInfo* info) override {
-    return new Interceptor(info);
+    return new Interceptor(guard_, info);
   }
+
+ private:
+  StreamGuard* const guard_;
 };
 
 // ---------------------------------------------------------------------------
@@ -436,7 +518,13 @@ StreamGuard::~StreamGuard() {
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 StreamGuard::InterceptorFactory() {
-  return std::make_unique<Factory>();
+  return std::make_unique<Factory>(this);
+}
+
+void StreamGuard::CountUnparseable(const std::string& peer) {
+  if (stopped_.load()) return;
+  absl::MutexLock lock(&mu_);
+  ++unparseable_[CanonicalPeer(peer)];
 }
 
 void StreamGuard::Watch(int port, int64_t server_id) {
@@ -507,6 +595,8 @@ void StreamGuard::Scan(bool memory_pressure) {
   if (server_id == 0) return;
   const std::vector<TransportCounters> counters =
       ReadTransportCounters(server_id);
+  const absl::flat_hash_map<std::string, uint64_t> bytes =
+      BytesReceivedByPeer(port);
   const absl::Time now = clock_->Now();
   std::vector<Closing> closings;
   {
@@ -523,32 +613,71 @@ void StreamGuard::Scan(bool memory_pressure) {
         // New since the last scan: everything it did counts.
         c.peer = t.peer;
         c.identity = t.identity;
+        c.certificate_sha256 = t.certificate_sha256;
         c.tokens = options_.reset_burst;
+        c.byte_tokens = options_.byte_burst;
         c.refilled = c.first_seen = now;
       }
       Connection& conn = seen[t.socket_id] = std::move(c);
       if (conn.closed) continue;
-      const int64_t resets = t.streams_failed - conn.failed;
+      const double elapsed = absl::ToDoubleSeconds(now - conn.refilled);
+      conn.refilled = now;
+      // Streams that ended without an answer, and requests refused unparsed.
+      int64_t resets = std::max<int64_t>(t.streams_failed - conn.failed, 0);
       conn.failed = t.streams_failed;
-      const int64_t calls =
-          t.streams_started - t.streams_succeeded - t.streams_failed;
+      if (auto u = unparseable_.find(CanonicalPeer(conn.peer));
+          u != unparseable_.end()) {
+        resets += u->second;
+        conn.refused += u->second;
+      }
       if (resets > 0) {
         IdentityLocked(conn.identity).resets += static_cast<uint64_t>(resets);
-        conn.tokens =
-            std::min(options_.reset_burst,
-                     conn.tokens + absl::ToDoubleSeconds(now - conn.refilled) *
-                                       options_.resets_per_second);
-        conn.refilled = now;
-        conn.tokens -= static_cast<double>(resets);
       }
+      conn.tokens =
+          std::min(options_.reset_burst,
+                   conn.tokens + elapsed * options_.resets_per_second) -
+          static_cast<double>(resets);
+      // Bytes beyond what the streams and messages carry.
+      const int64_t carriers =
+          std::max<int64_t>(t.streams_started - conn.started, 0) +
+          std::max<int64_t>(t.messages_received - conn.messages, 0);
+      conn.started = t.streams_started;
+      conn.messages = t.messages_received;
+      uint64_t received = conn.bytes;
+      if (auto b = bytes.find(CanonicalPeer(conn.peer)); b != bytes.end()) {
+        received = std::max(received, b->second);
+      }
+      const double new_bytes = static_cast<double>(received - conn.bytes);
+      conn.bytes = received;
+      conn.byte_tokens =
+          std::min(
+              options_.byte_burst,
+              conn.byte_tokens + elapsed * options_.bytes_per_second +
+                  static_cast<double>(carriers) * options_.bytes_per_stream) -
+          new_bytes;
+      const int64_t calls =
+          t.streams_started - t.streams_succeeded - t.streams_failed;
       if (conn.tokens < 0) {
         closings.push_back(CloseLocked(
             &conn,
-            absl::StrFormat("%d streams reset by the client in %.2f s "
-                            "(allowed: %.0f at once, %.0f a second)",
-                            conn.failed,
+            absl::StrFormat("%d streams reset by the client (or refused "
+                            "unparsed) in %.2f s (allowed: %.0f at once, %.0f "
+                            "a second)",
+                            conn.failed + conn.refused,
                             absl::ToDoubleSeconds(now - conn.first_seen),
                             options_.reset_burst, options_.resets_per_second)));
+      } else if (conn.byte_tokens < 0) {
+        closings.push_back(CloseLocked(
+            &conn,
+            absl::StrFormat(
+                "%.1f MiB received in %.2f s over %d streams and %d messages "
+                "(HTTP/2 control frames; allowed: %.0f MiB at once, %.0f MiB "
+                "a second and %.0f KiB a stream or message)",
+                static_cast<double>(conn.bytes) / (1 << 20),
+                absl::ToDoubleSeconds(now - conn.first_seen), conn.started,
+                conn.messages, options_.byte_burst / (1 << 20),
+                options_.bytes_per_second / (1 << 20),
+                options_.bytes_per_stream / 1024)));
       } else if (calls > options_.max_calls_per_connection) {
         closings.push_back(CloseLocked(
             &conn, absl::StrCat(calls, " calls at once, more than the ",
@@ -560,7 +689,28 @@ void StreamGuard::Scan(bool memory_pressure) {
         heaviest_calls = calls;
       }
     }
-    if (memory_pressure && heaviest_calls > 0) {
+    // Per identity, the newest connections over the limit (channelz ids
+    // grow with time).
+    absl::flat_hash_map<std::string, std::vector<int64_t>> by_identity;
+    for (const TransportCounters& t : counters) {
+      if (!seen[t.socket_id].closed)
+        by_identity[t.identity].push_back(t.socket_id);
+    }
+    const size_t max_connections =
+        static_cast<size_t>(options_.max_connections_per_identity);
+    for (auto& entry : by_identity) {
+      std::vector<int64_t>& ids = entry.second;
+      if (ids.size() <= max_connections) continue;
+      std::sort(ids.begin(), ids.end());
+      for (size_t i = max_connections; i < ids.size(); ++i) {
+        closings.push_back(CloseLocked(
+            &seen[ids[i]],
+            absl::StrCat(ids.size(), " connections at once, more than the ",
+                         options_.max_connections_per_identity,
+                         " one identity may hold")));
+      }
+    }
+    if (memory_pressure && heaviest_calls > 0 && !seen[heaviest].closed) {
       closings.push_back(CloseLocked(
           &seen[heaviest],
           absl::StrCat("the server's memory passed ",
@@ -570,6 +720,7 @@ void StreamGuard::Scan(bool memory_pressure) {
     }
     // Connections no longer listed have ended.
     connections_ = std::move(seen);
+    unparseable_.clear();
   }
   for (Closing& closing : closings) {
     if (closing.peer.empty()) continue;
@@ -591,8 +742,8 @@ StreamGuard::Closing StreamGuard::CloseLocked(Connection* c,
   ++id.closures;
   if (!id.closure_reported) {
     id.closure_reported = true;
-    closing.report = std::make_unique<ConnectionClosure>(
-        ConnectionClosure{c->identity, c->peer, std::move(reason)});
+    closing.report = std::make_unique<ConnectionClosure>(ConnectionClosure{
+        c->identity, c->peer, std::move(reason), c->certificate_sha256});
   }
   return closing;
 }

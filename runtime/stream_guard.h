@@ -14,11 +14,17 @@
 // started by the client, ended with an answer, ended without one), which
 // the transport keeps as it parses:
 //   - a stream that ended without an answer (the client reset it, or the
-//     server refused it) is a reset; each connection has an allowance of
-//     resets, a token bucket of `reset_burst` and `resets_per_second`;
+//     server refused it), or whose request gRPC could not parse, is a
+//     reset; each connection has an allowance of resets, a token bucket of
+//     `reset_burst` and `resets_per_second`;
 //   - a connection holding more calls than `max_calls_per_connection`
 //     (started and not yet ended: only streams reset while their call lives
 //     get past max_concurrent_streams) is over its limit;
+//   - so is one that sends many more bytes than its streams and messages
+//     carry (a flood of SETTINGS, PING or other control frames), by the
+//     kernel's count of bytes received on its socket;
+//   - an identity holding more than `max_connections_per_identity`
+//     connections has the newest over the limit closed;
 //   - when the process's resident memory passes `memory_high_water_bytes`,
 //     the connection holding the most calls is over its limit too;
 //   - a connection over a limit is closed at once: the guard disconnects its
@@ -82,6 +88,9 @@ struct ConnectionClosure {
   std::string identity;  // the client certificate's URI SANs
   std::string peer;      // gRPC's peer address, e.g. "ipv4:127.0.0.1:41236"
   std::string reason;    // e.g. "220 streams reset by the client in 0.04 s"
+  // Lower-case hex SHA-256 of the certificate (DER), which tells apart
+  // certificates naming the same identity (a revoked one, say).
+  std::string certificate_sha256;
 };
 
 // What the guard saw of one identity over `period`.
@@ -104,6 +113,16 @@ struct StreamGuardOptions {
   double reset_burst = 200;
   double resets_per_second = 50;
   int64_t max_calls_per_connection = 200;
+  int max_connections_per_identity = 64;
+  // Bytes a connection may send beyond what its streams and messages
+  // carry (HTTP/2 control frames: SETTINGS, PING, WINDOW_UPDATE, PRIORITY,
+  // empty frames), a token bucket: `byte_burst` at once, refilled with
+  // `bytes_per_second` and `bytes_per_stream` for each stream it starts and
+  // each message it sends. The burst takes two messages at gRPC's 4 MiB
+  // limit; Accord's requests are far smaller.
+  double byte_burst = 8 << 20;
+  double bytes_per_second = 1 << 20;
+  double bytes_per_stream = 64 << 10;
   // 0: no memory watch.
   uint64_t memory_high_water_bytes = 0;
   // How often every connection's counters are read, and the process's
@@ -120,9 +139,11 @@ struct TransportCounters {
   int64_t socket_id = 0;
   std::string peer;      // gRPC's peer address
   std::string identity;  // URI SANs of the client certificate
+  std::string certificate_sha256;
   int64_t streams_started = 0;
   int64_t streams_succeeded = 0;  // ended with the server's answer
   int64_t streams_failed = 0;     // ended without it
+  int64_t messages_received = 0;
 };
 
 class StreamGuard {
@@ -163,11 +184,16 @@ class StreamGuard {
   struct Connection {
     std::string peer;
     std::string identity;
+    std::string certificate_sha256;
     double tokens = 0;
     absl::Time refilled;
     absl::Time first_seen;
-    int64_t failed_seen = 0;  // streams_failed when first seen
-    int64_t failed = 0;
+    int64_t failed = 0;    // streams_failed last seen
+    int64_t refused = 0;   // requests refused unparsed
+    int64_t started = 0;   // streams_started last seen
+    int64_t messages = 0;  // messages_received last seen
+    uint64_t bytes = 0;    // bytes received last seen
+    double byte_tokens = 0;
     bool closed = false;
   };
 
@@ -185,6 +211,9 @@ class StreamGuard {
 
   void Run();
   void Scan(bool memory_pressure);
+  // A request from `peer` (gRPC's peer string) that gRPC could not parse:
+  // counts against its connection's allowance like a reset.
+  void CountUnparseable(const std::string& peer);
   Closing CloseLocked(Connection* c, std::string reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Identity& IdentityLocked(const std::string& identity)
@@ -200,6 +229,8 @@ class StreamGuard {
   int64_t server_id_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<int64_t, Connection> connections_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Identity> identities_ ABSL_GUARDED_BY(mu_);
+  // Requests refused unparsed since the last scan, by peer.
+  absl::flat_hash_map<std::string, int64_t> unparseable_ ABSL_GUARDED_BY(mu_);
   bool trim_due_ ABSL_GUARDED_BY(mu_) = false;
   absl::Notification stopping_;
   std::thread thread_;
@@ -216,6 +247,10 @@ int64_t ChannelzServerId(int port);
 
 // The counters of every connection of server `server_id`.
 std::vector<TransportCounters> ReadTransportCounters(int64_t server_id);
+
+// Bytes received so far on each TCP connection to local port `local_port`,
+// by peer address in gRPC's form ("ipv4:127.0.0.1:41236").
+absl::flat_hash_map<std::string, uint64_t> BytesReceivedByPeer(int local_port);
 
 // Ends the TCP connection between local port `local_port` and `peer` (gRPC's
 // peer string, "ipv4:A.B.C.D:P" or "ipv6:[...]:P"): finds this process's

@@ -343,6 +343,7 @@ TEST_F(StreamGuardTest, ChannelzNamesEachConnectionItsPeerAndIdentity) {
   ASSERT_EQ(counters.size(), 1u);
   EXPECT_THAT(counters[0].peer, StartsWith("ipv4:127.0.0.1:"));
   EXPECT_EQ(counters[0].identity, "spiffe://t.accord/org/police");
+  EXPECT_EQ(counters[0].certificate_sha256.size(), 64u);
   EXPECT_EQ(counters[0].streams_started, 3);
   EXPECT_TRUE(Eventually(
       [&] { return ReadTransportCounters(id)[0].streams_succeeded == 3; }));
@@ -364,6 +365,7 @@ TEST_F(StreamGuardTest, ConnectionThatResetsStreamsIsClosedAndReportedOnce) {
   auto closures = Closures();
   ASSERT_EQ(closures.size(), 1u);
   EXPECT_EQ(closures[0].identity, "spiffe://t.accord/org/police");
+  EXPECT_EQ(closures[0].certificate_sha256.size(), 64u);
   EXPECT_THAT(closures[0].peer, StartsWith("ipv4:127.0.0.1:"));
   EXPECT_THAT(closures[0].reason, HasSubstr("streams reset by the client"));
   EXPECT_THAT(closures[0].reason, HasSubstr("allowed: 20 at once, 5 a second"));
@@ -453,6 +455,34 @@ TEST_F(StreamGuardTest, OverTheMemoryHighWaterTheHeaviestConnectionIsClosed) {
   holder.ReleaseAll();
 }
 
+TEST_F(StreamGuardTest, IdentityOverItsConnectionLimitLosesTheNewest) {
+  TestHolder& holder = *Holder(TestHolder::Mode::kAnswer);
+  StreamGuardOptions options;
+  options.max_connections_per_identity = 2;
+  StartWithGuard(&holder, std::move(options));
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  for (int i = 0; i < 4; ++i) {
+    channels.push_back(Channel());
+    ASSERT_TRUE(channels.back()->WaitForConnected(
+        std::chrono::system_clock::now() + std::chrono::seconds(10)));
+    // One at a time, so that the order of connections is known.
+    ASSERT_TRUE(Eventually([&] {
+      return ReadTransportCounters(ChannelzServerIds()[0]).size() ==
+             static_cast<size_t>(i + 1) - server_.guard->closures();
+    }));
+  }
+  ASSERT_TRUE(Eventually([&] { return server_.guard->closures() == 2; }));
+  EXPECT_THAT(Closures()[0].reason,
+              HasSubstr("4 connections at once, more than the 2 one identity "
+                        "may hold"));
+  EXPECT_TRUE(Eventually([&] {
+    return channels[2]->GetState(false) != GRPC_CHANNEL_READY &&
+           channels[3]->GetState(false) != GRPC_CHANNEL_READY;
+  }));
+  EXPECT_EQ(channels[0]->GetState(false), GRPC_CHANNEL_READY);
+  EXPECT_EQ(channels[1]->GetState(false), GRPC_CHANNEL_READY);
+}
+
 // --- Disconnecting one peer --------------------------------------------------
 
 TEST(DisconnectPeerTest, EndsOnlyTheConnectionWithBothEnds) {
@@ -520,6 +550,7 @@ TEST(ServerLimitsTest, DefaultsWhenUnset) {
   EXPECT_EQ(limits->max_connection_idle, absl::Minutes(15));
   EXPECT_EQ(limits->max_connection_age, absl::InfiniteDuration());
   EXPECT_EQ(limits->max_connection_age_grace, absl::Seconds(30));
+  EXPECT_EQ(limits->max_connections_per_identity, 64);
 }
 
 TEST(ServerLimitsTest, ValuesInRangeAreTaken) {
@@ -566,6 +597,9 @@ TEST(ServerLimitsTest, OutOfRangeNamesTheFieldTheValueAndTheRange) {
        "range 10..100000"},
       {[](auto* p) { p->set_stream_resets_per_second(200000); },
        "field server_limits.stream_resets_per_second: 200000 is outside"},
+      {[](auto* p) { p->set_max_connections_per_identity(20000); },
+       "field server_limits.max_connections_per_identity: 20000 is outside "
+       "the allowed range 1..10000"},
       {[](auto* p) { p->mutable_max_connection_idle()->set_nanos(1000); },
        "field server_limits.max_connection_idle: 1us is outside the allowed "
        "range 1s..24h"},
