@@ -41,6 +41,7 @@ class Process {
   bool Running();
   std::string Log() const;
   const std::string& name() const { return name_; }
+  pid_t pid() const { return pid_; }  // -1 when not running
 
  private:
   std::string name_;

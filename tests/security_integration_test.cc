@@ -580,14 +580,17 @@ TEST_F(SecurityIntegrationTest, GarbageBytesAreRefusedAndOthersStillServed) {
                      done.Notify();
                    });
     done.WaitForNotification();
-    EXPECT_FALSE(status.ok());
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(status.error_message(),
+              "the request is not a valid accord.v1.QueryRequest message");
   }
   ExpectPoliceServed("after-garbage");
   // Each was audited, attributed to the certificate that sent it.
   int audited = 0;
   for (const auto& e : AllAudit()) {
     if (e.method() == "Query" && e.caller_org() == "womens-centre" &&
-        absl::StrContains(e.deny_reason(), "not a valid protobuf")) {
+        absl::StrContains(e.deny_reason(),
+                          "not a valid accord.v1.QueryRequest message")) {
       ++audited;
     }
   }
