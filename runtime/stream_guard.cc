@@ -127,6 +127,33 @@ std::string Text(const Value* v) {
   return v != nullptr && v->has_string_value() ? v->string_value() : "";
 }
 
+// The first `"key":"value"` (or `"key":value`) in gRPC's compact channelz
+// JSON; its keys are unique within a socket and its strings need no
+// unescaping (names, numbers, base64).
+absl::string_view RawField(absl::string_view json, absl::string_view key) {
+  const std::string pattern = absl::StrCat("\"", key, "\":");
+  size_t at = json.find(pattern);
+  if (at == absl::string_view::npos) return {};
+  at += pattern.size();
+  const bool quoted = at < json.size() && json[at] == '"';
+  if (quoted) ++at;
+  size_t end = at;
+  while (end < json.size() &&
+         (quoted ? json[end] != '"' : json[end] != ',' && json[end] != '}')) {
+    ++end;
+  }
+  return json.substr(at, end - at);
+}
+
+std::string StringField(absl::string_view json, absl::string_view key) {
+  return std::string(RawField(json, key));
+}
+
+int64_t NumberField(absl::string_view json, absl::string_view key) {
+  int64_t n = 0;
+  return absl::SimpleAtoi(RawField(json, key), &n) ? n : 0;
+}
+
 // The URI SANs of a PEM certificate, comma-separated, and the SHA-256 of
 // its DER encoding.
 void DescribeCertificate(const std::string& pem, TransportCounters* out) {
@@ -217,7 +244,8 @@ int64_t ChannelzServerId(int port) {
   });
 }
 
-std::vector<TransportCounters> ReadTransportCounters(int64_t server_id) {
+std::vector<TransportCounters> ReadTransportCounters(
+    int64_t server_id, const std::function<bool(int64_t)>& known) {
   std::vector<TransportCounters> out;
   int64_t start = 0;
   while (true) {
@@ -234,27 +262,30 @@ std::vector<TransportCounters> ReadTransportCounters(int64_t server_id) {
       if (!ref.has_struct_value()) continue;
       const int64_t id = Number(At(ref.struct_value(), {"socketId"}));
       start = std::max(start, id + 1);
-      Struct socket;
-      if (!ParseChannelz(grpc_channelz_get_socket(id), &socket)) continue;
+      char* json = grpc_channelz_get_socket(id);
+      if (json == nullptr) continue;
+      // Read as text: this runs for every connection every scan, and the
+      // few flat fields wanted do not need a JSON parser.
+      const absl::string_view socket(json);
       TransportCounters c;
       c.socket_id = id;
-      // The socket's name is "<transport> <peer>".
-      const std::string name = Text(At(socket, {"socket", "ref", "name"}));
+      // The socket's name is "<transport> <peer>" (in "ref"; an address
+      // of another kind than TCP has a "name" too).
+      const size_t at = socket.find("\"ref\":");
+      const std::string name = StringField(
+          at == absl::string_view::npos ? socket : socket.substr(at), "name");
       c.peer = name.substr(name.find(' ') + 1);
-      c.streams_started =
-          Number(At(socket, {"socket", "data", "streamsStarted"}));
-      c.streams_succeeded =
-          Number(At(socket, {"socket", "data", "streamsSucceeded"}));
-      c.streams_failed =
-          Number(At(socket, {"socket", "data", "streamsFailed"}));
-      c.messages_received =
-          Number(At(socket, {"socket", "data", "messagesReceived"}));
+      c.streams_started = NumberField(socket, "streamsStarted");
+      c.streams_succeeded = NumberField(socket, "streamsSucceeded");
+      c.streams_failed = NumberField(socket, "streamsFailed");
+      c.messages_received = NumberField(socket, "messagesReceived");
       std::string pem;
-      if (absl::Base64Unescape(Text(At(socket, {"socket", "security", "tls",
-                                                "remote_certificate"})),
+      if ((known == nullptr || !known(id)) &&
+          absl::Base64Unescape(StringField(socket, "remote_certificate"),
                                &pem)) {
         DescribeCertificate(pem, &c);
       }
+      gpr_free(json);
       out.push_back(std::move(c));
     }
     if (At(page, {"end"}) != nullptr || refs == nullptr ||
@@ -593,11 +624,33 @@ void StreamGuard::Scan(bool memory_pressure) {
     server_id = server_id_;
   }
   if (server_id == 0) return;
-  const std::vector<TransportCounters> counters =
-      ReadTransportCounters(server_id);
+  // Bytes first (cheap: one system call per socket): while no connection
+  // sends anything worth a look, the channelz counters are read only once
+  // a second.
   const absl::flat_hash_map<std::string, uint64_t> bytes =
       BytesReceivedByPeer(port);
   const absl::Time now = clock_->Now();
+  {
+    absl::MutexLock lock(&mu_);
+    bool active = memory_pressure || now - last_full_scan_ >= absl::Seconds(1);
+    absl::flat_hash_map<std::string, uint64_t> seen_bytes;
+    for (const auto& [id, c] : connections_) {
+      seen_bytes[CanonicalPeer(c.peer)] = c.bytes;
+    }
+    for (const auto& [peer, received] : bytes) {
+      if (active) break;
+      auto it = seen_bytes.find(peer);
+      // A new connection, or one that sent more than a little since.
+      active = it == seen_bytes.end() || received > it->second + kQuietBytes;
+    }
+    if (!active) return;
+    last_full_scan_ = now;
+  }
+  const std::vector<TransportCounters> counters =
+      ReadTransportCounters(server_id, [this](int64_t id) {
+        absl::MutexLock lock(&mu_);
+        return connections_.contains(id);
+      });
   std::vector<Closing> closings;
   {
     absl::MutexLock lock(&mu_);
@@ -610,6 +663,8 @@ void StreamGuard::Scan(bool memory_pressure) {
       if (found != connections_.end()) {
         c = std::move(found->second);
       } else {
+        // New: identify it (known connections' certificates are not read
+        // again).
         // New since the last scan: everything it did counts.
         c.peer = t.peer;
         c.identity = t.identity;
@@ -693,8 +748,8 @@ void StreamGuard::Scan(bool memory_pressure) {
     // grow with time).
     absl::flat_hash_map<std::string, std::vector<int64_t>> by_identity;
     for (const TransportCounters& t : counters) {
-      if (!seen[t.socket_id].closed)
-        by_identity[t.identity].push_back(t.socket_id);
+      const Connection& c = seen[t.socket_id];
+      if (!c.closed) by_identity[c.identity].push_back(t.socket_id);
     }
     const size_t max_connections =
         static_cast<size_t>(options_.max_connections_per_identity);

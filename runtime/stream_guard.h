@@ -128,7 +128,7 @@ struct StreamGuardOptions {
   // How often every connection's counters are read, and the process's
   // memory.
   absl::Duration scan_interval = absl::Milliseconds(50);
-  absl::Duration memory_interval = absl::Milliseconds(10);
+  absl::Duration memory_interval = absl::Milliseconds(20);
   absl::Duration report_interval = absl::Seconds(10);
   std::function<void(const ConnectionClosure&)> on_closure;
   std::function<void(const StreamChurnSummary&)> on_summary;
@@ -232,6 +232,11 @@ class StreamGuard {
   // Requests refused unparsed since the last scan, by peer.
   absl::flat_hash_map<std::string, int64_t> unparseable_ ABSL_GUARDED_BY(mu_);
   bool trim_due_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time last_full_scan_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // Bytes a connection may send between two scans (50 ms) without the
+  // guard reading the channelz counters at once rather than within the
+  // second: about 25 reset streams.
+  static constexpr uint64_t kQuietBytes = 1 << 10;
   absl::Notification stopping_;
   std::thread thread_;
 };
@@ -245,8 +250,11 @@ int64_t NewChannelzServerId(const std::vector<int64_t>& before);
 // The channelz id of this process's gRPC server listening on `port`, or 0.
 int64_t ChannelzServerId(int port);
 
-// The counters of every connection of server `server_id`.
-std::vector<TransportCounters> ReadTransportCounters(int64_t server_id);
+// The counters of every connection of server `server_id`. The certificate
+// (identity and fingerprint) is read only of connections `known` does not
+// know.
+std::vector<TransportCounters> ReadTransportCounters(
+    int64_t server_id, const std::function<bool(int64_t)>& known = nullptr);
 
 // Bytes received so far on each TCP connection to local port `local_port`,
 // by peer address in gRPC's form ("ipv4:127.0.0.1:41236").
