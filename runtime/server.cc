@@ -44,6 +44,7 @@ absl::StatusOr<StartedServer> StartServer(
   guard_options.max_connections_per_identity =
       limits.max_connections_per_identity;
   guard_options.memory_high_water_bytes = limits.memory_high_water_bytes();
+  guard_options.shed_min_calls = limits.max_concurrent_streams / 2;
   guard_options.report_interval = options.report_interval;
   guard_options.on_closure = std::move(options.on_closure);
   guard_options.on_summary = std::move(options.on_summary);

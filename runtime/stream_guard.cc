@@ -663,9 +663,8 @@ void StreamGuard::Scan(bool memory_pressure) {
       if (found != connections_.end()) {
         c = std::move(found->second);
       } else {
-        // New: identify it (known connections' certificates are not read
-        // again).
-        // New since the last scan: everything it did counts.
+        // New since the last scan: everything it did counts (and its
+        // certificate, read this once, names it).
         c.peer = t.peer;
         c.identity = t.identity;
         c.certificate_sha256 = t.certificate_sha256;
@@ -765,7 +764,9 @@ void StreamGuard::Scan(bool memory_pressure) {
                          " one identity may hold")));
       }
     }
-    if (memory_pressure && heaviest_calls > 0 && !seen[heaviest].closed) {
+    if (memory_pressure && heaviest_calls >= options_.shed_min_calls &&
+        now - last_shed_ >= options_.shed_interval && !seen[heaviest].closed) {
+      last_shed_ = now;
       closings.push_back(CloseLocked(
           &seen[heaviest],
           absl::StrCat("the server's memory passed ",

@@ -26,7 +26,8 @@
 //   - an identity holding more than `max_connections_per_identity`
 //     connections has the newest over the limit closed;
 //   - when the process's resident memory passes `memory_high_water_bytes`,
-//     the connection holding the most calls is over its limit too;
+//     the connection holding the most calls (if they are many) is over its
+//     limit too;
 //   - a connection over a limit is closed at once: the guard disconnects its
 //     socket, which drops what the client sent and gRPC has not read yet
 //     and ends the transport and every call on it;
@@ -123,8 +124,12 @@ struct StreamGuardOptions {
   double byte_burst = 8 << 20;
   double bytes_per_second = 1 << 20;
   double bytes_per_stream = 64 << 10;
-  // 0: no memory watch.
+  // 0: no memory watch. Over it, the connection holding the most calls is
+  // closed when it holds at least `shed_min_calls` (more than a client
+  // using its streams normally), at most one every `shed_interval`.
   uint64_t memory_high_water_bytes = 0;
+  int64_t shed_min_calls = 50;
+  absl::Duration shed_interval = absl::Milliseconds(100);
   // How often every connection's counters are read, and the process's
   // memory.
   absl::Duration scan_interval = absl::Milliseconds(50);
@@ -233,6 +238,7 @@ class StreamGuard {
   absl::flat_hash_map<std::string, int64_t> unparseable_ ABSL_GUARDED_BY(mu_);
   bool trim_due_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_full_scan_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Time last_shed_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // Bytes a connection may send between two scans (50 ms) without the
   // guard reading the channelz counters at once rather than within the
   // second: about 25 reset streams.
