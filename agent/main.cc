@@ -50,6 +50,8 @@ int Run(const std::string& config_path) {
   if (!settings.ok()) return StartupFailure(kProgram, settings.status());
   const std::shared_ptr<const PartnershipDirectory>& partnership =
       settings->partnership;
+  auto limits = ServerLimits::FromProto(settings->server_limits, config_path);
+  if (!limits.ok()) return StartupFailure(kProgram, limits.status());
 
   SystemClock clock;
   auto policy = policy::Engine::Create(settings->partnership_file,
@@ -179,11 +181,25 @@ int Run(const std::string& config_path) {
   auditor::AuditorService auditor_service(&auditor_api, partnership->id(),
                                           revocation->get());
 
-  auto holder = StartServer(settings->holder_listen_address, *holder_creds,
-                            {&holder_service});
+  // Both APIs share one memory quota; connections that churn streams are
+  // closed and logged (the gateway audits its own).
+  auto memory = MakeMemoryQuota(*limits, kProgram);
+  auto server_options = [&](const char* api) {
+    ServerOptions o;
+    o.limits = *limits;
+    o.memory = memory;
+    o.clock = &clock;
+    LogStreamGuardReports(
+        absl::StrCat(kProgram, "[", settings->org_id, "]: ", api), &o);
+    return o;
+  };
+  auto holder =
+      StartServer(settings->holder_listen_address, *holder_creds,
+                  {&holder_service}, {}, server_options("holder API"));
   if (!holder.ok()) return StartupFailure(kProgram, holder.status());
   auto local = StartServer(settings->local_listen_address, *local_creds,
-                           {&local_service, &auditor_service});
+                           {&local_service, &auditor_service}, {},
+                           server_options("local API"));
   if (!local.ok()) return StartupFailure(kProgram, local.status());
   std::printf(
       "%s[%s]: holder API on port %d, local API on port %d (with this "
@@ -210,8 +226,8 @@ int Run(const std::string& config_path) {
   reloader.Stop();
   const auto deadline =
       std::chrono::system_clock::now() + std::chrono::seconds(5);
-  holder->server->Shutdown(deadline);
-  local->server->Shutdown(deadline);
+  holder->Shutdown(deadline);
+  local->Shutdown(deadline);
   std::printf("%s[%s]: stopped\n", kProgram, settings->org_id.c_str());
   return 0;
 }

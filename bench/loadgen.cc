@@ -6,6 +6,10 @@
 // the next one (gRPC callback API, no thread per call). After `--warmup`
 // seconds, completions are counted and timed for `--duration` seconds. It
 // prints one line of key=value pairs: QPS, latency percentiles, errors.
+// With `--rate N` the load is open instead: N calls a second whatever the
+// answers (a steady partner), each with a `--deadline` (seconds, default
+// 10); the calls started in the window are counted, however long they take,
+// and the line adds success_pct.
 //
 // Targets, all answering the same disclosure for the same synthetic subjects:
 //   direct   Holder.Disclose on an agent, presenting the gateway's
@@ -19,6 +23,7 @@
 //           --partnership FILE --agreements F1,F2 --linkage-key FILE
 //           [--subjects 3000] [--concurrency 64] [--channels 4]
 //           [--duration 10] [--warmup 2] [--watch-pid PID]
+//           [--rate N] [--deadline S]
 //   loadgen --write-dataset FILE --subjects N
 //           writes the synthetic subjects (with a risk record and consent
 //           each) as an AgentDataset textproto for `accordctl agent load`.
@@ -166,6 +171,8 @@ struct Options {
   double duration_s = 10;
   double warmup_s = 2;
   int watch_pid = 0;
+  double rate = 0;  // calls a second, open loop; 0: closed loop
+  double deadline_s = 10;
 };
 
 [[noreturn]] void Usage(const std::string& error) {
@@ -179,7 +186,7 @@ struct Options {
                "[--subjects N]\n"
                "               [--concurrency N] [--channels N] [--duration S] "
                "[--warmup S]\n"
-               "               [--watch-pid PID]\n"
+               "               [--watch-pid PID] [--rate N] [--deadline S]\n"
                "       loadgen --write-dataset FILE --subjects N\n"
                "       loadgen --fsync-probe DIR\n",
                error.c_str());
@@ -295,8 +302,10 @@ class Loop {
 
   void StartCall(Slot* slot) {
     slot->ctx = std::make_unique<grpc::ClientContext>();
-    slot->ctx->set_deadline(std::chrono::system_clock::now() +
-                            std::chrono::seconds(10));
+    slot->ctx->set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::duration<double>(options_.deadline_s)));
     slot->response.Clear();
     const int subject = slot->next_subject % options_.subjects;
     slot->next_subject += options_.concurrency;
@@ -348,6 +357,107 @@ class Loop {
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   std::string first_error_ ABSL_GUARDED_BY(mu_);
 };
+
+// The open loop: `rate` calls a second, started on time whatever the
+// answers, each with its own deadline. Calls started in the measured window
+// are counted when they end, however late.
+template <typename Response>
+class OpenLoop {
+ public:
+  OpenLoop(Target<Response>* target, const Options& options)
+      : target_(target), options_(options) {}
+
+  Result Run() {
+    const auto period = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(1.0 / options_.rate));
+    const auto start = Clock::now();
+    const auto measure_from =
+        start + std::chrono::duration_cast<Clock::duration>(
+                    std::chrono::duration<double>(options_.warmup_s));
+    const auto end =
+        measure_from + std::chrono::duration_cast<Clock::duration>(
+                           std::chrono::duration<double>(options_.duration_s));
+    const double cpu0 =
+        options_.watch_pid > 0 ? ProcessCpuSeconds(options_.watch_pid) : -1;
+    int n = 0;
+    for (auto next = start; next < end; next += period, ++n) {
+      std::this_thread::sleep_until(next);
+      Start(n, next >= measure_from);
+    }
+    const double cpu1 =
+        options_.watch_pid > 0 ? ProcessCpuSeconds(options_.watch_pid) : -1;
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](int* running) { return *running == 0; }, &running_));
+    result_.window_s =
+        std::chrono::duration<double>(end - measure_from).count();
+    if (cpu0 >= 0 && cpu1 >= 0) result_.server_cpu_s = cpu1 - cpu0;
+    return result_;
+  }
+
+ private:
+  struct Call {
+    grpc::ClientContext ctx;
+    Response response;
+    Clock::time_point start;
+    bool measured = false;
+  };
+
+  void Start(int n, bool measured) {
+    auto* call = new Call;
+    call->ctx.set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(
+            std::chrono::duration<double>(options_.deadline_s)));
+    call->start = Clock::now();
+    call->measured = measured;
+    {
+      absl::MutexLock lock(&mu_);
+      ++running_;
+    }
+    target_->Start(n % options_.channels, n % options_.subjects, &call->ctx,
+                   &call->response,
+                   [this, call](grpc::Status status) { Done(call, status); });
+  }
+
+  void Done(Call* call, const grpc::Status& status) {
+    const auto end = Clock::now();
+    const std::string error = status.ok()
+                                  ? target_->Check(call->response)
+                                  : absl::StrCat("status ", status.error_code(),
+                                                 ": ", status.error_message());
+    absl::MutexLock lock(&mu_);
+    ++result_.total;
+    if (call->measured) {
+      if (error.empty()) {
+        ++result_.completed;
+        result_.latencies_ns.push_back(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(end -
+                                                                 call->start)
+                .count());
+      } else {
+        ++result_.errors;
+      }
+    }
+    if (!error.empty() && result_.first_error.empty())
+      result_.first_error = error;
+    --running_;
+    delete call;
+  }
+
+  Target<Response>* target_;
+  const Options& options_;
+  absl::Mutex mu_;
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+  Result result_ ABSL_GUARDED_BY(mu_);
+};
+
+// Closed or open, as the options say.
+template <typename Response>
+Result RunLoad(Target<Response>* target, const Options& o) {
+  if (o.rate > 0) return OpenLoop<Response>(target, o).Run();
+  return Loop<Response>(target, o).Run();
+}
 
 // ---------------------------------------------------------------------------
 // Targets
@@ -535,6 +645,13 @@ void Report(const Options& o, Result r) {
       r.errors, r.total, qps, Percentile(r.latencies_ns, 0.50),
       Percentile(r.latencies_ns, 0.90), Percentile(r.latencies_ns, 0.99),
       Percentile(r.latencies_ns, 0.999));
+  if (o.rate > 0) {
+    std::printf(" rate=%.1f success_pct=%.1f", o.rate,
+                r.completed + r.errors > 0
+                    ? 100.0 * static_cast<double>(r.completed) /
+                          static_cast<double>(r.completed + r.errors)
+                    : 0.0);
+  }
   if (r.server_cpu_s >= 0) {
     std::printf(" server_cpu_s=%.3f server_cpu_s_per_1k=%.4f", r.server_cpu_s,
                 r.completed + r.errors > 0
@@ -595,6 +712,10 @@ int Main(int argc, char** argv) {
       number(&o.warmup_s);
     } else if (flag == "--watch-pid") {
       number(&o.watch_pid);
+    } else if (flag == "--rate") {
+      number(&o.rate);
+    } else if (flag == "--deadline") {
+      number(&o.deadline_s);
     } else if (flag == "--write-dataset") {
       dataset = value;
     } else if (flag == "--fsync-probe") {
@@ -626,12 +747,10 @@ int Main(int argc, char** argv) {
             ? SpiffeId(partnership.id(), PrincipalKind::kAgent, o.holder)
             : SpiffeId(partnership.id(), PrincipalKind::kGateway);
     DiscloseTarget target(o, server);
-    Loop<accord::v1::DiscloseResponse> loop(&target, o);
-    Report(o, loop.Run());
+    Report(o, RunLoad(&target, o));
   } else if (o.target == "gateway") {
     QueryTarget target(o);
-    Loop<accord::v1::QueryResponse> loop(&target, o);
-    Report(o, loop.Run());
+    Report(o, RunLoad(&target, o));
   } else {
     Usage("--target must be direct, nginx or gateway");
   }

@@ -6,6 +6,10 @@
 # each at concurrency 1 and 64, plus, to separate the gateway's own cost from
 # the disk's, a second gateway whose audit log is on tmpfs (same code and
 # fsyncs, but fsync costs nothing there), and the disk's fsync latency.
+# Then HTTP/2 rapid reset against the gateway (tests/h2-attack as one
+# organisation, resetting streams over connection after connection) while
+# another organisation queries at 5 a second with 5 s deadlines: its success
+# rate, the gateway's peak memory and what the attack cost the audit log.
 # Then the micro-benchmarks (policy_bench, audit_bench, agent_bench when
 # built). Every figure is printed as `BENCH <name> <value> <unit>`.
 #
@@ -57,13 +61,13 @@ has_agent_bench=0
 grep -q "agent_bench" agent/CMakeLists.txt 2>/dev/null && has_agent_bench=1
 if ((build)); then
   say "Building (RelWithDebInfo, -DACCORD_BENCH=ON)"
-  targets="accord-gateway accord-agent accordctl loadgen"
+  targets="accord-gateway accord-agent accordctl loadgen h2-attack"
   ((micro)) && targets+=" policy_bench audit_bench"
   ((micro && has_agent_bench)) && targets+=" agent_bench"
   ACCORD_BUILD_TARGETS="$targets" scripts/build.sh -DACCORD_BENCH=ON >&2
 fi
 bin="$root/build/bin"
-for p in accord-gateway accord-agent accordctl loadgen; do
+for p in accord-gateway accord-agent accordctl loadgen h2-attack; do
   [[ -x "$bin/$p" ]] || die "$bin/$p is missing; run without --no-build"
 done
 
@@ -254,6 +258,40 @@ load_after=$(cut -d' ' -f1 /proc/loadavg)
 rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$gateway_pid/status")
 audit_rows=$(sqlite3 "$run/state/gateway-audit.db" "select count(*) from entries" 2>/dev/null || echo -1)
 
+# --- HTTP/2 rapid reset while another organisation queries -------------------
+attack_s=$((quick ? 3 : 10))
+attacker=law-centre
+say "Rapid reset: org-$attacker resets streams for ${attack_s}s while $requester queries at 5/s"
+rss_now() { awk '/^VmRSS:/ {print $2}' "/proc/$gateway_pid/status"; }
+attack_audit_before=$(sqlite3 "$run/state/gateway-audit.db" "select count(*) from entries" 2>/dev/null || echo -1)
+attack_rss_before=$(rss_now)
+"$bin/h2-attack" --address "127.0.0.1:$gateway_port" --ca "$run/pki/ca.pem" \
+  --cert "$run/pki/org-$attacker.pem" --key "$run/pki/org-$attacker.key" \
+  --mode rapid-reset --duration "$attack_s" --reconnect >"$run/logs/h2-attack.log" 2>&1 &
+attack_pid=$!
+( peak=0
+  while kill -0 "$attack_pid" 2>/dev/null; do
+    r=$(rss_now); ((r > peak)) && peak=$r
+    sleep 0.05
+  done
+  echo "$peak" >"$run/logs/h2-attack-peak-rss-kb" ) &
+sampler_pid=$!
+steady=$("$bin/loadgen" --target gateway --address "127.0.0.1:$gateway_port" --pki "$run/pki" \
+  --partnership "$run/partnership.textproto" --agreements "$agreements" \
+  --linkage-key "$run/keys/linkage.key" --requester "$requester" --holder "$holder" \
+  --subjects "$subjects" --rate 5 --deadline 5 --warmup 0 --duration "$attack_s" \
+  2>>"$run/logs/loadgen.log")
+echo "$steady" >&2
+wait "$attack_pid" || true
+wait "$sampler_pid" || true
+cat "$run/logs/h2-attack.log" >&2
+for kv in $steady $(grep '^h2-attack ' "$run/logs/h2-attack.log"); do
+  [[ "$kv" == *=* ]] && result["attack.${kv%%=*}"]="${kv#*=}"
+done
+attack_peak_kb=$(cat "$run/logs/h2-attack-peak-rss-kb")
+sleep 1  # what the attack left to audit
+attack_audit_after=$(sqlite3 "$run/state/gateway-audit.db" "select count(*) from entries" 2>/dev/null || echo -1)
+
 bench() { printf 'BENCH %s %s %s\n' "$1" "$2" "$3"; }
 r() { echo "${result[$1]}"; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
@@ -287,6 +325,13 @@ bench gateway_tmpfs_audit_added_p50_us_c1 \
   "$(sub "$(r gateway_tmpfs_audit.c1.p50_us)" "$(r direct.c1.p50_us)")" us
 bench gateway_rss_mb "$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')" MB
 bench gateway_audit_entries "$audit_rows" count
+bench rapid_reset_other_org_success_pct "$(r attack.success_pct)" percent
+bench rapid_reset_other_org_p99_us "$(r attack.p99_us)" us
+bench rapid_reset_gateway_rss_mb "$(awk -v k="$attack_peak_kb" 'BEGIN { printf "%.1f", k / 1024 }')" MB
+bench rapid_reset_gateway_rss_before_mb "$(awk -v k="$attack_rss_before" 'BEGIN { printf "%.1f", k / 1024 }')" MB
+bench rapid_reset_streams "$(r attack.streams)" count
+bench rapid_reset_connections_closed "$(r attack.closed_by_server)" count
+bench rapid_reset_audit_entries "$((attack_audit_after - attack_audit_before))" count
 
 # Stop the servers before the micro-benchmarks so they run on idle cores.
 stop_all

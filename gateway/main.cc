@@ -19,6 +19,7 @@
 #include "gateway/referral_router.h"
 #include "gateway/referral_store.h"
 #include "gateway/service.h"
+#include "gateway/stream_audit.h"
 #include "policy/policy.h"
 #include "runtime/clock.h"
 #include "runtime/partnership.h"
@@ -47,6 +48,8 @@ int Run(const std::string& config_path) {
   if (!settings.ok()) return StartupFailure(kProgram, settings.status());
   const std::shared_ptr<const PartnershipDirectory>& partnership =
       settings->partnership;
+  auto limits = ServerLimits::FromProto(settings->server_limits, config_path);
+  if (!limits.ok()) return StartupFailure(kProgram, limits.status());
 
   SystemClock clock;
   auto policy = policy::Engine::Create(settings->partnership_file,
@@ -138,9 +141,22 @@ int Run(const std::string& config_path) {
       interceptors;
   interceptors.push_back(gateway::MakeMalformedRequestAuditor(
       &pipeline, directory, revocation->get()));
+  // Connections that churn streams are closed; each closure and the
+  // per-identity summaries are audited (never one entry per stream).
+  gateway::StreamAudit stream_audit(audit_log->get(), partnership->id(),
+                                    kProgram);
+  ServerOptions server_options;
+  server_options.limits = *limits;
+  server_options.clock = &clock;
+  server_options.on_closure = [&](const ConnectionClosure& c) {
+    stream_audit.RecordClosure(c);
+  };
+  server_options.on_summary = [&](const StreamChurnSummary& s) {
+    stream_audit.RecordSummary(s);
+  };
   auto server = StartServer(settings->listen_address, *creds,
                             {&gateway_service, &auditor_service},
-                            std::move(interceptors));
+                            std::move(interceptors), std::move(server_options));
   if (!server.ok()) return StartupFailure(kProgram, server.status());
   std::printf("%s: serving %s on port %d\n", kProgram,
               partnership->id().c_str(), server->port);
@@ -162,8 +178,7 @@ int Run(const std::string& config_path) {
 
   WaitForShutdownSignal();
   reloader.Stop();
-  server->server->Shutdown(std::chrono::system_clock::now() +
-                           std::chrono::seconds(5));
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   referrals.Stop();
   refusals.Stop();
   handshake_audit.Stop();

@@ -1,6 +1,7 @@
 #include "gateway/service.h"
 
 #include "runtime/status.h"
+#include "runtime/stream_guard.h"
 
 namespace accord::gateway {
 
@@ -30,12 +31,11 @@ class MalformedRequestInterceptor final
       grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::POST_RECV_MESSAGE) &&
-        methods->GetRecvMessage() == nullptr &&
         info_->type() == grpc::experimental::ServerRpcInfo::Type::UNARY &&
-        !info_->server_context()->IsCancelled()) {
+        ClassifyRequest(info_, methods) == RequestArrival::kUnparseable) {
       // A unary request that gRPC could not deserialise: the handler will
-      // never run, so record the refusal here (a stream the client reset
-      // is not a request and is not recorded).
+      // never run, so record the refusal here. (A stream the client reset
+      // before its request came is not one; the stream guard counts those.)
       std::string method = info_->method();
       if (const size_t slash = method.rfind('/'); slash != std::string::npos)
         method = method.substr(slash + 1);
@@ -44,7 +44,7 @@ class MalformedRequestInterceptor final
           CallerFromContext(*info_->server_context(), *partnership_,
                             revocation_),
           absl::InvalidArgumentError(
-              "the request is not a valid protobuf message of its type"));
+              UnparseableRequestMessage(info_->method())));
     }
     methods->Proceed();
   }

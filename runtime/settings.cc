@@ -317,6 +317,7 @@ absl::StatusOr<GatewaySettings> LoadGatewaySettings(
   out.audit_db = ResolvePath(config_file, config.audit_db());
   out.audit_signing_key_file =
       ResolvePath(config_file, config.audit_signing_key_file());
+  out.server_limits = config.server_limits();
 
   const auto& group = config.group_commit();
   out.group_commit_max_delay =
@@ -393,6 +394,7 @@ absl::StatusOr<GatewaySettings> LoadGatewaySettings(
       out.min_free_disk_mb = config.min_free_disk_mb();
     }
   }
+  out.server_limits = config.server_limits();
   out.max_concurrent_exports = check.Count(
       "max_concurrent_exports", config.max_concurrent_exports(), 1, 64);
 
@@ -434,6 +436,7 @@ absl::StatusOr<AgentSettings> LoadAgentSettings(
   out.audit_db = ResolvePath(config_file, config.audit_db());
   out.audit_signing_key_file =
       ResolvePath(config_file, config.audit_signing_key_file());
+  out.server_limits = config.server_limits();
   out.linkage_key_file = ResolvePath(config_file, config.linkage_key_file());
   out.pseudonym_key_file =
       ResolvePath(config_file, config.pseudonym_key_file());

@@ -54,6 +54,8 @@ struct GatewaySettings {
   // Absent: the gateway's default floor (256 MiB); 0 turns the check off.
   std::optional<uint64_t> min_free_disk_mb;
   uint32_t max_concurrent_exports = 0;  // 0: the default (2)
+  // Checked by ServerLimits::FromProto (runtime/server_limits.h).
+  accord::v1::ServerLimits server_limits;
 };
 
 struct AgentSettings {
@@ -73,6 +75,8 @@ struct AgentSettings {
   std::string pseudonym_key_file;
   std::string gateway_address;    // empty: no gateway configured
   std::string referral_key_file;  // empty: none
+  // Checked by ServerLimits::FromProto (runtime/server_limits.h).
+  accord::v1::ServerLimits server_limits;
 };
 
 // Reads and checks the gateway's configuration file and the partnership

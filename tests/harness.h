@@ -45,6 +45,7 @@ class Process {
   std::optional<int> WaitForExit(int timeout_ms);
   std::string Log() const;
   const std::string& name() const { return name_; }
+  pid_t pid() const { return pid_; }  // -1 when not running
 
  private:
   std::string name_;
