@@ -102,6 +102,9 @@ class AgentAuditLog final : public AgentAudit {
   absl::Status ConsentWithdrawn(
       const Caller& caller,
       const accord::v1::WithdrawConsentRequest& request) override;
+  absl::Status SubjectsMerged(
+      const Caller& caller, const std::string& into_local_id,
+      const std::vector<std::string>& merged_local_ids) override;
   absl::Status Imported(const Caller& caller,
                         const accord::v1::ImportReport& report) override;
   absl::Status ReferralsOpened(
@@ -452,6 +455,22 @@ absl::Status AgentAuditLog::ConsentWithdrawn(
     return Failure(
         s, absl::StrCat("the withdrawal of consent ", request.consent_id(),
                         ", which is recorded and in force"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AgentAuditLog::SubjectsMerged(
+    const Caller& caller, const std::string& into_local_id,
+    const std::vector<std::string>& merged_local_ids) {
+  AuditEntry e = FromCaller(caller, "UpsertSubject");
+  e.set_holder(self_org_);
+  AddSubjects(into_local_id, &e);
+  e.set_detail(absl::StrCat("merged local ids ",
+                            absl::StrJoin(merged_local_ids, ", "), " into ",
+                            into_local_id, " (one person)"));
+  if (auto s = AppendAndWait(std::move(e)); !s.ok()) {
+    return Failure(
+        s, absl::StrCat("the merge into ", into_local_id, ", which is made"));
   }
   return absl::OkStatus();
 }

@@ -95,6 +95,11 @@ class AgentAudit : public auditor::AuditorAccess {
   virtual absl::Status ConsentWithdrawn(
       const Caller& caller,
       const accord::v1::WithdrawConsentRequest& request) = 0;
+  // Local ids found to be one person, merged into `into_local_id`
+  // (UpsertSubjectRequest.merge_local_ids): which ids, and her tokens.
+  virtual absl::Status SubjectsMerged(
+      const Caller& caller, const std::string& into_local_id,
+      const std::vector<std::string>& merged_local_ids) = 0;
   // An import's counts (never a row's content).
   virtual absl::Status Imported(const Caller& caller,
                                 const accord::v1::ImportReport& report) = 0;

@@ -287,6 +287,17 @@ TEST_F(AgentAuditTest, ConsentChangesNameTheConsentAndFindThePerson) {
   EXPECT_EQ(page->entries.size(), 2u);
 }
 
+TEST_F(AgentAuditTest, AMergeOfTwoIdsOfOnePersonIsRecorded) {
+  ASSERT_TRUE(audit_->SubjectsMerged(self_, "S-1", {"S-7", "S-9"}).ok());
+  const AuditEntry e = Last();
+  EXPECT_EQ(e.method(), "UpsertSubject");
+  EXPECT_EQ(e.holder(), "vol-a");
+  EXPECT_EQ(e.actor().user_id(), "dpo-ann");
+  EXPECT_EQ(e.detail(), "merged local ids S-7, S-9 into S-1 (one person)");
+  ASSERT_EQ(e.subjects_size(), static_cast<int>(tokens_.size()));
+  EXPECT_EQ(e.subjects(0).value(), tokens_[0].value());
+}
+
 TEST_F(AgentAuditTest, LocalRefusalsImportsAndReferralsAreRecorded) {
   const Caller other = CallerAs("spiffe://test.accord/org/vol-b");
   const absl::Status why = absl::PermissionDeniedError("not vol-a");

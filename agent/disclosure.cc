@@ -1,8 +1,11 @@
 #include "agent/disclosure.h"
 
+#include <map>
 #include <set>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/civil_time.h"
 #include "policy/fields.h"
 #include "policy/minimise.h"
@@ -24,6 +27,27 @@ void Withhold(DiscloseResponse* r, std::string what, std::string reason) {
   auto* w = r->add_withheld();
   w->set_what(std::move(what));
   w->set_reason(std::move(reason));
+}
+
+// What a read left out because it did not read back (store.h, SkippedRow),
+// said without content: "" when nothing was.
+std::string SkippedNote(const std::vector<SkippedRow>& skipped) {
+  if (skipped.empty()) return "";
+  std::map<std::string, int> count;
+  for (const auto& row : skipped) ++count[row.table];
+  std::vector<std::string> parts;
+  for (const auto& [table, n] : count) {
+    parts.push_back(
+        absl::StrCat(n, " stored row", n == 1 ? "" : "s", " of ", table));
+  }
+  return absl::StrCat(
+      "this holder could not read back ", absl::StrJoin(parts, ", "),
+      " for this person and left them out (logged at the holder)");
+}
+
+std::string WithNote(std::string detail, const std::string& note) {
+  if (!note.empty()) absl::StrAppend(&detail, "; ", note);
+  return detail;
 }
 
 std::string DecisionName(const accord::v1::Decision& d) {
@@ -169,6 +193,8 @@ DiscloseResponse Discloser::Disclose(
   std::vector<accord::v1::ConsentRecord> consents;
   std::vector<accord::v1::Engagement> engagements;
   SubjectView subject;
+  // Rows that do not read back are left out, and said so below.
+  std::vector<SkippedRow> skipped;
   auto read = store_->Read([&](AgentStore::Snapshot& snap) -> absl::Status {
     auto id = Match(snap, request);
     if (!id.ok()) {
@@ -176,18 +202,20 @@ DiscloseResponse Discloser::Disclose(
       return absl::OkStatus();
     }
     if (consent_needed) {
-      auto c = snap.ConsentsOf(*id);
+      auto c = snap.ConsentsOf(*id, &skipped);
       if (!c.ok()) return c.status();
       consents = std::move(*c);
     }
     if (involvement) {
-      auto e = snap.EngagementsOf(*id);
+      auto e = snap.EngagementsOf(*id, &skipped);
       if (!e.ok()) return e.status();
       engagements = std::move(*e);
     } else {
       auto v = snap.LoadSubject(*id, /*with_records=*/true);
       if (!v.ok()) return v.status();
       subject = std::move(*v);
+      skipped.insert(skipped.end(), subject.skipped.begin(),
+                     subject.skipped.end());
     }
     return absl::OkStatus();
   });
@@ -213,13 +241,16 @@ DiscloseResponse Discloser::Disclose(
   DiscloseResponse response;
   response.set_consent_set_aside(mine.consent() ==
                                  accord::v1::CONSENT_REQUIREMENT_SET_ASIDE);
+  const std::string skipped_note = SkippedNote(skipped);
+  response.set_detail(skipped_note);
 
   if (involvement) {
     if (!covered(accord::v1::DATA_CATEGORY_ENGAGEMENT)) {
-      return Refused(
+      return Refused(WithNote(
           absl::StrCat("the person has not consented to ", requester->id(),
                        " learning of this service's involvement for '",
-                       request.purpose(), "'"));
+                       request.purpose(), "'"),
+          skipped_note));
     }
     const auto* self = partnership_->FindOrg(self_org_);
     for (const auto& e : engagements) {
@@ -262,11 +293,12 @@ DiscloseResponse Discloser::Disclose(
       }
     }
     if (!any) {
-      return Refused(
+      return Refused(WithNote(
           absl::StrCat("the person has no current consent here to ",
                        requester->id(), " for '", request.purpose(),
                        "' (none given, withdrawn, expired, or given to another "
-                       "organisation or for another purpose)"));
+                       "organisation or for another purpose)"),
+          skipped_note));
     }
   }
 
@@ -279,6 +311,12 @@ DiscloseResponse Discloser::Disclose(
                                            request.fields().end());
   const std::set<int> asked_categories(request.categories().begin(),
                                        request.categories().end());
+  bool fields_skipped = false;
+  std::map<int, int> skipped_records;  // by category
+  for (const auto& row : skipped) {
+    fields_skipped |= row.table == "subjects";
+    if (row.table == "records") ++skipped_records[row.category];
+  }
   for (const auto& release : mine.plan().releases()) {
     if (release.has_field()) {
       const std::string& name = release.field();
@@ -291,8 +329,14 @@ DiscloseResponse Discloser::Disclose(
       }
       auto it = view->subject.fields().find(name);
       if (spec == nullptr || it == view->subject.fields().end() ||
-          it->second.empty())
+          it->second.empty()) {
+        if (fields_skipped && asked_fields.count(name)) {
+          Withhold(&response, name,
+                   "this holder could not read back the person's stored "
+                   "fields");
+        }
         continue;
+      }
       if (!covered(spec->category)) {
         Withhold(&response, name,
                  absl::StrCat("no current consent covers ",
@@ -320,6 +364,13 @@ DiscloseResponse Discloser::Disclose(
         Withhold(&response, accord::v1::DataCategory_Name(category),
                  "no current consent covers this category");
         continue;
+      }
+      if (const int n = skipped_records[category]; n > 0) {
+        Withhold(&response, accord::v1::DataCategory_Name(category),
+                 absl::StrCat(n, " stored record", n == 1 ? "" : "s",
+                              " of this category could not be read back here "
+                              "and ",
+                              n == 1 ? "was" : "were", " left out"));
       }
       for (const auto& rec : view->records) {
         if (rec.category() != category) continue;

@@ -451,6 +451,101 @@ TEST_F(DisclosureTest, AmbiguousWeakTokensReleaseNothing) {
   ExpectNothingReleased(r);
 }
 
+// A body as an agent that did not check its input could have stored it:
+// text that is not UTF-8 serialises, but never parses back.
+template <typename Msg>
+void StoreUnreadable(const std::string& db_path, const std::string& sql,
+                     Msg body, const std::string& key) {
+  body.set_local_id(body.local_id() + "\xff\xfe");
+  auto db = sqlite::Database::Open(db_path);
+  ASSERT_TRUE(db.ok());
+  auto q = (*db)->Prepare(sql);
+  ASSERT_TRUE(q.ok()) << q.status();
+  q->BindBlob(1, body.SerializeAsString()).Bind(2, key);
+  ASSERT_TRUE(q->Run().ok());
+  ASSERT_EQ((*db)->Changes(), 1);
+}
+
+TEST_F(DisclosureTest, AnUnreadableStoredRowIsLeftOutNotTheWholePerson) {
+  SupportConsent();
+  AddRecord("R-needs-2", accord::v1::DATA_CATEGORY_NEEDS,
+            accord::v1::PROVENANCE_FACT, "Also needs a solicitor.");
+  accord::v1::Record bad;
+  bad.set_local_id("R-needs");
+  StoreUnreadable(f_.dir + "/agent.db",
+                  "UPDATE records SET body = ? WHERE local_id = ?", bad,
+                  "R-needs");
+  auto r = Disclose(Request("vol-b", "support"));
+  ASSERT_EQ(r.status(), accord::v1::HOLDER_STATUS_ANSWERED) << r.detail();
+  // Everything else about her is released as before.
+  EXPECT_EQ(r.fields().at("given_name"), "Zoë");
+  EXPECT_TRUE(HasCategory(r, accord::v1::DATA_CATEGORY_CASE_SUMMARY));
+  int needs = 0;
+  for (const auto& rec : r.records()) {
+    if (rec.category() != accord::v1::DATA_CATEGORY_NEEDS) continue;
+    ++needs;
+    EXPECT_EQ(rec.text(), "Also needs a solicitor.");
+  }
+  EXPECT_EQ(needs, 1);
+  // The answer says what was left out, without its content.
+  const auto* w = WithheldOf(r, "DATA_CATEGORY_NEEDS");
+  ASSERT_NE(w, nullptr);
+  EXPECT_THAT(w->reason(), HasSubstr("1 stored record of this category could "
+                                     "not be read back here"));
+  EXPECT_THAT(r.detail(), HasSubstr("1 stored row of records"));
+}
+
+TEST_F(DisclosureTest, AnUnreadableSubjectOrConsentRowDegradesOnlyItself) {
+  // Two consents; the one that covers vol-b does not read back.
+  SupportConsent();
+  Consent({"vol-c"}, {}, {"support"}, {accord::v1::DATA_CATEGORY_NEEDS});
+  {
+    auto db = sqlite::Database::Open(f_.dir + "/agent.db");
+    ASSERT_TRUE(db.ok());
+    auto q = (*db)->Prepare("SELECT id FROM consents ORDER BY rowid LIMIT 1");
+    ASSERT_TRUE(q.ok());
+    ASSERT_TRUE(q->Next().ok());
+    const std::string first(q->Text(0));
+    q->Reset();
+    accord::v1::ConsentRecord bad;
+    bad.set_id(first);
+    bad.add_purposes("support\xff");
+    // Consent records are append-only; this is a store damaged from outside.
+    ASSERT_TRUE((*db)->Exec("DROP TRIGGER consents_never_updated").ok());
+    auto u = (*db)->Prepare("UPDATE consents SET body = ? WHERE id = ?");
+    ASSERT_TRUE(u.ok());
+    u->BindBlob(1, bad.SerializeAsString()).Bind(2, first);
+    ASSERT_TRUE(u->Run().ok());
+  }
+  auto refused = Disclose(Request("vol-b", "support"));
+  // Without the consent nothing may be released: refused for that reason,
+  // not because the store could not be read.
+  EXPECT_EQ(refused.status(), accord::v1::HOLDER_STATUS_REFUSED);
+  EXPECT_THAT(refused.detail(), HasSubstr("no current consent"));
+  EXPECT_THAT(refused.detail(), HasSubstr("1 stored row of consents"));
+  ExpectNothingReleased(refused);
+
+  // Her own row (her fields) does not read back: her records still go.
+  SupportConsent();
+  accord::v1::Subject bad;
+  bad.set_local_id("S-1");
+  StoreUnreadable(f_.dir + "/agent.db",
+                  "UPDATE subjects SET body = ? WHERE local_id = ?", bad,
+                  "S-1");
+  auto r = Request("vol-b", "support");
+  r.add_fields("given_name");
+  r.add_categories(accord::v1::DATA_CATEGORY_NEEDS);
+  auto answer = Disclose(r);
+  ASSERT_EQ(answer.status(), accord::v1::HOLDER_STATUS_ANSWERED)
+      << answer.detail();
+  EXPECT_THAT(answer.fields(), IsEmpty());
+  EXPECT_TRUE(HasCategory(answer, accord::v1::DATA_CATEGORY_NEEDS));
+  const auto* w = WithheldOf(answer, "given_name");
+  ASSERT_NE(w, nullptr);
+  EXPECT_THAT(w->reason(), HasSubstr("could not read back"));
+  EXPECT_THAT(answer.detail(), HasSubstr("1 stored row of subjects"));
+}
+
 TEST_F(DisclosureTest, ConsentHistoryIsKeptAndNeverOverwritten) {
   const std::string id = SupportConsent();
   accord::v1::WithdrawConsentRequest w;

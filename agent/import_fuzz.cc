@@ -1,7 +1,9 @@
 // libFuzzer target over the import parsers (CSV and JSON Lines). Checks that
 // no input crashes them, that every data row is either accepted or rejected
-// (never lost), and that cutting the input into chunks anywhere gives the same
-// rows as feeding it whole.
+// (never lost), that cutting the input into chunks anywhere gives the same
+// rows as feeding it whole, and that whatever a row carries reads back once
+// serialised (the store could keep it) and holds no control character but
+// line breaks and tabs.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -10,10 +12,30 @@
 
 #include "absl/strings/string_view.h"
 #include "agent/import.h"
+#include "agent/input_text.h"
 
 namespace {
 
 using accord::agent::ImportedRow;
+using accord::agent::TextKind;
+using accord::agent::TextProblem;
+
+template <typename Msg>
+void ReadsBack(const Msg& m) {
+  Msg back;
+  if (!back.ParseFromString(m.SerializeAsString())) abort();
+}
+
+void ReadsBack(const ImportedRow& r) {
+  if (TextProblem(r.subject_id, TextKind::kShort) != nullptr) abort();
+  for (const auto& [name, value] : r.subject_fields) {
+    if (TextProblem(value, TextKind::kFree) != nullptr) abort();
+  }
+  if (r.record) ReadsBack(*r.record);
+  if (r.consent) ReadsBack(*r.consent);
+  if (r.engagement) ReadsBack(*r.engagement);
+}
+
 using accord::agent::ImportOptions;
 using accord::agent::RowParser;
 using accord::agent::RowProblem;
@@ -37,7 +59,10 @@ Outcome Parse(accord::v1::ImportFormat format, absl::string_view text,
     out.ok = (*parser)->Feed(text.substr(i, chunk), &rows, &rejected).ok();
   if (out.ok) out.ok = (*parser)->Finish(&rows, &rejected).ok();
   out.read = (*parser)->rows_read();
-  for (const auto& r : rows) out.rows.push_back(r.row);
+  for (const auto& r : rows) {
+    out.rows.push_back(r.row);
+    ReadsBack(r);
+  }
   for (const auto& r : rejected) out.rejected.push_back(r.row);
   return out;
 }

@@ -517,6 +517,125 @@ TEST_F(ImportTest, ImportedConsentGovernsDisclosure) {
   EXPECT_EQ(resp.records(0).category(), accord::v1::DATA_CATEGORY_NEEDS);
 }
 
+TEST_F(ImportTest, TextThatCannotBeReadBackOrShownIsRejected) {
+  const std::string header =
+      "subject_id,given_name,family_name,date_of_birth,address,record_id,"
+      "record_category,record_provenance,record_text\n";
+  auto report = Import(absl::StrCat(
+      header,
+      // 2: bytes that are not UTF-8 (a spreadsheet saved as "CSV", not
+      // "CSV UTF-8", or worse)
+      "S-1,Ann,Ash,1980-01-01,,R-1,needs,fact,\xff\xfe\n",
+      // 3: a terminal escape in free text
+      "S-2,Bo,Bell,1981-01-01,,R-2,needs,fact,\x1b[2K\rall clear\n",
+      // 4: a C1 control character (U+009B, a terminal's CSI)
+      "S-3,Cy,Cole,1982-01-01,,R-3,needs,fact,a\xc2\x9b"
+      "2Jb\n",
+      // 5: a tab in a name (short text)
+      "S-4,Di\tDi,Dunn,1983-01-01,,,,,\n",
+      // 6: a line break in an identifier
+      "\"S-5\nX\",Ed,Eve,1984-01-01,,,,,\n",
+      // 7: line breaks and tabs where free text allows them
+      "S-6,Fi,Fox,1985-01-01,\"1 High St\nLeeds\",R-6,needs,fact,"
+      "\"First line\n\tindented\r\nthird\"\n",
+      // 8: a carriage return alone (it moves a terminal's cursor back)
+      "S-7,Gus,Gee,1986-01-01,,R-7,needs,fact,\"safe\rEVIL\"\n"));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->rows_applied(), 1u) << Reasons(*report);
+  const std::vector<std::pair<uint64_t, std::string>> want = {
+      {2, "record_text: is not valid UTF-8"},
+      {3, "record_text: contains a control character"},
+      {4, "record_text: contains a control character"},
+      {5, "given_name: contains a control character"},
+      {6, "subject_id: contains a control character"},
+      {8, "record_text: contains a control character"}};
+  ASSERT_THAT(report->rejected(), SizeIs(want.size())) << Reasons(*report);
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(report->rejected(i).row(), want[i].first) << Reasons(*report);
+    EXPECT_THAT(report->rejected(i).reason(), StartsWith(want[i].second))
+        << Reasons(*report);
+  }
+  for (const char* id : {"S-1", "S-2", "S-3", "S-4", "S-7"})
+    EXPECT_FALSE(HasSubject(id)) << id;
+  // What was accepted reads back whole.
+  auto tokens = f_.store->TokensOf("S-6");
+  ASSERT_TRUE(tokens.ok());
+  auto ids = f_.store->FindByToken((*tokens)[0]);
+  ASSERT_TRUE(ids.ok());
+  auto view = f_.store->LoadSubject((*ids)[0], true);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_THAT(view->skipped, SizeIs(0));
+  EXPECT_EQ(view->subject.fields().at("address"), "1 High St\nLeeds");
+  ASSERT_THAT(view->records, SizeIs(1));
+  EXPECT_EQ(view->records[0].text(), "First line\n\tindented\r\nthird");
+
+  // JSON Lines, where escapes are easy to write.
+  auto jsonl = Import(
+      "{\"subject_id\": \"J-1\", \"given_name\": \"Ann\", \"family_name\": "
+      "\"Ash\", \"date_of_birth\": \"1980-01-01\", \"record_id\": \"JR-1\", "
+      "\"record_category\": \"needs\", \"record_provenance\": \"fact\", "
+      "\"record_text\": \"\\u001b]0;owned\\u0007\"}\n"
+      "{\"subject_id\": \"J-2\\u0000\", \"nhs_number\": \"943 476 5919\"}\n"
+      "{\"subject_id\": \"J-3\", \"nhs_number\": \"943 476 5919\", "
+      "\"family_name\": \"\\u009b\"}\n"
+      "{\"subject_id\": \"J-4\", \"nhs_number\": \"943 476 5919\"}\n"
+      "{\"subject_\\u001bid\": \"J-5\"}\n",
+      accord::v1::IMPORT_FORMAT_JSONL);
+  ASSERT_TRUE(jsonl.ok()) << jsonl.status();
+  EXPECT_EQ(jsonl->rows_applied(), 1u) << Reasons(*jsonl);
+  ASSERT_THAT(jsonl->rejected(), SizeIs(4)) << Reasons(*jsonl);
+  EXPECT_THAT(jsonl->rejected(0).reason(),
+              StartsWith("record_text: contains a control character"));
+  EXPECT_THAT(jsonl->rejected(1).reason(),
+              StartsWith("subject_id: contains a control character"));
+  EXPECT_THAT(jsonl->rejected(2).reason(),
+              StartsWith("family_name: contains a control character"));
+  // A key that is not printable is not quoted back.
+  EXPECT_THAT(jsonl->rejected(3).reason(),
+              StartsWith("a key contains a control character"));
+  EXPECT_TRUE(HasSubject("J-4"));
+  EXPECT_FALSE(HasSubject("J-1"));
+  // Reasons never carry the bytes at fault.
+  for (const auto& r : jsonl->rejected()) {
+    EXPECT_EQ(r.reason().find('\x1b'), std::string::npos);
+  }
+}
+
+TEST_F(ImportTest, ASecondIdForAPersonAlreadyHeldIsRejectedNamingTheFirst) {
+  ASSERT_EQ(Import(absl::StrCat(kHeader, kGoodRow))->rows_applied(), 1u);
+  // Batches of three rows: rows 2-4 are one batch, 5 the next.
+  auto report = Import(absl::StrCat(
+      "subject_id,given_name,family_name,date_of_birth,nhs_number\n",
+      // 2: S-1 (held before this file) written another way
+      "S-1b,ZOE,OBRIEN SMITH,1990-03-07,\n",
+      // 3: a new person, with her NHS number
+      "N-1,Amy,Bell,1980-01-01,943 476 5919\n",
+      // 4: the same NHS number, in the same batch, under another id
+      "N-2,Amelia,Bell,1980-01-01,9434765919\n",
+      // 5: the same name and birthday as row 3, in a later batch
+      "N-3,amy,bell,01/01/1980,\n"));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->rows_applied(), 1u) << Reasons(*report);
+  ASSERT_THAT(report->rejected(), SizeIs(3)) << Reasons(*report);
+  const std::vector<std::pair<uint64_t, std::string>> want = {
+      {2, "same name and date of birth of subject 'S-1'"},
+      {4, "same NHS number of subject 'N-1'"},
+      {5, "same name and date of birth of subject 'N-1'"}};
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(report->rejected(i).row(), want[i].first) << Reasons(*report);
+    EXPECT_THAT(report->rejected(i).reason(), StartsWith("subject_id:"));
+    EXPECT_THAT(report->rejected(i).reason(), HasSubstr(want[i].second))
+        << Reasons(*report);
+  }
+  for (const char* id : {"S-1b", "N-2", "N-3"})
+    EXPECT_FALSE(HasSubject(id)) << id;
+  EXPECT_TRUE(HasSubject("N-1"));
+  // Re-importing the person's own row is not a duplicate of herself.
+  auto again = Import(absl::StrCat(kHeader, kGoodRow));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->rows_applied(), 1u) << Reasons(*again);
+}
+
 // The fuzz target's checks (no crash, no row lost, chunking does not matter)
 // over its corpus and deterministic single-byte variants of it.
 TEST(ImportFuzzCorpus, RunsClean) {

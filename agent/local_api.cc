@@ -1,7 +1,12 @@
 #include "agent/local_api.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "agent/consent_terms.h"
+#include "agent/duplicates.h"
+#include "agent/input_text.h"
 #include "linkage/normalise.h"
 #include "policy/fields.h"
 #include "runtime/textproto.h"
@@ -9,6 +14,44 @@
 namespace accord::agent {
 namespace {
 constexpr size_t kMaxSubjectFieldBytes = 4096;
+
+// The upsert may go ahead: every duplicate of the subject is named in
+// merge_local_ids, and only duplicates are.
+absl::Status CheckMerge(const accord::v1::UpsertSubjectRequest& request,
+                        const std::vector<Duplicate>& duplicates) {
+  const auto& merge = request.merge_local_ids();
+  std::vector<Duplicate> unmerged;
+  for (const auto& d : duplicates) {
+    if (std::find(merge.begin(), merge.end(), d.local_id) == merge.end())
+      unmerged.push_back(d);
+  }
+  if (!unmerged.empty()) {
+    return DuplicateRefusal(
+        "field subject", unmerged,
+        "use the id already held, or name it in merge_local_ids to merge "
+        "what it holds into this subject");
+  }
+  for (int i = 0; i < merge.size(); ++i) {
+    const std::string& id = merge[i];
+    const bool listed_before =
+        std::find(merge.begin(), merge.begin() + i, id) != merge.begin() + i;
+    if (id == request.subject().local_id() || listed_before) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("field merge_local_ids[", i,
+                       "]: names the subject itself or an id listed before"));
+    }
+    const bool duplicate =
+        std::any_of(duplicates.begin(), duplicates.end(),
+                    [&](const Duplicate& d) { return d.local_id == id; });
+    if (!duplicate) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "field merge_local_ids[", i, "]: subject '", id,
+          "' is not held here with this person's NHS number or name and "
+          "date of birth; only a duplicate of her is merged"));
+    }
+  }
+  return absl::OkStatus();
+}
 }  // namespace
 
 absl::StatusOr<std::vector<accord::v1::SubjectToken>> PrepareSubject(
@@ -98,7 +141,7 @@ absl::StatusOr<std::unique_ptr<ImportSession>> LocalApi::StartImport(
 
 absl::StatusOr<accord::v1::UpsertSubjectResponse> LocalApi::UpsertSubject(
     const accord::v1::UpsertSubjectRequest& request) {
-  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  if (auto s = ValidateLocalRequest(request); !s.ok()) return s;
   accord::v1::Subject subject = request.subject();
   auto tokens = PrepareSubject(*linkage_key_, &subject);
   if (!tokens.ok()) {
@@ -107,9 +150,20 @@ absl::StatusOr<accord::v1::UpsertSubjectResponse> LocalApi::UpsertSubject(
   }
   accord::v1::UpsertSubjectResponse response;
   auto s = store_->Write([&](AgentStore::Writer& w) -> absl::Status {
+    // One person, one local id: another id holding her strong identifiers
+    // is refused, or merged into this one when the caller names it.
+    auto duplicates = FindDuplicates(w, subject, *tokens);
+    if (!duplicates.ok()) return duplicates.status();
+    if (auto refused = CheckMerge(request, *duplicates); !refused.ok())
+      return refused;
     auto created = w.UpsertSubject(subject, *tokens);
     if (!created.ok()) return created.status();
     response.set_created(*created);
+    for (const auto& from : request.merge_local_ids()) {
+      auto merged = w.MergeSubject(from, subject.local_id());
+      if (!merged.ok()) return merged.status();
+      response.add_merged_local_ids(from);
+    }
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -119,7 +173,7 @@ absl::StatusOr<accord::v1::UpsertSubjectResponse> LocalApi::UpsertSubject(
 
 absl::StatusOr<accord::v1::UpsertRecordResponse> LocalApi::UpsertRecord(
     const accord::v1::UpsertRecordRequest& request) {
-  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  if (auto s = ValidateLocalRequest(request); !s.ok()) return s;
   accord::v1::UpsertRecordResponse response;
   auto s = store_->Write([&](AgentStore::Writer& w) -> absl::Status {
     auto created = w.UpsertRecord(request.record());
@@ -133,17 +187,11 @@ absl::StatusOr<accord::v1::UpsertRecordResponse> LocalApi::UpsertRecord(
 
 absl::StatusOr<accord::v1::RecordConsentResponse> LocalApi::RecordConsent(
     const accord::v1::RecordConsentRequest& request) {
-  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  if (auto s = ValidateLocalRequest(request); !s.ok()) return s;
   const auto& c = request.consent();
-  if (c.granted_to_orgs_size() == 0 && c.granted_to_kinds_size() == 0) {
-    return absl::InvalidArgumentError(
-        "field consent.granted_to_orgs: consent must name at least one "
-        "organisation or kind");
-  }
-  if (c.has_expires_at() &&
-      FromProtoTime(c.expires_at()) <= FromProtoTime(c.given_at())) {
-    return absl::InvalidArgumentError(
-        "field consent.expires_at must be after given_at");
+  if (auto s = CheckConsentTerms(c, partnership_, kConsentRequestNames);
+      !s.ok()) {
+    return s;
   }
   accord::v1::RecordConsentResponse response;
   auto s = store_->Write([&](AgentStore::Writer& w) -> absl::Status {
@@ -158,7 +206,7 @@ absl::StatusOr<accord::v1::RecordConsentResponse> LocalApi::RecordConsent(
 
 absl::StatusOr<accord::v1::WithdrawConsentResponse> LocalApi::WithdrawConsent(
     const accord::v1::WithdrawConsentRequest& request) {
-  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  if (auto s = ValidateLocalRequest(request); !s.ok()) return s;
   const absl::Time at = request.has_withdrawn_at()
                             ? FromProtoTime(request.withdrawn_at())
                             : clock_->Now();
@@ -171,7 +219,7 @@ absl::StatusOr<accord::v1::WithdrawConsentResponse> LocalApi::WithdrawConsent(
 
 absl::StatusOr<accord::v1::ListConsentsResponse> LocalApi::ListConsents(
     const accord::v1::ListConsentsRequest& request) {
-  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  if (auto s = ValidateLocalRequest(request); !s.ok()) return s;
   auto consents = store_->Consents(request.subject_local_id());
   if (!consents.ok()) return consents.status();
   accord::v1::ListConsentsResponse response;
@@ -181,7 +229,7 @@ absl::StatusOr<accord::v1::ListConsentsResponse> LocalApi::ListConsents(
 
 absl::StatusOr<accord::v1::RecordEngagementResponse> LocalApi::RecordEngagement(
     const accord::v1::RecordEngagementRequest& request) {
-  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  if (auto s = ValidateLocalRequest(request); !s.ok()) return s;
   accord::v1::RecordEngagementResponse response;
   auto s = store_->Write([&](AgentStore::Writer& w) -> absl::Status {
     auto id = w.RecordEngagement(request.engagement());
@@ -195,7 +243,7 @@ absl::StatusOr<accord::v1::RecordEngagementResponse> LocalApi::RecordEngagement(
 
 absl::StatusOr<accord::v1::SubjectTokensResponse> LocalApi::SubjectTokens(
     const accord::v1::SubjectTokensRequest& request) {
-  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  if (auto s = ValidateLocalRequest(request); !s.ok()) return s;
   auto tokens = store_->TokensOf(request.subject_local_id());
   if (!tokens.ok()) return tokens.status();
   accord::v1::SubjectTokensResponse response;

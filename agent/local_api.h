@@ -1,8 +1,11 @@
 // The agent's local API logic: what the partner's own systems do with their
 // agent (ingest subjects, records, consent and engagements; read tokens).
-// Only the partner's own organisation identity may call it. Every write is a
-// single transaction: a refused request leaves nothing half-written; an
-// import applies each row all-or-nothing.
+// Only the partner's own organisation identity may call it. Every request's
+// text is checked first (agent/input_text.h), consents against the terms
+// every path shares (agent/consent_terms.h), and subjects so that one person
+// has one local id (agent/duplicates.h). Every write is a single
+// transaction: a refused request leaves nothing half-written; an import
+// applies each row all-or-nothing.
 // Thread-safe.
 #ifndef ACCORD_AGENT_LOCAL_API_H_
 #define ACCORD_AGENT_LOCAL_API_H_
@@ -32,8 +35,9 @@ absl::StatusOr<std::vector<accord::v1::SubjectToken>> PrepareSubject(
 
 class LocalApi {
  public:
-  // `partnership`, when given, lets imports check consent recipients and
-  // purposes against the partnership's organisations and purposes.
+  // `partnership`, when given, lets RecordConsent and imports check consent
+  // recipients and purposes against the partnership's organisations and
+  // purposes (accord-agent always gives it).
   LocalApi(std::string self_org, std::string partnership_id, AgentStore* store,
            const linkage::LinkageKey* linkage_key, const Clock* clock,
            const PartnershipDirectory* partnership = nullptr);

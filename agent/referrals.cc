@@ -2,12 +2,15 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <limits>
 #include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "agent/disclosure.h"
+#include "agent/input_text.h"
 #include "policy/fields.h"
 #include "runtime/crypto.h"
 #include "runtime/identity.h"
@@ -81,10 +84,20 @@ void SetActor(grpc::ClientContext& ctx, const accord::v1::Actor& actor) {
 // ---------------------------------------------------------------------------
 // ReferralEvents
 
-int64_t ReferralEvents::Subscribe(Listener listener) {
+ReferralEvents::ReferralEvents() : ticker_([this] { Tick(); }) {}
+
+ReferralEvents::~ReferralEvents() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  ticker_.join();
+}
+
+int64_t ReferralEvents::Subscribe(Listener listener, absl::Duration heartbeat) {
   absl::MutexLock lock(&mu_);
   const int64_t id = next_++;
-  listeners_[id] = std::move(listener);
+  listeners_[id] = {std::move(listener), heartbeat, absl::Now() + heartbeat};
   return id;
 }
 
@@ -93,9 +106,29 @@ void ReferralEvents::Unsubscribe(int64_t id) {
   listeners_.erase(id);
 }
 
-void ReferralEvents::Publish(const accord::v1::ReferralEvent& event) {
+void ReferralEvents::Publish() {
   absl::MutexLock lock(&mu_);
-  for (auto& [id, listener] : listeners_) listener(event);
+  for (auto& [id, s] : listeners_) s.listener(true);
+}
+
+void ReferralEvents::Tick() {
+  absl::MutexLock lock(&mu_);
+  while (!stop_) {
+    absl::Time due = absl::InfiniteFuture();
+    for (const auto& [id, s] : listeners_) due = std::min(due, s.next_tick);
+    // Woken early by a new subscription (its tick may be sooner) or stop.
+    const size_t count = listeners_.size();
+    auto changed = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return stop_ || listeners_.size() != count;
+    };
+    if (mu_.AwaitWithDeadline(absl::Condition(&changed), due)) continue;
+    const absl::Time now = absl::Now();
+    for (auto& [id, s] : listeners_) {
+      if (s.next_tick > now) continue;
+      s.listener(false);
+      s.next_tick = now + s.heartbeat;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -136,16 +169,11 @@ accord::v1::ReferralView Referrals::View(const Referral& referral) const {
   return view;
 }
 
-void Referrals::Stored(const Referral& referral, ReferralBox box) {
-  accord::v1::ReferralEvent event;
-  *event.mutable_referral() = View(referral);
-  event.set_box(box);
-  events_.Publish(event);
-}
+void Referrals::Stored() { events_.Publish(); }
 
 absl::StatusOr<Referral> Referrals::Prepare(
     const accord::v1::LocalSendReferralRequest& request) {
-  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  if (auto s = ValidateLocalRequest(request); !s.ok()) return s;
   const auto* to = partnership_->FindOrg(request.to_org());
   if (to == nullptr) {
     return absl::InvalidArgumentError(
@@ -332,14 +360,14 @@ void Referrals::Send(const accord::v1::LocalSendReferralRequest& request,
         auto changed =
             store_->MergeReferral(r, accord::v1::REFERRAL_BOX_OUTBOX);
         if (!changed.ok()) return done(changed.status());
-        if (*changed) Stored(r, accord::v1::REFERRAL_BOX_OUTBOX);
+        if (*changed) Stored();
         done(std::move(call->response));
       });
 }
 
 absl::StatusOr<accord::v1::ListReferralsResponse> Referrals::List(
     const accord::v1::ListReferralsRequest& request) {
-  if (auto s = ValidateMessage(request); !s.ok()) return s;
+  if (auto s = ValidateLocalRequest(request); !s.ok()) return s;
   int64_t after = 0;
   if (!request.page_token().empty() &&
       !absl::SimpleAtoi(request.page_token(), &after)) {
@@ -370,7 +398,7 @@ void Referrals::Update(const accord::v1::UpdateReferralRequest& request,
     return done(absl::FailedPreconditionError(
         "this agent has no gateway_address configured"));
   }
-  if (auto s = ValidateMessage(request); !s.ok()) return done(s);
+  if (auto s = ValidateLocalRequest(request); !s.ok()) return done(s);
   using Call = GatewayCall<accord::v1::UpdateReferralRequest,
                            accord::v1::UpdateReferralResponse>;
   auto* call = new Call;
@@ -387,7 +415,7 @@ void Referrals::Update(const accord::v1::UpdateReferralRequest& request,
                                     : accord::v1::REFERRAL_BOX_OUTBOX;
         auto changed = store_->MergeReferral(r, box);
         if (!changed.ok()) return done(changed.status());
-        if (*changed) Stored(r, box);
+        if (*changed) Stored();
         accord::v1::UpdateReferralResponse resp = std::move(call->response);
         resp.mutable_referral()->clear_payload();
         done(std::move(resp));
@@ -424,7 +452,7 @@ absl::StatusOr<accord::v1::DeliverReferralResponse> Referrals::Deliver(
   if (!opened.ok()) return opened.status();
   auto changed = store_->MergeReferral(r, accord::v1::REFERRAL_BOX_INBOX);
   if (!changed.ok()) return changed.status();
-  if (*changed) Stored(r, accord::v1::REFERRAL_BOX_INBOX);
+  if (*changed) Stored();
   accord::v1::DeliverReferralResponse resp;
   resp.set_already_delivered(!*changed);
   return resp;
@@ -434,21 +462,108 @@ absl::StatusOr<accord::v1::NotifyReferralStatusResponse> Referrals::Notify(
     const accord::v1::NotifyReferralStatusRequest& request) {
   if (auto s = ValidateMessage(request); !s.ok()) return s;
   const Referral& r = request.referral();
-  ReferralBox box;
   ReferralBox insert = accord::v1::REFERRAL_BOX_UNSPECIFIED;
   if (r.from_org() == self_org_) {
     // The notice may overtake the gateway's answer to SendReferral.
-    box = insert = accord::v1::REFERRAL_BOX_OUTBOX;
-  } else if (r.to_org() == self_org_) {
-    box = accord::v1::REFERRAL_BOX_INBOX;  // arrives only by delivery
-  } else {
+    insert = accord::v1::REFERRAL_BOX_OUTBOX;
+  } else if (r.to_org() != self_org_) {
     return absl::PermissionDeniedError(
         absl::StrCat("referral ", r.id(), " is not to or from ", self_org_));
   }
+  // An inbox referral arrives only by delivery, never by a notice.
   auto changed = store_->MergeReferral(r, insert);
   if (!changed.ok()) return changed.status();
-  if (*changed) Stored(r, box);
+  if (*changed) Stored();
   return accord::v1::NotifyReferralStatusResponse();
+}
+
+// ---------------------------------------------------------------------------
+// Watching
+
+namespace {
+constexpr absl::Duration kDefaultHeartbeat = absl::Seconds(15);
+constexpr absl::Duration kMinHeartbeat = absl::Seconds(1);
+constexpr absl::Duration kMaxHeartbeat = absl::Minutes(10);
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ReferralWatch>> Referrals::Watch(
+    const accord::v1::WatchReferralsRequest& request) {
+  if (auto s = ValidateLocalRequest(request); !s.ok()) return s;
+  std::optional<int64_t> after;
+  if (request.has_after_cursor()) {
+    if (request.after_cursor() >
+        static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return absl::OutOfRangeError("field after_cursor: not a cursor");
+    }
+    after = static_cast<int64_t>(request.after_cursor());
+  }
+  return ReferralWatch::Start(this, request.box(), after);
+}
+
+absl::Duration HeartbeatInterval(
+    const accord::v1::WatchReferralsRequest& request) {
+  if (!request.has_heartbeat_interval()) return kDefaultHeartbeat;
+  const auto& d = request.heartbeat_interval();
+  return std::clamp(absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos()),
+                    kMinHeartbeat, kMaxHeartbeat);
+}
+
+absl::StatusOr<std::unique_ptr<ReferralWatch>> ReferralWatch::Start(
+    const Referrals* referrals, accord::v1::ReferralBox box,
+    std::optional<int64_t> after_cursor) {
+  if (after_cursor.has_value()) {
+    auto last = referrals->store_->LastReferralCursor();
+    if (!last.ok()) return last.status();
+    if (*after_cursor > *last) {
+      return absl::OutOfRangeError(absl::StrCat(
+          "field after_cursor: ", *after_cursor,
+          " is ahead of this agent's referral events (the last is ", *last,
+          "; was its store replaced?); watch without a cursor to begin with "
+          "the referrals open now"));
+    }
+    return std::unique_ptr<ReferralWatch>(
+        new ReferralWatch(referrals, box, *after_cursor, {}));
+  }
+  auto open = referrals->store_->OpenReferralsNow(box);
+  if (!open.ok()) return open.status();
+  return std::unique_ptr<ReferralWatch>(new ReferralWatch(
+      referrals, box, open->cursor, std::move(open->referrals)));
+}
+
+absl::StatusOr<std::vector<accord::v1::ReferralEvent>> ReferralWatch::Next(
+    int limit) {
+  std::vector<accord::v1::ReferralEvent> out;
+  auto add = [&](const StoredReferral& r, accord::v1::ReferralEventKind kind,
+                 int64_t cursor) {
+    accord::v1::ReferralEvent& e = out.emplace_back();
+    *e.mutable_referral() = referrals_->View(r.referral);
+    e.set_box(r.box);
+    e.set_kind(kind);
+    e.set_cursor(static_cast<uint64_t>(cursor));
+  };
+  if (next_open_ < open_.size()) {
+    for (; next_open_ < open_.size() && static_cast<int>(out.size()) < limit;
+         ++next_open_) {
+      add(open_[next_open_], accord::v1::REFERRAL_EVENT_KIND_CURRENT, cursor_);
+    }
+    if (next_open_ == open_.size()) open_.clear();
+    return out;
+  }
+  auto events = referrals_->store_->ReferralEventsAfter(box_, cursor_, limit);
+  if (!events.ok()) return events.status();
+  for (const auto& e : *events) {
+    add(e, accord::v1::REFERRAL_EVENT_KIND_CHANGED, e.seq);
+    cursor_ = e.seq;
+  }
+  return out;
+}
+
+accord::v1::ReferralEvent ReferralWatch::Heartbeat() const {
+  accord::v1::ReferralEvent e;
+  e.set_kind(accord::v1::REFERRAL_EVENT_KIND_HEARTBEAT);
+  e.set_box(box_);
+  e.set_cursor(static_cast<uint64_t>(cursor_));
+  return e;
 }
 
 }  // namespace accord::agent

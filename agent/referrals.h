@@ -15,8 +15,10 @@
 // once. Content is opened only for display to this partner's own systems.
 // Status changes made here go through the gateway, which decides them.
 //
-// Watchers (WatchReferrals) get each new arrival and status change as it is
-// stored. Thread-safe.
+// Watchers (WatchReferrals, ReferralWatch below) read the durable referral
+// events of the store: the referrals open when they start (or every change
+// after a cursor they resume from), then each change as it is stored, once
+// and in order. Thread-safe.
 #ifndef ACCORD_AGENT_REFERRALS_H_
 #define ACCORD_AGENT_REFERRALS_H_
 
@@ -25,10 +27,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "accord/v1/agent.pb.h"
 #include "accord/v1/gateway.grpc.pb.h"
 #include "agent/agent_audit.h"
@@ -40,22 +45,46 @@
 
 namespace accord::agent {
 
-// Fans referral events out to the current watchers. A listener runs on the
-// thread that stored the change and must not block.
+// Wakes the current watchers: when a referral change has been stored
+// (`stored` true), and every watcher's own heartbeat interval (false). A
+// listener runs on the thread that stored the change, or on this object's
+// ticking thread, and must not block for long.
 class ReferralEvents {
  public:
-  using Listener = std::function<void(const accord::v1::ReferralEvent&)>;
-  int64_t Subscribe(Listener listener);
+  using Listener = std::function<void(bool stored)>;
+  ReferralEvents();
+  ~ReferralEvents();
+  ReferralEvents(const ReferralEvents&) = delete;
+  ReferralEvents& operator=(const ReferralEvents&) = delete;
+
+  // `listener` hears every Publish, and a tick every `heartbeat`.
+  int64_t Subscribe(Listener listener, absl::Duration heartbeat);
   // After Unsubscribe returns, the listener is not running and never runs
   // again.
   void Unsubscribe(int64_t id);
-  void Publish(const accord::v1::ReferralEvent& event);
+  // A change has been stored.
+  void Publish();
 
  private:
+  struct Subscription {
+    Listener listener;
+    absl::Duration heartbeat;
+    absl::Time next_tick;
+  };
+  void Tick();
+
   absl::Mutex mu_;
   int64_t next_ ABSL_GUARDED_BY(mu_) = 1;
-  std::map<int64_t, Listener> listeners_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, Subscription> listeners_ ABSL_GUARDED_BY(mu_);
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread ticker_;  // last: starts once the rest is ready
 };
+
+class ReferralWatch;
+
+// How often an idle watch hears a heartbeat (the request's, within bounds).
+absl::Duration HeartbeatInterval(
+    const accord::v1::WatchReferralsRequest& request);
 
 template <typename T>
 using ReferralDone = std::function<void(absl::StatusOr<T>)>;
@@ -87,6 +116,10 @@ class Referrals {
               ReferralDone<accord::v1::UpdateReferralResponse> done);
   ReferralEvents& events() { return events_; }
 
+  // Opens a watch (AgentLocal.WatchReferrals): see ReferralWatch.
+  absl::StatusOr<std::unique_ptr<ReferralWatch>> Watch(
+      const accord::v1::WatchReferralsRequest& request);
+
   // Holder API (the gateway only).
   absl::StatusOr<accord::v1::DeliverReferralResponse> Deliver(
       const accord::v1::DeliverReferralRequest& request);
@@ -97,8 +130,8 @@ class Referrals {
   // The referral as shown to this partner: content opened when this agent
   // is the receiver.
   accord::v1::ReferralView View(const accord::v1::Referral& referral) const;
-  void Stored(const accord::v1::Referral& referral,
-              accord::v1::ReferralBox box);
+  // Wakes the watchers after a change was stored.
+  void Stored();
   // Builds and seals the referral; the gateway call follows.
   absl::StatusOr<accord::v1::Referral> Prepare(
       const accord::v1::LocalSendReferralRequest& request);
@@ -113,6 +146,42 @@ class Referrals {
   const Clock* clock_;
   AgentAudit* const audit_;
   ReferralEvents events_;
+  friend class ReferralWatch;
+};
+
+// One watcher's way through this agent's referral events: first the
+// referrals open when it started (CURRENT events, all carrying the cursor
+// they are as of) or, resuming, every change after its cursor; then every
+// later change (CHANGED), oldest first, each once. Reads the store only, so
+// a watcher that falls behind merely lags; nothing is buffered for it.
+// Thread-compatible: one per stream.
+class ReferralWatch {
+ public:
+  // `after_cursor` absent: begin with the referrals open now. OutOfRange
+  // when the cursor is ahead of every event this agent holds.
+  static absl::StatusOr<std::unique_ptr<ReferralWatch>> Start(
+      const Referrals* referrals, accord::v1::ReferralBox box,
+      std::optional<int64_t> after_cursor);
+
+  // Up to `limit` events not yet returned; empty when caught up.
+  absl::StatusOr<std::vector<accord::v1::ReferralEvent>> Next(int limit);
+  // "Nothing further up to cursor()".
+  accord::v1::ReferralEvent Heartbeat() const;
+  int64_t cursor() const { return cursor_; }
+
+ private:
+  ReferralWatch(const Referrals* referrals, accord::v1::ReferralBox box,
+                int64_t cursor, std::vector<StoredReferral> open)
+      : referrals_(referrals),
+        box_(box),
+        cursor_(cursor),
+        open_(std::move(open)) {}
+
+  const Referrals* referrals_;
+  const accord::v1::ReferralBox box_;
+  int64_t cursor_;
+  std::vector<StoredReferral> open_;  // CURRENT events still to return
+  size_t next_open_ = 0;
 };
 
 }  // namespace accord::agent

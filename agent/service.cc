@@ -106,6 +106,20 @@ absl::StatusOr<accord::v1::RecordConsentResponse> Recorded(
     return s;
   return result;
 }
+absl::StatusOr<accord::v1::UpsertSubjectResponse> Recorded(
+    AgentAudit& audit, const Caller& caller, const char* method,
+    const accord::v1::UpsertSubjectRequest& request,
+    absl::StatusOr<accord::v1::UpsertSubjectResponse> result) {
+  if (!result.ok())
+    return audit.LocalCallRefused(caller, method, result.status());
+  if (result->merged_local_ids_size() > 0) {
+    auto s = audit.SubjectsMerged(
+        caller, request.subject().local_id(),
+        {result->merged_local_ids().begin(), result->merged_local_ids().end()});
+    if (!s.ok()) return s;
+  }
+  return result;
+}
 absl::StatusOr<accord::v1::WithdrawConsentResponse> Recorded(
     AgentAudit& audit, const Caller& caller, const char* method,
     const accord::v1::WithdrawConsentRequest& request,
@@ -349,15 +363,19 @@ grpc::ServerUnaryReactor* LocalService::UpdateReferral(
 }
 
 namespace {
-// One watcher: events queue here and are written one at a time. A watcher
-// that falls too far behind is ended rather than buffered without bound.
+// One watch stream. The ReferralWatch decides what comes next; this writes
+// it, one event at a time, when the last write is done and something new
+// was stored (or, when idle, a heartbeat is due). The first heartbeat says
+// the watch has caught up.
 class WatchReactor final
     : public grpc::ServerWriteReactor<accord::v1::ReferralEvent> {
  public:
-  WatchReactor(ReferralEvents* events, accord::v1::ReferralBox box)
-      : events_(events), box_(box) {
+  WatchReactor(ReferralEvents* events, std::unique_ptr<ReferralWatch> watch,
+               absl::Duration heartbeat)
+      : events_(events), watch_(std::move(watch)) {
     subscription_ = events_->Subscribe(
-        [this](const accord::v1::ReferralEvent& e) { OnEvent(e); });
+        [this](bool stored) { stored ? Pump() : Heartbeat(); }, heartbeat);
+    Pump();
   }
   // Ends at once (refused before any event).
   explicit WatchReactor(const absl::Status& refusal) {
@@ -366,13 +384,9 @@ class WatchReactor final
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
+    writing_ = false;
     if (!ok) return FinishLocked(grpc::Status::CANCELLED);
-    queue_.pop_front();
-    if (!queue_.empty() && !finished_) {
-      StartWrite(&queue_.front());
-    } else {
-      writing_ = false;
-    }
+    WriteNextLocked();
   }
   void OnCancel() override {
     absl::MutexLock lock(&mu_);
@@ -384,22 +398,43 @@ class WatchReactor final
   }
 
  private:
-  static constexpr size_t kMaxQueued = 1000;
+  static constexpr int kBatch = 100;
 
-  void OnEvent(const accord::v1::ReferralEvent& e) {
-    if (box_ != accord::v1::REFERRAL_BOX_UNSPECIFIED && e.box() != box_) return;
+  // Something may have been stored since the last read.
+  void Pump() {
     absl::MutexLock lock(&mu_);
-    if (finished_) return;
-    if (queue_.size() >= kMaxQueued) {
-      return FinishLocked(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                       "watcher fell too far behind"));
-    }
-    queue_.push_back(e);
-    if (!writing_) {
-      writing_ = true;
-      StartWrite(&queue_.front());
-    }
+    unread_ = true;
+    WriteNextLocked();
   }
+
+  void Heartbeat() {
+    absl::MutexLock lock(&mu_);
+    if (finished_ || writing_ || !queue_.empty() || !caught_up_) return;
+    queue_.push_back(watch_->Heartbeat());
+    WriteNextLocked();
+  }
+
+  // Unless a write is running: reads more when nothing is queued and
+  // something may be unread, then writes the next event.
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || writing_) return;
+    if (queue_.empty() && unread_) {
+      auto next = watch_->Next(kBatch);
+      if (!next.ok()) return FinishLocked(ToGrpcStatus(next.status()));
+      unread_ = !next->empty();  // there may be more behind a full read
+      for (auto& e : *next) queue_.push_back(std::move(e));
+      if (queue_.empty() && !caught_up_) {
+        caught_up_ = true;
+        queue_.push_back(watch_->Heartbeat());
+      }
+    }
+    if (queue_.empty()) return;
+    current_ = std::move(queue_.front());
+    queue_.pop_front();
+    writing_ = true;
+    StartWrite(&current_);
+  }
+
   void FinishLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (finished_) return;
     finished_ = true;
@@ -407,11 +442,14 @@ class WatchReactor final
   }
 
   ReferralEvents* events_ = nullptr;
-  accord::v1::ReferralBox box_ = accord::v1::REFERRAL_BOX_UNSPECIFIED;
+  std::unique_ptr<ReferralWatch> watch_;
   int64_t subscription_ = 0;
   absl::Mutex mu_;
   std::deque<accord::v1::ReferralEvent> queue_ ABSL_GUARDED_BY(mu_);
+  accord::v1::ReferralEvent current_ ABSL_GUARDED_BY(mu_);  // being written
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool unread_ ABSL_GUARDED_BY(mu_) = true;
+  bool caught_up_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 }  // namespace
@@ -429,9 +467,15 @@ LocalService::WatchReferrals(grpc::CallbackServerContext* ctx,
   if (!s.ok())
     return new WatchReactor(
         audit_->LocalCallRefused(caller, "WatchReferrals", s));
+  auto watch = referrals_->Watch(*request);
+  if (!watch.ok()) {
+    return new WatchReactor(
+        audit_->LocalCallRefused(caller, "WatchReferrals", watch.status()));
+  }
   if (s = audit_->WatchStarted(caller, request->box()); !s.ok())
     return new WatchReactor(s);
-  return new WatchReactor(&referrals_->events(), request->box());
+  return new WatchReactor(&referrals_->events(), std::move(*watch),
+                          HeartbeatInterval(*request));
 }
 
 }  // namespace accord::agent

@@ -23,10 +23,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -36,11 +38,24 @@
 
 namespace accord::agent {
 
+// A stored row that a read left out because it does not parse (e.g. text
+// that is not valid UTF-8, written before the agent checked its input): the
+// rest of the person's data is still read. Named by table and row id, never
+// by content; the store also logs it to stderr.
+struct SkippedRow {
+  std::string table;  // "subjects", "records", "consents" or "engagements"
+  int64_t row_id = 0;
+  // A record's category (kept in a column of its own); UNSPECIFIED otherwise.
+  accord::v1::DataCategory category = accord::v1::DATA_CATEGORY_UNSPECIFIED;
+};
+
 // A subject found by token, with what the agent holds about them.
 struct SubjectView {
   int64_t id = 0;
+  // Only local_id when the subject's own row was skipped.
   accord::v1::Subject subject;
   std::vector<accord::v1::Record> records;
+  std::vector<SkippedRow> skipped;
 };
 
 // A referral in this agent's inbox or outbox.
@@ -88,6 +103,30 @@ class AgentStore {
     // the same engagement and is updated (end, needs, worker). Returns its id.
     absl::StatusOr<std::string> RecordEngagement(
         const accord::v1::Engagement& engagement);
+    // One person, one local id: what a duplicate check (agent/duplicates.h)
+    // and a merge need.
+    // Subjects other than the one with local id `self` that hold `token`,
+    // the tokens this transaction has yet to write (DeferTokens) included.
+    absl::StatusOr<std::vector<int64_t>> SubjectsWithToken(
+        const accord::v1::SubjectToken& token, const std::string& self);
+    absl::StatusOr<std::string> LocalIdOf(int64_t id);
+    // A subject's tokens, those yet to be written included.
+    absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensOfSubject(
+        int64_t id);
+    // Moves everything held under `from_local_id` to `into_local_id`:
+    // records, consents (their terms unchanged; only their link to the
+    // person moves) and engagements (one the survivor already has, with the
+    // same service and start, is the same engagement and is dropped). Then
+    // removes `from_local_id` with its tokens and records the merge. Both
+    // must be held; NotFound names the one that is not.
+    struct MergeCounts {
+      int64_t records = 0;
+      int64_t consents = 0;
+      int64_t engagements = 0;
+    };
+    absl::StatusOr<MergeCounts> MergeSubject(const std::string& from_local_id,
+                                             const std::string& into_local_id);
+
     // Runs `body` in a savepoint: on error everything it wrote is undone and
     // the enclosing transaction carries on (one bad import row). Not with
     // DeferTokens().
@@ -126,6 +165,11 @@ class AgentStore {
     std::vector<DeferredToken> deferred_tokens_;
     // Where each subject's deferred tokens start in deferred_tokens_.
     absl::flat_hash_map<int64_t, size_t> deferred_of_subject_;
+    // The deferred tokens by value and kind (indexes into deferred_tokens_),
+    // for SubjectsWithToken.
+    absl::flat_hash_map<std::pair<std::array<char, 32>, int64_t>,
+                        absl::InlinedVector<size_t, 1>>
+        deferred_by_value_;
     // The last subject looked up or written, or found not to exist (an import
     // row looks its subject up, then writes several things for it);
     // forgotten when a savepoint rolls back.
@@ -136,15 +180,17 @@ class AgentStore {
   // A consistent view for several reads: one read transaction, so a
   // disclosure sees the person's subject, records and consent as of one
   // instant. Valid only inside Read(); see there.
+  // Rows that do not parse are left out of what these return (and appended
+  // to `skipped` when given): one bad row never hides the rest.
   class Snapshot {
    public:
     absl::StatusOr<std::vector<int64_t>> FindByToken(
         const accord::v1::SubjectToken& token);
     absl::StatusOr<SubjectView> LoadSubject(int64_t id, bool with_records);
     absl::StatusOr<std::vector<accord::v1::ConsentRecord>> ConsentsOf(
-        int64_t subject_id);
+        int64_t subject_id, std::vector<SkippedRow>* skipped = nullptr);
     absl::StatusOr<std::vector<accord::v1::Engagement>> EngagementsOf(
-        int64_t subject_id);
+        int64_t subject_id, std::vector<SkippedRow>* skipped = nullptr);
 
    private:
     friend class AgentStore;
@@ -184,10 +230,26 @@ class AgentStore {
   // Referrals. MergeReferral stores `referral` when this store has no
   // referral with its id (in `insert_box`; nothing when that is
   // UNSPECIFIED), or replaces the stored copy when `referral` carries more
-  // status history, so a repeated or late notice changes nothing. Returns
-  // whether anything changed. One transaction.
-  absl::StatusOr<bool> MergeReferral(const accord::v1::Referral& referral,
-                                     accord::v1::ReferralBox insert_box);
+  // status history, so a repeated or late notice changes nothing. Each
+  // change is also appended to the referral events, in the same
+  // transaction, under the next durable sequence number (its cursor), which
+  // is returned; 0 when nothing changed.
+  absl::StatusOr<int64_t> MergeReferral(const accord::v1::Referral& referral,
+                                        accord::v1::ReferralBox insert_box);
+  // The referral events after `after_cursor`, oldest first, at most `limit`
+  // (StoredReferral.seq is the event's cursor, the referral as it stood
+  // after the change); UNSPECIFIED box means both.
+  absl::StatusOr<std::vector<StoredReferral>> ReferralEventsAfter(
+      accord::v1::ReferralBox box, int64_t after_cursor, int limit);
+  // The referrals open now (in no final state), in arrival order, and the
+  // cursor of the last event they reflect: read as of one instant.
+  struct OpenReferrals {
+    int64_t cursor = 0;
+    std::vector<StoredReferral> referrals;
+  };
+  absl::StatusOr<OpenReferrals> OpenReferralsNow(accord::v1::ReferralBox box);
+  // The cursor of the last referral event, 0 when there is none.
+  absl::StatusOr<int64_t> LastReferralCursor();
   absl::StatusOr<std::optional<StoredReferral>> FindReferral(
       const std::string& id);
   absl::StatusOr<std::optional<StoredReferral>> FindOutboxByKey(
@@ -205,6 +267,8 @@ class AgentStore {
              std::unique_ptr<Checkpointer> checkpointer);
   absl::StatusOr<std::unique_ptr<Connection>> AcquireReader();
   void ReleaseReader(std::unique_ptr<Connection> conn);
+  // The one integer `sql` selects, read on a snapshot of its own.
+  absl::StatusOr<int64_t> ReadInteger(const char* sql);
   // The referral row (seq, box, body) `sql` selects with `value` bound, if any.
   absl::StatusOr<std::optional<StoredReferral>> FindOneReferral(
       const char* sql, const std::string& value);

@@ -3,10 +3,12 @@
 
 #include "agent/store.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "agent/local_api.h"
 #include "agent/test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -211,6 +213,66 @@ TEST(StoreTokensTest, AValueNotShapedLikeATokenMatchesNobody) {
     ASSERT_TRUE(ids.ok()) << ids.status();
     EXPECT_THAT(*ids, SizeIs(0)) << value;
   }
+}
+
+TEST(StoreWriterTest, NeverStoresWhatItCouldNotReadBack) {
+  testing::AgentFixture f("store_reads_back");
+  accord::v1::Subject subject;
+  subject.set_local_id("S-1");
+  (*subject.mutable_fields())["given_name"] = "Ann";
+  auto tokens = PrepareSubject(*f.key, &subject);
+  ASSERT_FALSE(tokens.ok());  // no token from a name alone
+  (*subject.mutable_fields())["nhs_number"] = "943 476 5919";
+  tokens = PrepareSubject(*f.key, &subject);
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  ASSERT_TRUE(f.store
+                  ->Write([&](AgentStore::Writer& w) {
+                    return w.UpsertSubject(subject, *tokens).status();
+                  })
+                  .ok());
+  accord::v1::Record record;
+  record.set_local_id("R-1");
+  record.set_subject_local_id("S-1");
+  record.set_category(accord::v1::DATA_CATEGORY_NEEDS);
+  record.set_text("\xff\xfe");
+  accord::v1::Engagement engagement;
+  engagement.set_subject_local_id("S-1");
+  engagement.set_service("isva");
+  engagement.add_needs("hous\xc3");
+  accord::v1::Subject renamed = subject;
+  (*renamed.mutable_fields())["family_name"] = "\xc0\xaf";  // overlong '/'
+  const std::vector<
+      std::pair<std::string, std::function<absl::Status(AgentStore::Writer&)>>>
+      writes = {
+          {"record",
+           [&](AgentStore::Writer& w) {
+             return w.UpsertRecord(record).status();
+           }},
+          {"engagement",
+           [&](AgentStore::Writer& w) {
+             return w.RecordEngagement(engagement).status();
+           }},
+          {"subject",
+           [&](AgentStore::Writer& w) {
+             return w.UpsertSubject(renamed, *tokens).status();
+           }},
+      };
+  for (const auto& [what, write] : writes) {
+    absl::Status s = f.store->Write(write);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << what;
+    EXPECT_THAT(std::string(s.message()),
+                ::testing::StartsWith(what + ": not stored"));
+  }
+  // Nothing of them was written; the person still reads back whole.
+  auto ids = f.store->FindByToken((*tokens)[0]);
+  ASSERT_TRUE(ids.ok());
+  ASSERT_THAT(*ids, SizeIs(1));
+  auto view = f.store->LoadSubject((*ids)[0], true);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_THAT(view->records, SizeIs(0));
+  EXPECT_THAT(view->skipped, SizeIs(0));
+  EXPECT_EQ(view->subject.fields().count("family_name"), 0u);
+  EXPECT_THAT(*f.store->EngagementsOf((*ids)[0]), SizeIs(0));
 }
 
 }  // namespace

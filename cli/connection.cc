@@ -151,12 +151,18 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> AgentChannel(
   return Channel(args, address, org.empty() ? "-" : org);
 }
 
-void PrepareContext(const Args& args, grpc::ClientContext* ctx) {
-  int seconds = 30;
-  if (!absl::SimpleAtoi(args.Get("timeout", "30"), &seconds) || seconds <= 0)
-    seconds = 30;
-  ctx->set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::seconds(seconds));
+void PrepareContext(const Args& args, grpc::ClientContext* ctx,
+                    bool until_ended) {
+  if (!until_ended || args.Has("timeout")) {
+    int seconds = 30;
+    if (!absl::SimpleAtoi(args.Get("timeout", Env("ACCORD_TIMEOUT", "30")),
+                          &seconds) ||
+        seconds <= 0) {
+      seconds = 30;
+    }
+    ctx->set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::seconds(seconds));
+  }
   const std::string user = args.Get("user", Env("ACCORD_USER"));
   const std::string role = args.Get("role", Env("ACCORD_ROLE"));
   if (!user.empty()) ctx->AddMetadata(kUserMetadataKey, user);

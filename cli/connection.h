@@ -41,9 +41,12 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> GatewayChannel(const Args& args);
 absl::StatusOr<std::shared_ptr<grpc::Channel>> AgentChannel(
     const Args& args, const std::string& org = "");
 
-// Sets the deadline and the acting practitioner (--user/--role or
-// ACCORD_USER/ACCORD_ROLE) on a call.
-void PrepareContext(const Args& args, grpc::ClientContext* ctx);
+// Sets the deadline (--timeout SECONDS, else ACCORD_TIMEOUT, else 30) and
+// the acting practitioner (--user/--role or ACCORD_USER/ACCORD_ROLE) on a
+// call. A stream meant to run until it is ended (`until_ended`, e.g. a watch)
+// gets a deadline only from an explicit --timeout.
+void PrepareContext(const Args& args, grpc::ClientContext* ctx,
+                    bool until_ended = false);
 
 }  // namespace accord::cli
 

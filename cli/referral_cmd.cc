@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
@@ -38,11 +39,17 @@ constexpr char kReferralUsage[] =
                      acknowledged, accepted, declined (--reason), engaged,
                      closed (--outcome need-met, need-partly-met, need-not-met, withdrew),
                      withdrawn (referrer only, --reason)
-  watch [--box inbox|outbox] [--count N]
-                     print new arrivals and status changes as they happen
+  watch [--box inbox|outbox] [--count N] [--after-cursor C] [--heartbeat SECONDS]
+                     print the referrals open now, then arrivals and status changes
+                     as they happen, until interrupted (or --count events, or
+                     --timeout); each line ends with its cursor: after a disconnect,
+                     --after-cursor C prints every change since C, then carries on.
+                     The agent sends a heartbeat every --heartbeat seconds (15) while
+                     nothing happens, so an idle watch stays connected
 
 send, inbox, outbox, update and watch use your agent (--agent); status uses the gateway.
-Add --json for machine-readable output.
+Add --json for machine-readable output (a watch then prints its heartbeats too).
+Calls other than watch give up after --timeout seconds (ACCORD_TIMEOUT, default 30).
 )";
 
 std::string StateText(accord::v1::ReferralState s) {
@@ -277,25 +284,62 @@ int Watch(const Args& args, accord::v1::AgentLocal::Stub* stub,
     return UsageError(err, absl::InvalidArgumentError("--box: inbox or outbox"),
                       kReferralUsage);
   }
+  if (args.Has("after-cursor")) {
+    uint64_t cursor = 0;
+    if (!absl::SimpleAtoi(args.Get("after-cursor"), &cursor)) {
+      return UsageError(
+          err,
+          absl::InvalidArgumentError(
+              "--after-cursor: give the cursor printed with an earlier event"),
+          kReferralUsage);
+    }
+    req.set_after_cursor(cursor);
+  }
+  if (args.Has("heartbeat")) {
+    int seconds = 0;
+    if (!absl::SimpleAtoi(args.Get("heartbeat"), &seconds) || seconds <= 0) {
+      return UsageError(
+          err, absl::InvalidArgumentError("--heartbeat: give whole seconds"),
+          kReferralUsage);
+    }
+    req.mutable_heartbeat_interval()->set_seconds(seconds);
+  }
   const int count = std::atoi(args.Get("count", "0").c_str());
   grpc::ClientContext ctx;
-  // A watch runs until --count events, --timeout seconds or an interrupt.
-  PrepareContext(args, &ctx);
+  // A watch runs until --count events, an explicit --timeout or an
+  // interrupt; keep-alive pings and the agent's heartbeats hold it open.
+  PrepareContext(args, &ctx, /*until_ended=*/true);
   auto reader = stub->WatchReferrals(&ctx, req);
   accord::v1::ReferralEvent event;
   int seen = 0;
+  bool caught_up = false;
   while (reader->Read(&event)) {
+    const bool heartbeat =
+        event.kind() == accord::v1::REFERRAL_EVENT_KIND_HEARTBEAT;
     if (args.Has("json")) {
       PrintJson(out, event);
+    } else if (heartbeat) {
+      if (!caught_up) {
+        out << "(up to date at cursor " << event.cursor()
+            << "; watching for changes)\n";
+      }
     } else {
       const auto& r = event.referral().referral();
       out << (event.box() == accord::v1::REFERRAL_BOX_INBOX ? "inbox "
                                                             : "outbox")
           << "  " << Printable(r.id()) << "  " << Printable(r.from_org())
           << " -> " << Printable(r.to_org()) << "  " << StateText(r.state())
-          << "\n";
+          << "  ["
+          << (event.kind() == accord::v1::REFERRAL_EVENT_KIND_CURRENT
+                  ? "open now, "
+                  : "")
+          << "cursor " << event.cursor() << "]\n";
     }
     out.flush();
+    if (heartbeat) {
+      caught_up = true;
+      continue;
+    }
     if (count > 0 && ++seen >= count) {
       ctx.TryCancel();
       break;
@@ -322,7 +366,7 @@ int ReferralCommand(const Argv& argv, std::ostream& out, std::ostream& err) {
   for (const char* f :
        {"subject", "to", "service", "purpose", "urgency", "contact", "need",
         "summary", "idempotency-key", "after", "state", "reason", "outcome",
-        "chain", "json", "box", "count"}) {
+        "chain", "json", "box", "count", "after-cursor", "heartbeat"}) {
     known.insert(f);
   }
   if (auto s = args->CheckKnown(known); !s.ok())

@@ -106,8 +106,9 @@ echo "(her agent finds her consent, keeps back what the agreement does not relea
 echo " and seals the content to the Law Centre agent's published key; the gateway"
 echo " routes and audits it but cannot read it)"
 # Rape Crisis's case system watches its outbox: every status change arrives.
+# The watch runs until it is stopped (heartbeats keep it open while idle).
 ctl referral watch --box outbox --as org-rape-crisis --agent "$(agent_port rape-crisis)" \
-  --timeout 120 >"$run/logs/rape-crisis-outbox.log" 2>&1 &
+  >"$run/logs/rape-crisis-outbox.log" 2>&1 &
 watch_pid=$!
 pids+=($watch_pid)
 sleep 0.5

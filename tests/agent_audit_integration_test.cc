@@ -64,21 +64,11 @@ class AgentAuditIntegrationTest : public ::testing::Test {
 
   // A police query to this agent, through the gateway.
   accord::v1::QueryResponse PoliceQuery() {
-    auto tokens = partnership_->TokensOf(kOrg, "RC-2041");
-    EXPECT_TRUE(tokens.ok()) << tokens.status();
-    auto gw = accord::v1::Gateway::NewStub(
-        partnership_->GatewayChannel("org-police"));
-    grpc::ClientContext ctx;
-    PrepareCall(&ctx, 15, "pc-4471", "public-protection-officer");
-    accord::v1::QueryRequest q;
-    q.set_purpose("safeguarding");
-    q.set_mode(accord::v1::QUERY_MODE_RECORDS);
-    q.add_holders(kOrg);
-    for (const auto& t : *tokens) *q.add_subjects() = t;
-    accord::v1::QueryResponse resp;
-    auto status = gw->Query(&ctx, q, &resp);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return resp;
+    auto resp =
+        partnership_->QueryAbout("org-police", kOrg, "RC-2041", "safeguarding",
+                                 "pc-4471", "public-protection-officer");
+    EXPECT_TRUE(resp.ok()) << resp.status();
+    return resp.ok() ? *resp : accord::v1::QueryResponse();
   }
 
   static TestPartnership* partnership_;
@@ -204,9 +194,10 @@ TEST_F(AgentAuditIntegrationTest,
   EXPECT_THAT(out, HasSubstr("entry 0 is included"));
   ASSERT_EQ(Ctl(absl::StrCat("audit search --all ", AgentFlags()), &out), 0)
       << out;
-  EXPECT_THAT(out, HasSubstr("deny SendReferral by rape-crisis (isva-carys, isva) "
-                             "-> police for referral [recorded by "
-                             "rape-crisis's agent]"));
+  EXPECT_THAT(out,
+              HasSubstr("deny SendReferral by rape-crisis (isva-carys, isva) "
+                        "-> police for referral [recorded by "
+                        "rape-crisis's agent]"));
 
   // Reading the log is itself in the log, with the reader.
   bool export_read = false;

@@ -526,4 +526,27 @@ absl::StatusOr<std::vector<accord::v1::SubjectToken>> TestPartnership::TokensOf(
                                                resp.tokens().end());
 }
 
+absl::StatusOr<accord::v1::QueryResponse> TestPartnership::QueryAbout(
+    const std::string& requester, const std::string& holder,
+    const std::string& local_id, const std::string& purpose,
+    const std::string& user, const std::string& role) {
+  auto tokens = TokensOf(holder, local_id);
+  if (!tokens.ok()) return tokens.status();
+  auto gw = accord::v1::Gateway::NewStub(GatewayChannel(requester));
+  grpc::ClientContext ctx;
+  PrepareCall(&ctx, 15, user, role);
+  accord::v1::QueryRequest q;
+  q.set_purpose(purpose);
+  q.set_mode(accord::v1::QUERY_MODE_RECORDS);
+  q.add_holders(holder);
+  for (const auto& t : *tokens) *q.add_subjects() = t;
+  accord::v1::QueryResponse resp;
+  auto status = gw->Query(&ctx, q, &resp);
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        status.error_message());
+  }
+  return resp;
+}
+
 }  // namespace accord::testing

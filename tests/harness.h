@@ -126,6 +126,14 @@ class TestPartnership {
   // The CA bundle, DIR/<name>.pem and DIR/<name>.key.
   accord::v1::TlsFiles CertificateFiles(const std::string& name) const;
 
+  // A records query through the gateway by `requester` (a certificate name,
+  // e.g. "org-police") about subject `local_id` of `holder`, by that
+  // holder's tokens for her, as practitioner `user` in `role`.
+  absl::StatusOr<accord::v1::QueryResponse> QueryAbout(
+      const std::string& requester, const std::string& holder,
+      const std::string& local_id, const std::string& purpose,
+      const std::string& user, const std::string& role);
+
   // Tokens of a subject held by `org`'s agent.
   absl::StatusOr<std::vector<accord::v1::SubjectToken>> TokensOf(
       const std::string& org, const std::string& local_id);

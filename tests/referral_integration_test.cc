@@ -12,10 +12,12 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "accord/v1/agent.grpc.pb.h"
 #include "accord/v1/gateway.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -787,6 +789,179 @@ TEST_F(ReferralIntegrationTest, AgentHearsAtOnceThatTheGatewayIdentityIsWrong) {
   EXPECT_EQ(status.error_message(), expected);
   EXPECT_THAT(ctl, HasSubstr(expected));
   EXPECT_TRUE(SendSucceedsAgain("wrong-gateway-2"));
+}
+
+// One watch stream, read on a thread of its own.
+class Watcher {
+ public:
+  Watcher(AgentLocal::Stub* stub, accord::v1::WatchReferralsRequest request) {
+    // No deadline: a watch lives until its client ends it.
+    ctx_.AddMetadata("x-accord-user", "case-system");
+    ctx_.AddMetadata("x-accord-role", "case-management");
+    reader_ = stub->WatchReferrals(&ctx_, request);
+    thread_ = std::thread([this] {
+      accord::v1::ReferralEvent e;
+      while (reader_->Read(&e)) {
+        absl::MutexLock lock(&mu_);
+        events_.push_back(e);
+      }
+      (void)reader_->Finish();
+      absl::MutexLock lock(&mu_);
+      ended_ = true;
+    });
+  }
+  ~Watcher() { Stop(); }
+  void Stop() {
+    if (!thread_.joinable()) return;
+    ctx_.TryCancel();
+    thread_.join();
+  }
+
+  // Waits until an event satisfies `pred`, returning it.
+  std::optional<accord::v1::ReferralEvent> WaitFor(
+      const std::function<bool(const accord::v1::ReferralEvent&)>& pred,
+      absl::Duration timeout = absl::Seconds(30)) {
+    absl::MutexLock lock(&mu_);
+    std::optional<accord::v1::ReferralEvent> found;
+    auto cond = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      for (const auto& e : events_) {
+        if (pred(e)) {
+          found = e;
+          return true;
+        }
+      }
+      return ended_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&cond), timeout);
+    return found;
+  }
+  std::vector<accord::v1::ReferralEvent> Events() {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+  bool Ended() {
+    absl::MutexLock lock(&mu_);
+    return ended_;
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderInterface<accord::v1::ReferralEvent>>
+      reader_;
+  absl::Mutex mu_;
+  std::vector<accord::v1::ReferralEvent> events_ ABSL_GUARDED_BY(mu_);
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+bool IsHeartbeat(const accord::v1::ReferralEvent& e) {
+  return e.kind() == accord::v1::REFERRAL_EVENT_KIND_HEARTBEAT;
+}
+
+TEST_F(ReferralIntegrationTest, WatchResumesFromItsCursorWithOnlyWhatItMissed) {
+  auto stub = Local("rape-crisis");
+  accord::v1::WatchReferralsRequest req;
+  req.set_box(accord::v1::REFERRAL_BOX_OUTBOX);
+  req.mutable_heartbeat_interval()->set_seconds(1);
+  auto first = std::make_unique<Watcher>(stub.get(), req);
+  ASSERT_TRUE(first->WaitFor(IsHeartbeat).has_value()) << "never caught up";
+
+  auto sent = Send("rape-crisis", ZoeToLawCentre("watch-resume-1"));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  const std::string id = sent->referral_id();
+  auto is = [&id](ReferralState state) {
+    return [&id, state](const accord::v1::ReferralEvent& e) {
+      return e.kind() == accord::v1::REFERRAL_EVENT_KIND_CHANGED &&
+             e.referral().referral().id() == id &&
+             e.referral().referral().state() == state;
+    };
+  };
+  auto delivered = first->WaitFor(is(accord::v1::REFERRAL_STATE_DELIVERED));
+  ASSERT_TRUE(delivered.has_value()) << "delivery never reached the watch";
+  // The client goes away with the cursor of the last event it saw.
+  uint64_t cursor = 0;
+  for (const auto& e : first->Events()) cursor = std::max(cursor, e.cursor());
+  first.reset();
+
+  // Changes while nobody watches.
+  ASSERT_TRUE(
+      Update("law-centre", id, accord::v1::REFERRAL_STATE_ACKNOWLEDGED).ok());
+  ASSERT_TRUE(WaitFor("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX, id,
+                      accord::v1::REFERRAL_STATE_ACKNOWLEDGED));
+  ASSERT_TRUE(
+      Update("law-centre", id, accord::v1::REFERRAL_STATE_ACCEPTED).ok());
+  ASSERT_TRUE(WaitFor("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX, id,
+                      accord::v1::REFERRAL_STATE_ACCEPTED));
+
+  // Resumed from the cursor: exactly the two missed changes, once each.
+  req.set_after_cursor(cursor);
+  Watcher resumed(stub.get(), req);
+  ASSERT_TRUE(resumed.WaitFor(IsHeartbeat).has_value()) << "never caught up";
+  std::vector<ReferralState> states;
+  uint64_t last = cursor;
+  for (const auto& e : resumed.Events()) {
+    if (IsHeartbeat(e)) break;
+    EXPECT_EQ(e.kind(), accord::v1::REFERRAL_EVENT_KIND_CHANGED);
+    EXPECT_GT(e.cursor(), last) << "a repeat or out of order";
+    last = e.cursor();
+    if (e.referral().referral().id() == id)
+      states.push_back(e.referral().referral().state());
+  }
+  EXPECT_THAT(states,
+              ::testing::ElementsAre(accord::v1::REFERRAL_STATE_ACKNOWLEDGED,
+                                     accord::v1::REFERRAL_STATE_ACCEPTED));
+
+  // Idle, it stays open (heartbeats every second), and the next change
+  // still arrives on it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  EXPECT_FALSE(resumed.Ended());
+  int heartbeats = 0;
+  for (const auto& e : resumed.Events()) heartbeats += IsHeartbeat(e);
+  EXPECT_GE(heartbeats, 3);
+  ASSERT_TRUE(
+      Update("law-centre", id, accord::v1::REFERRAL_STATE_ENGAGED).ok());
+  EXPECT_TRUE(
+      resumed.WaitFor(is(accord::v1::REFERRAL_STATE_ENGAGED)).has_value());
+
+  // A new watch begins with the state of the referrals open now.
+  req.clear_after_cursor();
+  Watcher fresh(stub.get(), req);
+  auto current = fresh.WaitFor([&id](const accord::v1::ReferralEvent& e) {
+    return e.kind() == accord::v1::REFERRAL_EVENT_KIND_CURRENT &&
+           e.referral().referral().id() == id;
+  });
+  ASSERT_TRUE(current.has_value());
+  EXPECT_EQ(current->referral().referral().state(),
+            accord::v1::REFERRAL_STATE_ENGAGED);
+  EXPECT_EQ(current->box(), accord::v1::REFERRAL_BOX_OUTBOX);
+}
+
+TEST_F(ReferralIntegrationTest, AccordctlWatchOutlivesTheCallTimeoutWhileIdle) {
+  // Every other accordctl call gives up after ACCORD_TIMEOUT (here 1 s); a
+  // watch runs until it is ended, kept open by heartbeats.
+  Process watch("referral watch",
+                {"/usr/bin/env", "ACCORD_TIMEOUT=1", BinDir() + "/accordctl",
+                 "referral", "watch", "--box", "outbox", "--heartbeat", "1",
+                 "--user", "case-system", "--role", "case-management", "--pki",
+                 partnership_->pki(), "--as", "org-rape-crisis", "--agent",
+                 partnership_->local_address("rape-crisis")},
+                partnership_->dir() + "/logs/accordctl-watch.log");
+  ASSERT_TRUE(watch.Start().ok());
+  ASSERT_TRUE(watch.WaitForLog("up to date at cursor", 30000).ok())
+      << watch.Log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+  EXPECT_TRUE(watch.Running()) << watch.Log();
+  auto sent = Send("rape-crisis", ZoeToLawCentre("watch-cli-1"));
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_TRUE(watch
+                  .WaitForLog(absl::StrCat(sent->referral_id(),
+                                           "  rape-crisis -> "
+                                           "law-centre  "),
+                              30000)
+                  .ok())
+      << watch.Log();
+  EXPECT_TRUE(watch.Running()) << watch.Log();
+  watch.Stop();
 }
 
 }  // namespace
