@@ -413,14 +413,14 @@ bool DisconnectPeer(int local_port, absl::string_view peer) {
   return found;
 }
 
-uint64_t ResidentBytes() {
+uint64_t AnonymousResidentBytes() {
   FILE* f = std::fopen("/proc/self/statm", "r");
   if (f == nullptr) return 0;
-  unsigned long size = 0, resident = 0;
-  const int n = std::fscanf(f, "%lu %lu", &size, &resident);
+  unsigned long size = 0, resident = 0, shared = 0;
+  const int n = std::fscanf(f, "%lu %lu %lu", &size, &resident, &shared);
   std::fclose(f);
-  if (n != 2) return 0;
-  return static_cast<uint64_t>(resident) *
+  if (n != 3 || shared > resident) return 0;
+  return static_cast<uint64_t>(resident - shared) *
          static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
 }
 

@@ -57,8 +57,11 @@ absl::flat_hash_map<std::string, uint64_t> BytesReceivedByPeer(int local_port);
 // it found one.
 bool DisconnectPeer(int local_port, absl::string_view peer);
 
-// The process's resident memory (VmRSS) in bytes, or 0.
-uint64_t ResidentBytes();
+// The process's anonymous resident memory in bytes (what it has allocated
+// and touched: resident pages less those backed by files or shared memory,
+// which the kernel can drop or that are not this process's alone: a
+// memory-mapped store, the program and its libraries), or 0.
+uint64_t AnonymousResidentBytes();
 
 // gRPC's peer string for `peer` spelled as this file spells peers (gRPC may
 // percent-encode an IPv6 address's brackets), so that two spellings compare.

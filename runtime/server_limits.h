@@ -39,10 +39,14 @@ struct ServerLimits {
   // Calls one connection may have in the server at once. gRPC counts only
   // open streams against max_concurrent_streams; a call whose stream the
   // client reset is still being worked on, so a client that resets and
-  // reopens streams can hold more calls than streams (CVE-2023-44487).
-  int max_calls_per_connection() const { return 2 * max_concurrent_streams; }
+  // reopens streams can hold more calls than streams (CVE-2023-44487). The
+  // limit is ten times the streams: a client may open more streams than
+  // max_concurrent_streams before it has the server's SETTINGS (a burst of
+  // calls queued while the channel connected), and a slow holder keeps them.
+  int max_calls_per_connection() const { return 10 * max_concurrent_streams; }
 
-  // Resident memory at which the stream guard starts closing the
+  // Memory growth (anonymous resident memory beyond what the process held
+  // when its servers started) at which the stream guard starts closing the
   // connections that hold the most calls: three quarters of the ceiling,
   // leaving it room to act before gRPC's own quota is exhausted.
   uint64_t memory_high_water_bytes() const { return max_memory_bytes / 4 * 3; }

@@ -145,6 +145,7 @@ void StreamGuard::CountUnparseable(const std::string& peer) {
 }
 
 void StreamGuard::Watch(int port, int64_t server_id) {
+  memory_floor_.store(AnonymousResidentBytes());
   {
     absl::MutexLock lock(&mu_);
     server_id_ = server_id;
@@ -159,15 +160,17 @@ void StreamGuard::Run() {
   while (!stopping_.WaitForNotificationWithTimeout(options_.memory_interval)) {
     const absl::Time now = absl::Now();
     bool pressure = false;
+    const uint64_t high_water =
+        memory_floor_.load() + options_.memory_high_water_bytes;
     if (options_.memory_high_water_bytes > 0 &&
-        ResidentBytes() > options_.memory_high_water_bytes) {
+        AnonymousResidentBytes() > high_water) {
       // Memory freed but kept by malloc counts in the resident size; give
       // it back first (at most once a second) and look again.
       if (now - last_trim > absl::Seconds(1)) {
         malloc_trim(0);
         last_trim = now;
       }
-      pressure = ResidentBytes() > options_.memory_high_water_bytes;
+      pressure = AnonymousResidentBytes() > high_water;
     }
     if (pressure || now >= next_scan) {
       Scan(pressure);
@@ -355,12 +358,17 @@ void StreamGuard::Scan(bool memory_pressure) {
       last_shed_ = now;
       closings.push_back(CloseLocked(
           &seen[heaviest],
-          absl::StrCat("the server's memory passed ",
+          absl::StrCat("the server's memory grew more than ",
                        options_.memory_high_water_bytes >> 20,
-                       " MiB and this connection held the most calls (",
+                       " MiB beyond what it held at start and this "
+                       "connection held the most calls (",
                        heaviest_calls, ")")));
     }
-    // Connections no longer listed have ended.
+    // Connections no longer listed have ended (gRPC ended them, or their
+    // clients did): give back what they held too.
+    for (const auto& [id, c] : connections_) {
+      if (!c.closed && !seen.contains(id)) trim_due_ = true;
+    }
     connections_ = std::move(seen);
     unparseable_.clear();
   }

@@ -25,8 +25,10 @@
 //     kernel's count of bytes received on its socket;
 //   - an identity holding more than `max_connections_per_identity`
 //     connections has the newest over the limit closed;
-//   - when the process's resident memory passes `memory_high_water_bytes`,
-//     the connection holding the most calls (if they are many) is over its
+//   - when the process's anonymous resident memory grows more than
+//     `memory_high_water_bytes` beyond what it was when Watch was called
+//     (memory-mapped files, such as an agent's store, do not count), the
+//     connection holding the most calls (if they are many) is over its
 //     limit too;
 //   - a connection over a limit is closed at once: the guard disconnects its
 //     socket, which drops what the client sent and gRPC has not read yet
@@ -34,7 +36,8 @@
 //   - the first closure of an identity is reported at once; further
 //     closures and the resets counted are summarised per identity at most
 //     once per `report_interval`. Nothing is reported per stream.
-// Memory freed after an attack goes back to the system (malloc_trim).
+// Memory freed after an attack goes back to the system (malloc_trim, after
+// the guard closes a connection and after any connection has ended).
 //
 // The interceptor answers a request gRPC could not parse with
 // INVALID_ARGUMENT naming the expected message type, where gRPC 1.51's
@@ -216,6 +219,9 @@ class StreamGuard {
   const StreamGuardOptions options_;
   const Clock* const clock_;
   std::atomic<int> port_{0};
+  // Anonymous resident memory when Watch was called: the high water is
+  // measured above it.
+  std::atomic<uint64_t> memory_floor_{0};
   std::atomic<bool> stopped_{false};
   std::atomic<uint64_t> closures_{0};
   absl::Mutex scan_mu_;  // one Scan at a time

@@ -5,16 +5,20 @@
 #include "runtime/stream_guard.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -531,16 +535,35 @@ TEST(DisconnectPeerTest, EndsOnlyTheConnectionWithBothEnds) {
   for (int fd : {a, a_server, b, b_server, listener}) close(fd);
 }
 
-TEST(ResidentBytesTest, IsTheProcessResidentSize) {
-  const uint64_t before = ResidentBytes();
+TEST(AnonymousResidentBytesTest, CountsAllocatedPagesNotMappedFiles) {
+  const uint64_t before = AnonymousResidentBytes();
   EXPECT_GT(before, uint64_t{1} << 20);
   // Touch every page, through a volatile pointer so that the compiler
   // keeps the writes.
   std::vector<char> block(64 << 20);
   volatile char* pages = block.data();
   for (size_t i = 0; i < block.size(); i += 4096) pages[i] = 1;
-  EXPECT_GE(ResidentBytes(), before + (uint64_t{60} << 20));
+  const uint64_t touched = AnonymousResidentBytes();
+  EXPECT_GE(touched, before + (uint64_t{60} << 20));
   EXPECT_EQ(pages[4096], 1);
+  // A file mapped and read page by page is resident but not counted.
+  const std::string path = ::testing::TempDir() + "/resident-bytes-mapped";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << std::string(32 << 20, 'x');
+  }
+  const int fd = open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  void* map = mmap(nullptr, 32 << 20, PROT_READ, MAP_PRIVATE, fd, 0);
+  ASSERT_NE(map, MAP_FAILED);
+  volatile const char* mapped = static_cast<const char*>(map);
+  uint64_t sum = 0;
+  for (size_t i = 0; i < (32u << 20); i += 4096) sum += mapped[i];
+  EXPECT_EQ(sum, uint64_t{'x'} * ((32u << 20) / 4096));
+  EXPECT_LT(AnonymousResidentBytes(), touched + (uint64_t{8} << 20));
+  munmap(map, 32 << 20);
+  close(fd);
+  std::remove(path.c_str());
 }
 
 // --- Limits from configuration
@@ -552,7 +575,7 @@ TEST(ServerLimitsTest, DefaultsWhenUnset) {
   EXPECT_EQ(limits->max_memory_bytes, uint64_t{512} << 20);
   EXPECT_EQ(limits->memory_high_water_bytes(), uint64_t{384} << 20);
   EXPECT_EQ(limits->max_concurrent_streams, 100);
-  EXPECT_EQ(limits->max_calls_per_connection(), 200);
+  EXPECT_EQ(limits->max_calls_per_connection(), 1000);
   EXPECT_EQ(limits->stream_reset_burst, 200);
   EXPECT_EQ(limits->stream_resets_per_second, 50);
   EXPECT_EQ(limits->max_connection_idle, absl::Minutes(15));
@@ -574,7 +597,7 @@ TEST(ServerLimitsTest, ValuesInRangeAreTaken) {
   ASSERT_TRUE(limits.ok()) << limits.status();
   EXPECT_EQ(limits->max_memory_bytes, uint64_t{128} << 20);
   EXPECT_EQ(limits->max_concurrent_streams, 32);
-  EXPECT_EQ(limits->max_calls_per_connection(), 64);
+  EXPECT_EQ(limits->max_calls_per_connection(), 320);
   EXPECT_EQ(limits->stream_reset_burst, 1000);
   EXPECT_EQ(limits->stream_resets_per_second, 33);
   EXPECT_EQ(limits->max_connection_idle, absl::Minutes(1));

@@ -738,8 +738,11 @@ TEST_F(SecurityIntegrationTest, OneOrganisationsFloodDoesNotStarveOthers) {
     ExpectPoliceServed(absl::StrCat("during-flood-", i));
   }
   ASSERT_TRUE(flood_done.WaitForNotificationWithTimeout(absl::Seconds(60)));
-  EXPECT_GT(codes[grpc::StatusCode::RESOURCE_EXHAUSTED], 0);
-  EXPECT_LE(codes[grpc::StatusCode::RESOURCE_EXHAUSTED], kFlood - 1);
+  std::string seen;
+  for (const auto& [code, n] : codes) absl::StrAppend(&seen, " ", code, ":", n);
+  EXPECT_GT(codes[grpc::StatusCode::RESOURCE_EXHAUSTED], 0)
+      << "status codes (count):" << seen;
+  EXPECT_LE(codes[grpc::StatusCode::RESOURCE_EXHAUSTED], kFlood - 1) << seen;
 
   // Every refusal is accounted for in the audit log, attributed to
   // law-centre: the first ones each in an entry of its own, the rest of the
