@@ -17,16 +17,15 @@ LimitOptions LimitOptions::FromProto(const accord::v1::RateLimit& proto) {
 OrgLimits::Permit& OrgLimits::Permit::operator=(Permit&& o) noexcept {
   if (this != &o) {
     Release();
-    owner_ = o.owner_;
+    state_ = std::move(o.state_);
     org_ = std::move(o.org_);
-    o.owner_ = nullptr;
   }
   return *this;
 }
 
 void OrgLimits::Permit::Release() {
-  if (owner_ != nullptr) owner_->Release(org_);
-  owner_ = nullptr;
+  if (state_ != nullptr) state_->Release(org_);
+  state_.reset();
 }
 
 OrgLimits::OrgLimits(LimitOptions options, const Clock* clock)
@@ -37,8 +36,8 @@ absl::StatusOr<OrgLimits::Permit> OrgLimits::Admit(const std::string& org) {
   const double burst =
       options_.burst > 0 ? options_.burst : std::max(1.0, rate);
   const absl::Time now = clock_->Now();
-  absl::MutexLock lock(&mu_);
-  auto [it, inserted] = buckets_.try_emplace(org);
+  absl::MutexLock lock(&state_->mu);
+  auto [it, inserted] = state_->buckets.try_emplace(org);
   Bucket& b = it->second;
   if (inserted) {
     b.tokens = burst;
@@ -64,19 +63,19 @@ absl::StatusOr<OrgLimits::Permit> OrgLimits::Admit(const std::string& org) {
     b.tokens -= 1;
   }
   ++b.in_flight;
-  return Permit(this, org);
+  return Permit(state_, org);
 }
 
-void OrgLimits::Release(const std::string& org) {
-  absl::MutexLock lock(&mu_);
-  auto it = buckets_.find(org);
-  if (it != buckets_.end() && it->second.in_flight > 0) --it->second.in_flight;
+void OrgLimits::State::Release(const std::string& org) {
+  absl::MutexLock lock(&mu);
+  auto it = buckets.find(org);
+  if (it != buckets.end() && it->second.in_flight > 0) --it->second.in_flight;
 }
 
 uint32_t OrgLimits::InFlight(const std::string& org) const {
-  absl::MutexLock lock(&mu_);
-  auto it = buckets_.find(org);
-  return it == buckets_.end() ? 0 : it->second.in_flight;
+  absl::MutexLock lock(&state_->mu);
+  auto it = state_->buckets.find(org);
+  return it == state_->buckets.end() ? 0 : it->second.in_flight;
 }
 
 }  // namespace accord::gateway

@@ -5,7 +5,9 @@
 //
 // A refused call gets ResourceExhausted (which the gateway audits like any
 // other denial). An admitted call holds a Permit; its in-flight slot is
-// returned when the Permit is destroyed, i.e. when the call has finished.
+// returned when the Permit is destroyed, i.e. when the call has finished. A
+// Permit shares the counts it returns to, so it may outlive the OrgLimits
+// (a completion destroyed late on another thread, at shutdown).
 //
 // Thread-safe. The clock is injected so tests are deterministic.
 #ifndef ACCORD_GATEWAY_LIMITS_H_
@@ -38,14 +40,15 @@ struct LimitOptions {
 };
 
 class OrgLimits {
+  struct State;
+
  public:
   // Returns an in-flight slot to its organisation when destroyed.
   class Permit {
    public:
     Permit() = default;
-    Permit(Permit&& o) noexcept : owner_(o.owner_), org_(std::move(o.org_)) {
-      o.owner_ = nullptr;
-    }
+    Permit(Permit&& o) noexcept
+        : state_(std::move(o.state_)), org_(std::move(o.org_)) {}
     Permit& operator=(Permit&& o) noexcept;
     Permit(const Permit&) = delete;
     Permit& operator=(const Permit&) = delete;
@@ -53,17 +56,17 @@ class OrgLimits {
 
    private:
     friend class OrgLimits;
-    Permit(OrgLimits* owner, std::string org)
-        : owner_(owner), org_(std::move(org)) {}
+    Permit(std::shared_ptr<State> state, std::string org)
+        : state_(std::move(state)), org_(std::move(org)) {}
     void Release();
-    OrgLimits* owner_ = nullptr;
+    std::shared_ptr<State> state_;
     std::string org_;
   };
 
   OrgLimits(LimitOptions options, const Clock* clock);
 
   // Admits one call from `org`, or ResourceExhausted saying which limit
-  // was reached. The OrgLimits must outlive every Permit.
+  // was reached.
   absl::StatusOr<Permit> Admit(const std::string& org);
 
   // Calls of `org` in flight now (for tests and metrics).
@@ -75,12 +78,15 @@ class OrgLimits {
     absl::Time refilled;
     uint32_t in_flight = 0;
   };
-  void Release(const std::string& org);
+  struct State {
+    void Release(const std::string& org);
+    mutable absl::Mutex mu;
+    std::map<std::string, Bucket> buckets ABSL_GUARDED_BY(mu);
+  };
 
   const LimitOptions options_;
   const Clock* clock_;
-  mutable absl::Mutex mu_;
-  std::map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
+  const std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
 }  // namespace accord::gateway

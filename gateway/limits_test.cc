@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <vector>
 
 namespace accord::gateway {
@@ -71,6 +72,18 @@ TEST(OrgLimitsTest, MovedPermitReleasesExactlyOnce) {
     EXPECT_EQ(limits.InFlight("police"), 1u);
   }
   EXPECT_EQ(limits.InFlight("police"), 0u);
+}
+
+TEST(OrgLimitsTest, PermitMayOutliveItsLimits) {
+  // A call's completion can be destroyed on the audit writer's thread after
+  // the gateway's pipeline (and its limits) has gone, at shutdown.
+  FakeClock clock(kStart);
+  auto limits = std::make_unique<OrgLimits>(LimitOptions{0, 0, 3}, &clock);
+  auto p = limits->Admit("police");
+  ASSERT_TRUE(p.ok());
+  OrgLimits::Permit late = std::move(*p);
+  limits.reset();
+  { OrgLimits::Permit gone = std::move(late); }  // released without harm
 }
 
 TEST(OrgLimitsTest, ZeroMeansUnlimited) {
