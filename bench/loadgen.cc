@@ -252,7 +252,10 @@ class Loop {
   }
 
   Result Run() {
-    running_ = options_.concurrency;
+    {
+      absl::MutexLock lock(&mu_);
+      running_ = options_.concurrency;
+    }
     for (auto& slot : slots_) StartCall(&slot);
     std::this_thread::sleep_for(
         std::chrono::duration<double>(options_.warmup_s));
@@ -272,6 +275,10 @@ class Loop {
           +[](int* running) { return *running == 0; }, &running_));
     }
     Result r;
+    {
+      absl::MutexLock lock(&mu_);
+      r.first_error = first_error_;
+    }
     r.window_s = std::chrono::duration<double>(t1 - t0).count();
     if (cpu0 >= 0 && cpu1 >= 0) r.server_cpu_s = cpu1 - cpu0;
     for (auto& slot : slots_) {
@@ -281,7 +288,6 @@ class Loop {
       r.latencies_ns.insert(r.latencies_ns.end(), slot.latencies_ns.begin(),
                             slot.latencies_ns.end());
     }
-    r.first_error = first_error_;
     return r;
   }
 
