@@ -292,6 +292,25 @@ attack_peak_kb=$(cat "$run/logs/h2-attack-peak-rss-kb")
 sleep 1  # what the attack left to audit
 attack_audit_after=$(sqlite3 "$run/state/gateway-audit.db" "select count(*) from entries" 2>/dev/null || echo -1)
 
+# --- a flood of refused calls --------------------------------------------------
+# Queries naming a purpose the partnership does not know, at full rate (the
+# bench lifts the rate limit): every one is refused after admission, and the
+# refusal log bounds what the flood adds to the audit log (docs/AUDIT.md).
+flood_s=$((quick ? 5 : 60))
+say "Refused flood: $requester queries with an unknown purpose for ${flood_s}s at 64 in flight"
+audit_sql() { sqlite3 "$run/state/gateway-audit.db" "$1" 2>/dev/null || echo -1; }
+flood_seq_before=$(audit_sql "select coalesce(max(seq), 0) from entries")
+flood=$("$bin/loadgen" --target gateway --address "127.0.0.1:$gateway_port" --pki "$run/pki" \
+  --partnership "$run/partnership.textproto" --agreements "$agreements" \
+  --linkage-key "$run/keys/linkage.key" --requester "$requester" --holder "$holder" \
+  --subjects "$subjects" --purpose no-such-purpose --concurrency 64 --channels 4 \
+  --warmup 0 --duration "$flood_s" 2>>"$run/logs/loadgen.log")
+echo "$flood" >&2
+for kv in $flood; do [[ "$kv" == *=* ]] && result["flood.${kv%%=*}"]="${kv#*=}"; done
+sleep 2  # the summaries of the last interval
+flood_entries=$(audit_sql "select count(*) from entries where seq > $flood_seq_before")
+flood_bytes=$(audit_sql "select coalesce(sum(length(leaf)), 0) from entries where seq > $flood_seq_before")
+
 bench() { printf 'BENCH %s %s %s\n' "$1" "$2" "$3"; }
 r() { echo "${result[$1]}"; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
@@ -332,6 +351,10 @@ bench rapid_reset_gateway_rss_before_mb "$(awk -v k="$attack_rss_before" 'BEGIN 
 bench rapid_reset_streams "$(r attack.streams)" count
 bench rapid_reset_connections_closed "$(r attack.closed_by_server)" count
 bench rapid_reset_audit_entries "$((attack_audit_after - attack_audit_before))" count
+bench refusal_flood_refused_per_s "$(div "$(r flood.errors)" "$flood_s")" req/s
+bench refusal_flood_audit_entries "$flood_entries" count
+bench refusal_flood_audit_kb_per_min \
+  "$(awk -v b="$flood_bytes" -v s="$flood_s" 'BEGIN { printf "%.1f", b / 1024 * 60 / s }')" KB/min
 
 # Stop the servers before the micro-benchmarks so they run on idle cores.
 stop_all
