@@ -20,7 +20,8 @@
 # --no-micro  skip the micro-benchmarks
 # Environment: ACCORD_BENCH_PORT_BASE (default 27000; the demo uses 17xxx),
 # ACCORD_BENCH_DIR (default build/bench-run), ACCORD_BENCH_DURATION and
-# ACCORD_BENCH_WARMUP (seconds per measurement).
+# ACCORD_BENCH_WARMUP (seconds per measurement), ACCORD_BENCH_FLOOD_SECONDS (the
+# refused flood; default 60, 5 with --quick).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -44,6 +45,8 @@ else
   subjects=3000 duration=${ACCORD_BENCH_DURATION:-15} warmup=${ACCORD_BENCH_WARMUP:-3}
 fi
 base=${ACCORD_BENCH_PORT_BASE:-27000}
+# accordctl names the person acting on every call (docs/AGENT.md).
+export ACCORD_USER="${ACCORD_USER:-bench}" ACCORD_ROLE="${ACCORD_ROLE:-it-lead}"
 gateway_port=$((base + 443))
 nginx_port=$((base + 444))
 tmpfs_gateway_port=$((base + 445))
@@ -296,7 +299,7 @@ attack_audit_after=$(sqlite3 "$run/state/gateway-audit.db" "select count(*) from
 # Queries naming a purpose the partnership does not know, at full rate (the
 # bench lifts the rate limit): every one is refused after admission, and the
 # refusal log bounds what the flood adds to the audit log (docs/AUDIT.md).
-flood_s=$((quick ? 5 : 60))
+flood_s=${ACCORD_BENCH_FLOOD_SECONDS:-$((quick ? 5 : 60))}
 say "Refused flood: $requester queries with an unknown purpose for ${flood_s}s at 64 in flight"
 audit_sql() { sqlite3 "$run/state/gateway-audit.db" "$1" 2>/dev/null || echo -1; }
 flood_seq_before=$(audit_sql "select coalesce(max(seq), 0) from entries")
