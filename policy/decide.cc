@@ -15,8 +15,8 @@
 
 namespace accord::policy {
 
-using internal::Evaluate;
 using internal::Better;
+using internal::Evaluate;
 using internal::Evaluation;
 using internal::kStageAllowed;
 
@@ -204,7 +204,6 @@ accord::v1::Transform Decision::TransformOf(int item) const {
   }
   return rule->transforms[item];
 }
-
 
 accord::v1::Decision Decision::ToProto() const {
   accord::v1::Decision out;

@@ -1,5 +1,7 @@
 // How one rule is evaluated against a request, and the wording decisions
 // and explanations share (policy/decide_internal.h).
+#include "policy/decide_internal.h"
+
 #include <algorithm>
 #include <set>
 #include <string>
@@ -10,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "policy/compiled.h"
-#include "policy/decide_internal.h"
 #include "policy/fields.h"
 #include "policy/policy.h"
 

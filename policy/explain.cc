@@ -15,19 +15,19 @@
 
 namespace accord::policy {
 
-using internal::FileName;
-using internal::Evaluate;
 using internal::ActionName;
-using internal::ReasonName;
-using internal::TransformName;
-using internal::Q;
-using internal::RuleName;
-using internal::PlanText;
-using internal::ItemsText;
-using internal::MissText;
 using internal::ConsentText;
+using internal::Evaluate;
 using internal::Evaluation;
+using internal::FileName;
+using internal::ItemsText;
 using internal::kStageAllowed;
+using internal::MissText;
+using internal::PlanText;
+using internal::Q;
+using internal::ReasonName;
+using internal::RuleName;
+using internal::TransformName;
 
 std::string Decision::Explanation() const {
   if (data == nullptr) return "no policy";
@@ -108,7 +108,6 @@ std::string Decision::Explanation() const {
                   FileName(rule->where), ")");
   return s;
 }
-
 
 // ---------------------------------------------------------------------------
 // Explaining, fan-out, register, warnings

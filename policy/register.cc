@@ -17,10 +17,10 @@
 namespace accord::policy {
 
 using internal::ActionName;
-using internal::TransformName;
+using internal::PurposesText;
 using internal::Q;
 using internal::RuleName;
-using internal::PurposesText;
+using internal::TransformName;
 
 std::vector<std::string> PolicySet::CandidateHolders(
     absl::string_view requester, accord::v1::Action action,

@@ -356,13 +356,13 @@ void StreamGuard::Scan(bool memory_pressure) {
     if (memory_pressure && heaviest_calls >= options_.shed_min_calls &&
         now - last_shed_ >= options_.shed_interval && !seen[heaviest].closed) {
       last_shed_ = now;
-      closings.push_back(CloseLocked(
-          &seen[heaviest],
-          absl::StrCat("the server's memory grew more than ",
-                       options_.memory_high_water_bytes >> 20,
-                       " MiB beyond what it held at start and this "
-                       "connection held the most calls (",
-                       heaviest_calls, ")")));
+      closings.push_back(
+          CloseLocked(&seen[heaviest],
+                      absl::StrCat("the server's memory grew more than ",
+                                   options_.memory_high_water_bytes >> 20,
+                                   " MiB beyond what it held at start and this "
+                                   "connection held the most calls (",
+                                   heaviest_calls, ")")));
     }
     // Connections no longer listed have ended (gRPC ended them, or their
     // clients did): give back what they held too.

@@ -258,10 +258,9 @@ class H2AbuseIntegrationTest : public ::testing::Test {
   }
 
   static std::string Describe(const Victim& v) {
-    std::string out =
-        absl::StrCat(v.ok, "/", v.sent, " answered, anonymous RSS ",
-                     v.rss_before_mb, " MiB before, peak ", v.peak_rss_mb,
-                     " MiB");
+    std::string out = absl::StrCat(v.ok, "/", v.sent,
+                                   " answered, anonymous RSS ", v.rss_before_mb,
+                                   " MiB before, peak ", v.peak_rss_mb, " MiB");
     for (const auto& [what, n] : v.failures)
       absl::StrAppend(&out, "; ", n, "x ", what);
     if (!v.memory_at_peak.empty()) {

@@ -143,8 +143,8 @@ bool Process::Running() {
   int status = 0;
   if (waitpid(pid_, &status, WNOHANG) == pid_) {
     pid_ = -1;
-    exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status)
-                                     : 128 + WTERMSIG(status);
+    exit_status_ =
+        WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return false;
   }
   return true;
@@ -462,9 +462,9 @@ absl::Status TestPartnership::IssueCertificate(const std::string& name,
   const std::string log = dir_ + "/logs/test-pki.log";
   if (RunCommand(absl::StrCat("bash -c 'source ", SourceDir(),
                               "/deploy/pki/pki-lib.sh && pki_env ", pki(),
-                              " && pki_issue ", pki(), " ", name, " /O=",
-                              partnership_id(), "/OU=test/CN=", name, " URI:",
-                              uri, " ", eku, " 30'"),
+                              " && pki_issue ", pki(), " ", name,
+                              " /O=", partnership_id(), "/OU=test/CN=", name,
+                              " URI:", uri, " ", eku, " 30'"),
                  log) != 0) {
     return absl::InternalError("issuing " + name + " failed:\n" + ReadAll(log));
   }
@@ -490,9 +490,11 @@ absl::Status TestPartnership::RevokeCertificate(const std::string& name) {
   std::string count = ReadAll(count_file);
   while (!count.empty() && (count.back() == '\n' || count.back() == ' '))
     count.pop_back();
-  const std::string reloaded = absl::StrCat("CRL reloaded (", count, " revoked)");
+  const std::string reloaded =
+      absl::StrCat("CRL reloaded (", count, " revoked)");
   std::vector<Process*> running;
-  if (gateway_ != nullptr && gateway_->Running()) running.push_back(gateway_.get());
+  if (gateway_ != nullptr && gateway_->Running())
+    running.push_back(gateway_.get());
   for (auto& [org, agent] : agents_) {
     if (agent != nullptr && agent->Running()) running.push_back(agent.get());
   }

@@ -118,8 +118,9 @@ class TestPartnership {
   // Issues DIR/<name>.pem and .key from the partnership CA
   // (deploy/pki/pki-lib.sh) with the single URI SAN `uri` and the extended
   // key usages `eku`, valid for 30 days. A name already issued is kept.
-  absl::Status IssueCertificate(const std::string& name, const std::string& uri,
-                                const std::string& eku = "serverAuth,clientAuth");
+  absl::Status IssueCertificate(
+      const std::string& name, const std::string& uri,
+      const std::string& eku = "serverAuth,clientAuth");
   // Revokes DIR/<name>.pem (deploy/pki/revoke.sh), then waits until the
   // gateway and every running agent have reloaded the CRL.
   absl::Status RevokeCertificate(const std::string& name);

@@ -22,8 +22,8 @@
 #include "accord/v1/gateway.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "runtime/seal.h"
 #include "runtime/identity.h"
+#include "runtime/seal.h"
 #include "tests/checked.h"
 #include "tests/fake_server.h"
 #include "tests/harness.h"
@@ -677,12 +677,12 @@ TEST_F(ReferralIntegrationTest, OnwardReferralFormsAChainBothEndsCanFollow) {
 TEST_F(ReferralIntegrationTest, RevokedReceiverGetsNothingAndTheRealOneLater) {
   // A fake Law Centre agent at its address, holding a Law Centre agent
   // certificate the CA has revoked.
-  ASSERT_TRUE(partnership_
-                  ->IssueCertificate("revoked-agent-law-centre",
-                                     SpiffeId(partnership_->partnership_id(),
-                                              PrincipalKind::kAgent,
-                                              "law-centre"))
-                  .ok());
+  ASSERT_TRUE(
+      partnership_
+          ->IssueCertificate("revoked-agent-law-centre",
+                             SpiffeId(partnership_->partnership_id(),
+                                      PrincipalKind::kAgent, "law-centre"))
+          .ok());
   ASSERT_TRUE(partnership_->RevokeCertificate("revoked-agent-law-centre").ok());
   partnership_->agent("law-centre")->Stop();
   auto fake = CountingServer::Start(
@@ -694,12 +694,13 @@ TEST_F(ReferralIntegrationTest, RevokedReceiverGetsNothingAndTheRealOneLater) {
   ASSERT_TRUE(sent.ok()) << sent.status();
   const std::string id = sent->referral_id();
   // Delivery is tried (back-off from 0.2 s) and refused at the handshake.
-  ASSERT_TRUE(partnership_->gateway()
-                  ->WaitForLog("holder law-centre: refused the holder's agent",
-                               20000)
-                  .ok());
+  ASSERT_TRUE(
+      partnership_->gateway()
+          ->WaitForLog("holder law-centre: refused the holder's agent", 20000)
+          .ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
-  EXPECT_EQ((*fake)->calls(), 0) << ::testing::PrintToString((*fake)->methods());
+  EXPECT_EQ((*fake)->calls(), 0)
+      << ::testing::PrintToString((*fake)->methods());
   EXPECT_EQ(Find("rape-crisis", accord::v1::REFERRAL_BOX_OUTBOX, id).second,
             accord::v1::REFERRAL_STATE_SENT);
   EXPECT_EQ(CountAudit(id, "DeliverReferral", accord::v1::AUDIT_DECISION_ALLOW),
@@ -739,19 +740,21 @@ grpc::Status SendThroughImpostorGateway(
   // target).
   EXPECT_LT(waited, std::chrono::seconds(8));
   // accordctl refuses the impostor too.
-  EXPECT_NE(partnership->Accordctl("agreements --as org-police",
-                                   accordctl_output),
-            0);
-  EXPECT_EQ((*fake)->calls(), 0) << ::testing::PrintToString((*fake)->methods());
+  EXPECT_NE(
+      partnership->Accordctl("agreements --as org-police", accordctl_output),
+      0);
+  EXPECT_EQ((*fake)->calls(), 0)
+      << ::testing::PrintToString((*fake)->methods());
   (*fake)->Stop();
   EXPECT_TRUE(partnership->StartGateway().ok());
-  return sent.ok() ? grpc::Status::OK
-                   : grpc::Status(static_cast<grpc::StatusCode>(
-                                      sent.status().code()),
-                                  std::string(sent.status().message()));
+  return sent.ok()
+             ? grpc::Status::OK
+             : grpc::Status(static_cast<grpc::StatusCode>(sent.status().code()),
+                            std::string(sent.status().message()));
 }
 
-TEST_F(ReferralIntegrationTest, AgentSendsNothingToAGatewayWhoseCertificateIsRevoked) {
+TEST_F(ReferralIntegrationTest,
+       AgentSendsNothingToAGatewayWhoseCertificateIsRevoked) {
   ASSERT_TRUE(partnership_
                   ->IssueCertificate("revoked-gateway",
                                      SpiffeId(partnership_->partnership_id(),
@@ -764,7 +767,8 @@ TEST_F(ReferralIntegrationTest, AgentSendsNothingToAGatewayWhoseCertificateIsRev
       [&] { return Send("rape-crisis", ZoeToLawCentre("revoked-gateway-1")); },
       &ctl);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
-  EXPECT_EQ(status.error_message(), "the gateway presented a revoked certificate");
+  EXPECT_EQ(status.error_message(),
+            "the gateway presented a revoked certificate");
   EXPECT_THAT(ctl, HasSubstr("the gateway presented a revoked certificate"));
   EXPECT_THAT(partnership_->agent("rape-crisis")->Log(),
               HasSubstr("refused the gateway"));
@@ -783,7 +787,8 @@ TEST_F(ReferralIntegrationTest, AgentHearsAtOnceThatTheGatewayIdentityIsWrong) {
       &ctl);
   const std::string p = partnership_->partnership_id();
   const std::string expected = absl::StrCat(
-      "the gateway presented the wrong certificate identity: expected spiffe://",
+      "the gateway presented the wrong certificate identity: expected "
+      "spiffe://",
       p, "/gateway, presented spiffe://", p, "/agent/police");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(status.error_message(), expected);

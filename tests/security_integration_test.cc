@@ -699,9 +699,8 @@ TEST_F(SecurityIntegrationTest, WrongContentTypeIsRefused) {
   // gRPC message: refused before any handler runs, with a gRPC error status
   // naming what was expected, and no response message.
   EXPECT_THAT(Slurp(out), HasSubstr("grpc-status: 3"));  // INVALID_ARGUMENT
-  EXPECT_THAT(Slurp(out),
-              HasSubstr("grpc-message: the request is not a valid "
-                        "accord.v1.QueryRequest message"));
+  EXPECT_THAT(Slurp(out), HasSubstr("grpc-message: the request is not a valid "
+                                    "accord.v1.QueryRequest message"));
   ExpectPoliceServed("after-content-type");
 }
 
