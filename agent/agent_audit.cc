@@ -85,6 +85,10 @@ class AgentAuditLog final : public AgentAudit {
                   accord::v1::DiscloseResponse response,
                   std::vector<std::string> record_ids,
                   Release<accord::v1::DiscloseResponse> release) override;
+  void Statistics(
+      const accord::v1::HolderStatisticsRequest& request,
+      absl::StatusOr<accord::v1::HolderStatisticsResponse> result,
+      Release<accord::v1::HolderStatisticsResponse> release) override;
   void HolderCallRefused(const Caller& caller, const std::string& method,
                          const absl::Status& why, Recorded done) override;
   void ReferralDelivered(
@@ -338,6 +342,45 @@ void AgentAuditLog::Disclosure(const accord::v1::DiscloseRequest& request,
       return release(Failure(s, "this disclosure; nothing was released"));
     }
     release(std::move(response));
+  });
+}
+
+void AgentAuditLog::Statistics(
+    const accord::v1::HolderStatisticsRequest& request,
+    absl::StatusOr<accord::v1::HolderStatisticsResponse> result,
+    Release<accord::v1::HolderStatisticsResponse> release) {
+  AuditEntry e = FromGateway("Statistics", accord::v1::ACTION_STATISTICS);
+  e.set_request_id(Capped(request.request_id()));
+  e.set_caller_org(Capped(request.requester_org()));
+  *e.mutable_actor() = request.actor();
+  e.set_purpose(Capped(request.purpose()));
+  e.set_holder(self_org_);
+  const auto& d = request.decision();
+  e.set_agreement_id(Capped(d.agreement_id()));
+  e.set_agreement_version(d.agreement_version());
+  e.set_rule_id(Capped(d.rule_id()));
+  e.set_lawful_basis(d.lawful_basis());
+  for (int i = 0; i < request.dimensions_size() && i < 8; ++i)
+    e.add_fields_released(
+        absl::StrCat("dimension:", Capped(request.dimensions(i))));
+  if (result.ok()) {
+    uint64_t engagements = 0;
+    for (const auto& p : result->periods()) engagements += p.engagements();
+    e.set_decision(accord::v1::AUDIT_DECISION_ALLOW);
+    e.set_record_count(
+        static_cast<uint32_t>(std::min<uint64_t>(engagements, UINT32_MAX)));
+    e.set_detail(absl::StrCat(result->periods_size(), " periods, ", engagements,
+                              " engagements counted"));
+  } else {
+    e.set_decision(accord::v1::AUDIT_DECISION_DENY);
+    e.set_deny_reason(std::string(result.status().message()));
+  }
+  Append(std::move(e), [result = std::move(result),
+                        release = std::move(release)](absl::Status s) mutable {
+    if (!s.ok()) {
+      return release(Failure(s, "this statistics run; nothing was released"));
+    }
+    release(std::move(result));
   });
 }
 

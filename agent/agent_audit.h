@@ -64,6 +64,14 @@ class AgentAudit : public auditor::AuditorAccess {
                           accord::v1::DiscloseResponse response,
                           std::vector<std::string> record_ids,
                           Release<accord::v1::DiscloseResponse> release) = 0;
+  // A statistics run answered with counts (the dimensions and the number of
+  // engagements counted are recorded; no count by value) or refused by this
+  // agent's own checks. `release` gets the result once its entry is
+  // durable, or Unavailable (and nothing).
+  virtual void Statistics(
+      const accord::v1::HolderStatisticsRequest& request,
+      absl::StatusOr<accord::v1::HolderStatisticsResponse> result,
+      Release<accord::v1::HolderStatisticsResponse> release) = 0;
   // A holder API call refused before its logic (identity, malformed
   // request). `done` gets `why` once recorded, or Unavailable.
   virtual void HolderCallRefused(const Caller& caller,

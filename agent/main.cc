@@ -132,8 +132,8 @@ int Run(const std::string& config_path) {
                             &*linkage_key, &clock, partnership.get());
   // Referrals: the published keys of every partner, this agent's own key,
   // and a channel to the gateway presenting this agent's identity.
-  auto referral_keys = LoadReferralPublicKeys(partnership->proto(),
-                                              settings->partnership_file);
+  auto referral_keys =
+      LoadReferralPublicKeys(partnership->proto(), settings->partnership_file);
   if (!referral_keys.ok())
     return StartupFailure(kProgram, referral_keys.status());
   std::optional<X25519KeyPair> referral_key;
@@ -171,9 +171,12 @@ int Run(const std::string& config_path) {
                              policy->get(), std::move(*referral_keys),
                              std::move(referral_key), std::move(gateway_stub),
                              &clock, agent_audit.get());
+  agent::StatisticsCounter statistics(settings->org_id, partnership,
+                                      store->get(), policy->get(),
+                                      &*linkage_key, &clock);
   agent::HolderService holder_service(partnership->id(), &discloser,
                                       agent_audit.get(), revocation->get(),
-                                      &referrals);
+                                      &referrals, &statistics);
   agent::LocalService local_service(partnership->id(), &local_api,
                                     agent_audit.get(), revocation->get(),
                                     &referrals);

@@ -82,6 +82,23 @@ grpc::ServerUnaryReactor* HolderService::Disclose(
   return reactor;
 }
 
+grpc::ServerUnaryReactor* HolderService::Statistics(
+    grpc::CallbackServerContext* ctx,
+    const accord::v1::HolderStatisticsRequest* request,
+    accord::v1::HolderStatisticsResponse* response) {
+  const Caller caller = CallerOf(ctx);
+  absl::Status s = AuthoriseGateway(caller);
+  if (s.ok()) s = ValidateMessage(*request);
+  if (s.ok() && statistics_ == nullptr) {
+    s = absl::UnimplementedError("this agent answers no statistics runs");
+  }
+  if (!s.ok()) return Refuse(ctx, caller, "Statistics", s);
+  auto* reactor = ctx->DefaultReactor();
+  audit_->Statistics(*request, statistics_->Answer(*request),
+                     FinishInto(reactor, response));
+  return reactor;
+}
+
 namespace {
 
 // What the agent's log records of a local call: its refusal, and for the

@@ -14,6 +14,7 @@
 #include "agent/disclosure.h"
 #include "agent/local_api.h"
 #include "agent/referrals.h"
+#include "agent/statistics.h"
 #include "runtime/revocation.h"
 
 namespace accord::agent {
@@ -25,12 +26,14 @@ class HolderService final : public accord::v1::Holder::CallbackService {
   // `audit` records every call's event and outlives the service.
   HolderService(std::string partnership_id, const Discloser* discloser,
                 AgentAudit* audit, const RevocationList* revocation,
-                Referrals* referrals = nullptr)
+                Referrals* referrals = nullptr,
+                const StatisticsCounter* statistics = nullptr)
       : partnership_id_(std::move(partnership_id)),
         discloser_(discloser),
         audit_(audit),
         revocation_(revocation),
-        referrals_(referrals) {}
+        referrals_(referrals),
+        statistics_(statistics) {}
 
   grpc::ServerUnaryReactor* Disclose(
       grpc::CallbackServerContext* ctx,
@@ -44,6 +47,12 @@ class HolderService final : public accord::v1::Holder::CallbackService {
       grpc::CallbackServerContext* ctx,
       const accord::v1::NotifyReferralStatusRequest* request,
       accord::v1::NotifyReferralStatusResponse* response) override;
+  // Counts run on the callback thread: a run is one read snapshot and a few
+  // table scans (docs/PERFORMANCE.md, statistics_10x100k_s).
+  grpc::ServerUnaryReactor* Statistics(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::HolderStatisticsRequest* request,
+      accord::v1::HolderStatisticsResponse* response) override;
 
  private:
   Caller CallerOf(grpc::CallbackServerContext* ctx) const;
@@ -57,6 +66,7 @@ class HolderService final : public accord::v1::Holder::CallbackService {
   AgentAudit* audit_;
   const RevocationList* revocation_;
   Referrals* referrals_;
+  const StatisticsCounter* statistics_;
 };
 
 class LocalService final : public accord::v1::AgentLocal::CallbackService {

@@ -28,6 +28,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -191,6 +192,21 @@ class AgentStore {
         int64_t subject_id, std::vector<SkippedRow>* skipped = nullptr);
     absl::StatusOr<std::vector<accord::v1::Engagement>> EngagementsOf(
         int64_t subject_id, std::vector<SkippedRow>* skipped = nullptr);
+
+    // For statistics (agent/store_statistics.cc). Every engagement that
+    // started in [from, until), with its subject's id.
+    absl::Status EngagementsStarted(
+        absl::Time from, absl::Time until,
+        const std::function<void(int64_t subject_id,
+                                 const accord::v1::Engagement&)>& fn,
+        std::vector<SkippedRow>* skipped = nullptr);
+    // The tokens (32 raw bytes each, in kind order) of each of `subjects`.
+    absl::StatusOr<absl::flat_hash_map<int64_t, std::vector<std::string>>>
+    TokensOfEach(const absl::flat_hash_set<int64_t>& subjects);
+    // The date_of_birth field of each of `subjects` that records one.
+    absl::StatusOr<absl::flat_hash_map<int64_t, std::string>> DatesOfBirth(
+        const absl::flat_hash_set<int64_t>& subjects,
+        std::vector<SkippedRow>* skipped = nullptr);
 
    private:
     friend class AgentStore;

@@ -20,6 +20,7 @@ int ImportCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 int AuditCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 int PolicyCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 int ReferralCommand(const Argv& argv, std::ostream& out, std::ostream& err);
+int StatsCommand(const Argv& argv, std::ostream& out, std::ostream& err);
 
 }  // namespace accord::cli
 

@@ -20,8 +20,9 @@ Commands:
   audit        auditors: search, subject access, review queue, proofs, export, verify
   policy       check, test and explain information-sharing agreements offline
   referral     send referrals, read your inbox and outbox, follow and update them
+  stats        the partnership's monitoring figures, small numbers suppressed
 
-Connection flags (query, agreements, agent, import, audit):
+Connection flags (query, agreements, agent, import, audit, stats):
   --pki DIR --as NAME     use DIR/NAME.pem, DIR/NAME.key and DIR/ca.pem (env ACCORD_PKI, ACCORD_AS)
   --ca F --cert F --key F use these files instead
   --crl FILE              the partnership CRL the server's certificate is checked against
@@ -58,6 +59,8 @@ int main(int argc, char** argv) {
     return accord::cli::ReferralCommand(rest, std::cout, std::cerr);
   if (command == "policy")
     return accord::cli::PolicyCommand(rest, std::cout, std::cerr);
+  if (command == "stats")
+    return accord::cli::StatsCommand(rest, std::cout, std::cerr);
   if (command == "help" || command == "--help" || command == "-h") {
     std::cout << kUsage;
     return 0;

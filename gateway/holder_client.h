@@ -40,6 +40,13 @@ class HolderClients {
                         absl::Duration deadline, DiscloseDone done) = 0;
   virtual bool Knows(const std::string& holder_org) const = 0;
 
+  // A statistics run's part at `holder_org`'s agent; as Disclose.
+  using StatisticsDone =
+      std::function<void(absl::Status, accord::v1::HolderStatisticsResponse)>;
+  virtual void Statistics(const std::string& holder_org,
+                          accord::v1::HolderStatisticsRequest request,
+                          absl::Duration deadline, StatisticsDone done) = 0;
+
   // Referral traffic to an organisation's agent; `done` runs exactly once,
   // on a gRPC thread, with the call's status.
   using ReferralDone = std::function<void(absl::Status)>;
@@ -57,9 +64,8 @@ class HolderClients {
 // configuration allows no CRL) must outlive the clients. Process log lines
 // start with `log_prefix`.
 absl::StatusOr<std::unique_ptr<HolderClients>> MakeHolderClients(
-    const accord::v1::Partnership& partnership,
-    const accord::v1::TlsFiles& tls, const RevocationList* revocation,
-    const std::string& log_prefix);
+    const accord::v1::Partnership& partnership, const accord::v1::TlsFiles& tls,
+    const RevocationList* revocation, const std::string& log_prefix);
 
 }  // namespace accord::gateway
 

@@ -9,8 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "accord/v1/config.pb.h"
-#include "audit/sqlite_audit_log.h"
 #include "audit/refusal_log.h"
+#include "audit/sqlite_audit_log.h"
 #include "auditor/auditor_service.h"
 #include "gateway/auditor_access.h"
 #include "gateway/gateway.h"
@@ -94,7 +94,8 @@ int Run(const std::string& config_path) {
       audit_log->get(), &clock,
       audit::RefusalBudget::FromProto(settings->refusal_audit));
   gateway::PipelineOptions pipeline_options;
-  pipeline_options.limits = gateway::LimitOptions::FromProto(settings->rate_limit);
+  pipeline_options.limits =
+      gateway::LimitOptions::FromProto(settings->rate_limit);
   pipeline_options.disk_floor.path = StateDirectory(settings->audit_db);
   if (settings->min_free_disk_mb) {
     pipeline_options.disk_floor.min_free_bytes = *settings->min_free_disk_mb
@@ -111,8 +112,8 @@ int Run(const std::string& config_path) {
   auto referral_store = gateway::ReferralStore::Open(settings->referral_db);
   if (!referral_store.ok())
     return StartupFailure(kProgram, referral_store.status());
-  auto referral_keys = LoadReferralPublicKeys(partnership->proto(),
-                                              settings->partnership_file);
+  auto referral_keys =
+      LoadReferralPublicKeys(partnership->proto(), settings->partnership_file);
   if (!referral_keys.ok())
     return StartupFailure(kProgram, referral_keys.status());
   gateway::ReferralRouterOptions referral_options;
@@ -120,10 +121,9 @@ int Run(const std::string& config_path) {
     referral_options.initial_backoff = *settings->referral_initial_backoff;
   if (settings->referral_max_backoff)
     referral_options.max_backoff = *settings->referral_max_backoff;
-  gateway::ReferralRouter referrals(&pipeline, policy->get(), holders->get(),
-                                    referral_store->get(),
-                                    std::move(*referral_keys),
-                                    referral_options);
+  gateway::ReferralRouter referrals(
+      &pipeline, policy->get(), holders->get(), referral_store->get(),
+      std::move(*referral_keys), referral_options);
   referrals.Start();
   auditor::AuditorApiOptions auditor_options;
   if (settings->max_concurrent_exports > 0)
@@ -132,8 +132,9 @@ int Run(const std::string& config_path) {
   auditor::AuditorApi auditor_api(audit_log->get(), &auditor_access,
                                   auditor_options);
   const PartnershipDirectory* directory = partnership.get();
+  gateway::StatisticsRuns statistics(&pipeline, policy->get(), holders->get());
   gateway::GatewayService gateway_service(&gateway, &referrals, directory,
-                                          revocation->get());
+                                          revocation->get(), &statistics);
   auditor::AuditorService auditor_service(&auditor_api, directory->id(),
                                           revocation->get());
   std::vector<

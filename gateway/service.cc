@@ -67,8 +67,8 @@ class MalformedRequestAuditorFactory final
         revocation_(revocation) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new MalformedRequestInterceptor(pipeline_, partnership_,
-                                           revocation_, info);
+    return new MalformedRequestInterceptor(pipeline_, partnership_, revocation_,
+                                           info);
   }
 
  private:
@@ -93,9 +93,8 @@ Done<T> FinishInto(grpc::ServerUnaryReactor* reactor, T* response) {
 
 // One unary method: the logic's `fn(caller, request, done)`.
 template <typename Req, typename Resp, typename Fn>
-grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx,
-                                Caller caller, const Req* request,
-                                Resp* response, Fn fn) {
+grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* ctx, Caller caller,
+                                const Req* request, Resp* response, Fn fn) {
   auto* reactor = ctx->DefaultReactor();
   fn(std::move(caller), *request, FinishInto(reactor, response));
   return reactor;
@@ -140,16 +139,32 @@ grpc::ServerUnaryReactor* GatewayService::ListAgreements(
                });
 }
 
-#define ACCORD_REFERRAL_METHOD(Name, Fn)                                    \
-  grpc::ServerUnaryReactor* GatewayService::Name(                           \
-      grpc::CallbackServerContext* ctx,                                     \
-      const accord::v1::Name##Request* request,                             \
-      accord::v1::Name##Response* response) {                               \
-    if (referrals_ == nullptr) return NoReferrals(ctx);                     \
-    return Unary(ctx, CallerOf(*ctx), request, response,                    \
-                 [this](Caller c, const auto& r, auto done) {               \
-                   referrals_->Fn(std::move(c), r, std::move(done));        \
-                 });                                                        \
+grpc::ServerUnaryReactor* GatewayService::Statistics(
+    grpc::CallbackServerContext* ctx,
+    const accord::v1::StatisticsRequest* request,
+    accord::v1::StatisticsResponse* response) {
+  if (statistics_ == nullptr) {
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                 "this gateway runs no statistics"));
+    return reactor;
+  }
+  return Unary(ctx, CallerOf(*ctx), request, response,
+               [this](Caller c, const auto& r, auto done) {
+                 statistics_->Statistics(std::move(c), r, std::move(done));
+               });
+}
+
+#define ACCORD_REFERRAL_METHOD(Name, Fn)                             \
+  grpc::ServerUnaryReactor* GatewayService::Name(                    \
+      grpc::CallbackServerContext* ctx,                              \
+      const accord::v1::Name##Request* request,                      \
+      accord::v1::Name##Response* response) {                        \
+    if (referrals_ == nullptr) return NoReferrals(ctx);              \
+    return Unary(ctx, CallerOf(*ctx), request, response,             \
+                 [this](Caller c, const auto& r, auto done) {        \
+                   referrals_->Fn(std::move(c), r, std::move(done)); \
+                 });                                                 \
   }
 
 ACCORD_REFERRAL_METHOD(SendReferral, Send)

@@ -2,8 +2,8 @@
 // builds the Caller from the TLS peer (CallerFromContext), hands the request
 // to the logic (Gateway, ReferralRouter), and finishes the reactor when the
 // logic calls back. The Auditor service is auditor::AuditorService over
-// the gateway's access policy (gateway/auditor_access.h). No per-request threads, no blocking in
-// handlers, no logic here.
+// the gateway's access policy (gateway/auditor_access.h). No per-request
+// threads, no blocking in handlers, no logic here.
 #ifndef ACCORD_GATEWAY_SERVICE_H_
 #define ACCORD_GATEWAY_SERVICE_H_
 
@@ -15,6 +15,7 @@
 #include "gateway/gateway.h"
 #include "gateway/pipeline.h"
 #include "gateway/referral_router.h"
+#include "gateway/statistics.h"
 #include "runtime/revocation.h"
 
 namespace accord::gateway {
@@ -27,11 +28,14 @@ Caller CallerFromContext(const grpc::ServerContextBase& ctx,
 class GatewayService final : public accord::v1::Gateway::CallbackService {
  public:
   // `referrals` may be null: the referral methods then answer UNIMPLEMENTED.
+  // `statistics` may be null: Statistics then answers UNIMPLEMENTED.
   GatewayService(Gateway* gateway, ReferralRouter* referrals,
                  const PartnershipDirectory* partnership,
-                 const RevocationList* revocation)
+                 const RevocationList* revocation,
+                 StatisticsRuns* statistics = nullptr)
       : gateway_(gateway),
         referrals_(referrals),
+        statistics_(statistics),
         partnership_(partnership),
         revocation_(revocation) {}
 
@@ -58,6 +62,10 @@ class GatewayService final : public accord::v1::Gateway::CallbackService {
       grpc::CallbackServerContext* ctx,
       const accord::v1::GetReferralKeyRequest* request,
       accord::v1::GetReferralKeyResponse* response) override;
+  grpc::ServerUnaryReactor* Statistics(
+      grpc::CallbackServerContext* ctx,
+      const accord::v1::StatisticsRequest* request,
+      accord::v1::StatisticsResponse* response) override;
 
  private:
   Caller CallerOf(const grpc::CallbackServerContext& ctx) const {
@@ -66,6 +74,7 @@ class GatewayService final : public accord::v1::Gateway::CallbackService {
 
   Gateway* gateway_;
   ReferralRouter* referrals_;
+  StatisticsRuns* statistics_;
   const PartnershipDirectory* partnership_;
   const RevocationList* revocation_;
 };

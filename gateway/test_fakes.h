@@ -47,8 +47,10 @@ class FakeHolderClients final : public HolderClients {
   }
   // An agent that answers `answer` at once.
   void Answer(const std::string& org, accord::v1::DiscloseResponse answer) {
-    SetScript(org, [answer](const accord::v1::DiscloseRequest&,
-                            DiscloseDone done) { done(absl::OkStatus(), answer); });
+    SetScript(org,
+              [answer](const accord::v1::DiscloseRequest&, DiscloseDone done) {
+                done(absl::OkStatus(), answer);
+              });
   }
 
   void Disclose(const std::string& holder_org,
@@ -72,6 +74,35 @@ class FakeHolderClients final : public HolderClients {
   bool Knows(const std::string& holder_org) const override {
     absl::MutexLock lock(&mu_);
     return known_.count(holder_org) > 0;
+  }
+
+  // Statistics: `org` answers `answer` (or `status`) at once.
+  void AnswerStatistics(const std::string& org,
+                        accord::v1::HolderStatisticsResponse answer,
+                        absl::Status status = absl::OkStatus()) {
+    absl::MutexLock lock(&mu_);
+    statistics_[org] = {std::move(status), std::move(answer)};
+  }
+  void Statistics(const std::string& holder_org,
+                  accord::v1::HolderStatisticsRequest request, absl::Duration,
+                  StatisticsDone done) override {
+    std::pair<absl::Status, accord::v1::HolderStatisticsResponse> answer{
+        absl::UnavailableError("the holder's agent is unreachable"), {}};
+    {
+      absl::MutexLock lock(&mu_);
+      statistics_requests_[holder_org].push_back(std::move(request));
+      if (auto it = statistics_.find(holder_org); it != statistics_.end())
+        answer = it->second;
+    }
+    done(answer.first, std::move(answer.second));
+  }
+  std::vector<accord::v1::HolderStatisticsRequest> StatisticsRequests(
+      const std::string& org) const {
+    absl::MutexLock lock(&mu_);
+    auto it = statistics_requests_.find(org);
+    return it == statistics_requests_.end()
+               ? std::vector<accord::v1::HolderStatisticsRequest>{}
+               : it->second;
   }
 
   void DeliverReferral(const std::string& org,
@@ -103,7 +134,8 @@ class FakeHolderClients final : public HolderClients {
     referral_status_[org] = std::move(status);
   }
 
-  std::vector<accord::v1::DiscloseRequest> requests(const std::string& org) const {
+  std::vector<accord::v1::DiscloseRequest> requests(
+      const std::string& org) const {
     absl::MutexLock lock(&mu_);
     auto it = requests_.find(org);
     return it == requests_.end() ? std::vector<accord::v1::DiscloseRequest>()
@@ -124,6 +156,11 @@ class FakeHolderClients final : public HolderClients {
  private:
   mutable absl::Mutex mu_;
   std::map<std::string, Script> known_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string,
+           std::pair<absl::Status, accord::v1::HolderStatisticsResponse>>
+      statistics_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<accord::v1::HolderStatisticsRequest>>
+      statistics_requests_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<accord::v1::DiscloseRequest>> requests_
       ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<absl::Duration>> deadlines_
@@ -159,12 +196,11 @@ struct ExamplePartnership {
     if (!dir.ok()) std::abort();
     directory = *dir;
     std::vector<std::string> agreements;
-    for (const char* a :
-         {"agreements/police-dasv.textproto",
-          "agreements/referral-pathways.textproto",
-          "agreements/support-coordination.textproto",
-          "agreements/childrens-mash.textproto",
-          "agreements/monitoring.textproto"}) {
+    for (const char* a : {"agreements/police-dasv.textproto",
+                          "agreements/referral-pathways.textproto",
+                          "agreements/support-coordination.textproto",
+                          "agreements/childrens-mash.textproto",
+                          "agreements/monitoring.textproto"}) {
       agreements.push_back(ExampleFile(a));
     }
     auto engine = policy::Engine::Create(ExampleFile("partnership.textproto"),

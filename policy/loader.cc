@@ -22,6 +22,7 @@
 #include "runtime/clock.h"
 #include "runtime/crypto.h"
 #include "runtime/textproto.h"
+#include "stats/dataset.h"
 
 namespace accord::policy {
 namespace {
@@ -345,6 +346,50 @@ class Compiler {
     return std::vector<uint32_t>(out.begin(), out.end());
   }
 
+  // A STATISTICS rule's clause: known dimensions and periods, a suppression
+  // that hides something, an Art 9 condition for ethnicity.
+  void CheckStatisticsClause(const accord::v1::Rule& rule,
+                             const std::string& rname, const Place& at) {
+    const auto& st = rule.statistics();
+    const Place here = at.At(rule, "statistics");
+    if (rule.action() != accord::v1::ACTION_STATISTICS) {
+      errors_.Add(here, absl::StrCat(rname,
+                                     ": statistics applies only to "
+                                     "ACTION_STATISTICS rules"));
+    }
+    for (int i = 0; i < st.dimensions_size(); ++i) {
+      const auto dim = stats::DimensionNamed(st.dimensions(i));
+      if (!dim) {
+        errors_.Add(here.At(st, "dimensions", i),
+                    absl::StrCat(rname, ": ", Quote(st.dimensions(i)),
+                                 " is not a dimension of the monitoring "
+                                 "dataset; the dimensions are: ",
+                                 stats::DimensionNames()));
+      } else if ((*dim == stats::Dimension::kEthnicity ||
+                  *dim == stats::Dimension::kEthnicGroup) &&
+                 rule.art9_condition() ==
+                     accord::v1::ART9_CONDITION_UNSPECIFIED) {
+        errors_.Add(here.At(st, "dimensions", i),
+                    absl::StrCat(rname, " counts by ", st.dimensions(i),
+                                 " (special category data) without "
+                                 "art9_condition"));
+      }
+    }
+    if (st.suppression().has_rounding() && st.suppression().rounding() == 0) {
+      errors_.Add(here.At(st, "suppression"),
+                  absl::StrCat(rname,
+                               ": suppression rounding must be at least 1 (1 "
+                               "leaves counts exact)"));
+    }
+    if (st.suppression().threshold() > 1000 ||
+        st.suppression().rounding() > 1000) {
+      errors_.Add(here.At(st, "suppression"),
+                  absl::StrCat(rname,
+                               ": suppression threshold and rounding are at "
+                               "most 1000"));
+    }
+  }
+
   void Rule(CompiledAgreement* a, const accord::v1::Rule& rule, const Place& at,
             const std::set<std::string>& parties) {
     const std::string rname = absl::StrCat("rule ", Quote(rule.id()));
@@ -482,6 +527,8 @@ class Compiler {
           absl::StrCat(
               rname, ": delivery_limit applies only to ACTION_REFERRAL rules"));
     }
+
+    if (rule.has_statistics()) CheckStatisticsClause(rule, rname, at);
 
     // Consent: a rule resting on consent must require it; a clause that sets
     // consent aside only makes sense where consent is required and is not the

@@ -175,6 +175,23 @@ cat "$run/logs/rape-crisis-outbox.log"
 say "Rape Crisis follows the referral and the chain onwards"
 ctl referral status "$rc_ref" --chain --as org-rape-crisis
 
+say "Monitoring: each partner's system loads its engagements in the common dataset"
+for org in womens-centre rape-crisis refuge law-centre employment; do
+  printf '%-14s ' "$org:"
+  ctl agent load "deploy/examples/data/monitoring/$org.textproto" --as "org-$org" --agent "$(agent_port "$org")"
+done
+
+say "The partnership coordinator's quarterly return: engagements by ethnic group, unique people,"
+echo "data completeness and outcome change. Each agent counts its own; the gateway adds them up,"
+echo "counts a woman known to two partners once without learning who she is, and hides small numbers"
+ctl stats --as org-womens-centre --user coordinator-ag --role partnership-coordinator \
+  --purpose monitoring --from 2026-04-01 --until 2027-04-01 --period quarter --by ethnic_group \
+  --completeness --outcomes
+
+say "Statistics for a purpose no agreement allows are refused (and audited)"
+ctl stats --as org-womens-centre --user coordinator-ag --role partnership-coordinator \
+  --purpose safeguarding --from 2026-04-01 --until 2027-04-01 || true
+
 say "The audit log, as the partnership's data protection officer sees it"
 ctl audit search --as auditor-dpo --all
 

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -15,8 +16,8 @@ namespace {
 using google::protobuf::EnumDescriptor;
 
 constexpr std::array<const char*, kDimensionCount> kDimensionNames = {
-    "service",   "referral_source", "need",       "ethnicity",
-    "ethnic_group", "age_band",     "disability", "sex"};
+    "service",      "referral_source", "need",       "ethnicity",
+    "ethnic_group", "age_band",        "disability", "sex"};
 
 // "ETHNICITY_WHITE_BRITISH" -> "white_british" for enum `d` whose values
 // start with `prefix`.
@@ -51,14 +52,10 @@ absl::StatusOr<int> ParseCode(const EnumDescriptor* d, absl::string_view prefix,
   if (!absl::StartsWith(norm, prefix)) norm = absl::StrCat(prefix, norm);
   const auto* v = d->FindValueByName(norm);
   if (v == nullptr || v->number() == 0) {
-    const absl::string_view shown = text.substr(0, 40);
-    bool printable = true;
-    for (char c : shown) printable &= absl::ascii_isprint(c);
+    // The value is not repeated: a misspelt code is still personal data.
     return absl::InvalidArgumentError(absl::StrCat(
-        printable ? absl::StrCat("'", shown, text.size() > 40 ? "...'" : "'")
-                  : std::string("the value"),
-        " is not a code of the ", list_name,
-        " code list; the codes are: ", absl::StrJoin(CodesOf(d, prefix), ", ")));
+        "not a code of the ", list_name, " code list; the codes are: ",
+        absl::StrJoin(CodesOf(d, prefix), ", ")));
   }
   return v->number();
 }
@@ -134,8 +131,8 @@ const std::vector<std::string>& CodeListColumns(Dimension d) {
         CodesOf(accord::v1::Ethnicity_descriptor(), "ETHNICITY_"));
     (*c)[static_cast<int>(Dimension::kEthnicGroup)] = WithNotRecorded(
         {"asian", "black", "mixed", "white", "other", "not_stated"});
-    (*c)[static_cast<int>(Dimension::kAgeBand)] = WithNotRecorded(
-        CodesOf(accord::v1::AgeBand_descriptor(), "AGE_BAND_"));
+    (*c)[static_cast<int>(Dimension::kAgeBand)] =
+        WithNotRecorded(CodesOf(accord::v1::AgeBand_descriptor(), "AGE_BAND_"));
     (*c)[static_cast<int>(Dimension::kDisability)] = WithNotRecorded(
         CodesOf(accord::v1::Disability_descriptor(), "DISABILITY_"));
     (*c)[static_cast<int>(Dimension::kSex)] =
@@ -157,7 +154,8 @@ std::string EthnicGroupCode(accord::v1::Ethnicity e) {
   if (e <= E::ETHNICITY_MIXED_OTHER) return "mixed";
   if (e <= E::ETHNICITY_WHITE_OTHER) return "white";
   if (e <= E::ETHNICITY_OTHER_ANY) return "other";
-  return "not_stated";
+  if (e == E::ETHNICITY_NOT_STATED) return "not_stated";
+  return "";
 }
 
 std::string AgeBandCode(accord::v1::AgeBand a) {
@@ -263,7 +261,8 @@ ScoreRange RangeOf(accord::v1::OutcomeInstrument i) {
 absl::Status CheckScore(accord::v1::OutcomeInstrument i, double score) {
   const ScoreRange r = RangeOf(i);
   if (r.max == 0) {
-    return absl::InvalidArgumentError("the outcome instrument is not given");
+    return absl::InvalidArgumentError(
+        "the outcome instrument is not given or not known");
   }
   if (!(score >= r.min && score <= r.max)) {  // also refuses NaN
     return absl::InvalidArgumentError(absl::StrFormat(

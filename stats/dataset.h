@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "accord/v1/agent.pb.h"
 #include "accord/v1/common.pb.h"
 #include "accord/v1/records.pb.h"
 
@@ -60,7 +61,8 @@ std::string ReferralSourceCode(accord::v1::ReferralSource r);
 std::string InstrumentCode(accord::v1::OutcomeInstrument i);
 
 // Parses a code as an import gives it; the error names the code list and
-// lists its codes (never repeating more than a short prefix of the input).
+// lists its codes, never repeating the input (a misspelt ethnicity is still
+// special category data).
 absl::StatusOr<accord::v1::Ethnicity> ParseEthnicity(absl::string_view text);
 absl::StatusOr<accord::v1::AgeBand> ParseAgeBand(absl::string_view text);
 absl::StatusOr<accord::v1::Disability> ParseDisability(absl::string_view text);

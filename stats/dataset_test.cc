@@ -36,14 +36,11 @@ TEST(DatasetTest, AnUnknownCodeNamesTheListAndItsCodes) {
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(e.status().message(),
-              HasSubstr("'martian' is not a code of the ethnicity code list"));
+              HasSubstr("not a code of the ethnicity code list"));
+  EXPECT_THAT(e.status().message(), ::testing::Not(HasSubstr("martian")));
   EXPECT_THAT(e.status().message(), HasSubstr("white_british"));
   // UNSPECIFIED is no code: an import that has no value leaves it out.
   EXPECT_FALSE(ParseSex("unspecified").ok());
-  // A value that is not printable is not repeated.
-  auto bad = ParseSex(std::string("fe\x01male"));
-  ASSERT_FALSE(bad.ok());
-  EXPECT_THAT(bad.status().message(), HasSubstr("the value is not a code"));
 }
 
 TEST(DatasetTest, TheFiveCensusGroups) {
