@@ -7,17 +7,20 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
 #include "agent/consent_terms.h"
+#include "agent/engagement_check.h"
 #include "agent/import.h"
 #include "agent/input_text.h"
 #include "linkage/normalise.h"
 #include "policy/fields.h"
 #include "runtime/clock.h"
 #include "runtime/crypto.h"
+#include "stats/dataset.h"
 
 namespace accord::agent {
 namespace import_internal {
@@ -49,7 +52,17 @@ const std::vector<absl::string_view>& Columns() {
                                 "engagement_ended",
                                 "engagement_needs",
                                 "engagement_worker_name",
-                                "engagement_worker_role"}) {
+                                "engagement_worker_role",
+                                "engagement_referral_source",
+                                "engagement_ethnicity",
+                                "engagement_age_band",
+                                "engagement_disability",
+                                "engagement_sex",
+                                "engagement_outcome_instrument",
+                                "engagement_outcome_before",
+                                "engagement_outcome_before_date",
+                                "engagement_outcome_after",
+                                "engagement_outcome_after_date"}) {
       v->push_back(c);
     }
     return v;
@@ -329,6 +342,144 @@ absl::Status BuildConsent(const RowCells& c, const std::string& subject_id,
   return absl::OkStatus();
 }
 
+// A code of one of the monitoring dataset's code lists (stats/dataset.h).
+// stats' message quotes what the cell held; the reason keeps only what
+// follows it (the code list and its codes).
+template <typename Code>
+absl::StatusOr<Code> CodeCell(
+    absl::string_view column, absl::string_view text,
+    absl::StatusOr<Code> (*parse)(absl::string_view)) {
+  auto code = parse(text);
+  if (code.ok()) return code;
+  constexpr absl::string_view kNotACode = " is not a code of the ";
+  const absl::string_view why = code.status().message();
+  const size_t at = why.rfind(kNotACode);
+  if (at == absl::string_view::npos) {
+    return Bad(column, "not a code of its code list (docs/STATISTICS.md)");
+  }
+  return Bad(column, absl::StrCat("not a code of the ",
+                                  why.substr(at + kNotACode.size())));
+}
+
+// An outcome score: a decimal number ("42" or "42.5"), never a value of
+// another form (no signs, exponents, "nan" or "inf").
+absl::StatusOr<double> ScoreCell(absl::string_view column,
+                                 absl::string_view text) {
+  const size_t point = text.find('.');
+  bool digits_only = !text.empty() && text.front() != '.' &&
+                     text.back() != '.' && text.size() <= 16;
+  for (size_t i = 0; i < text.size() && digits_only; ++i) {
+    digits_only = absl::ascii_isdigit(static_cast<unsigned char>(text[i])) ||
+                  (i == point && text[i] == '.');
+  }
+  double score = 0;
+  if (!digits_only || !absl::SimpleAtod(text, &score)) {
+    return Bad(column, "not a number (write the score as 42 or 42.5)");
+  }
+  return score;
+}
+
+// The row's referral source, demographics and outcome measures (one
+// instrument, a before and an after score), checked as every engagement is
+// (agent/engagement_check.h).
+absl::Status BuildMonitoring(const RowCells& c, accord::v1::Engagement* e) {
+  if (!c.Get("engagement_referral_source").empty()) {
+    auto source = CodeCell("engagement_referral_source",
+                           c.Get("engagement_referral_source"),
+                           &stats::ParseReferralSource);
+    if (!source.ok()) return source.status();
+    e->set_referral_source(*source);
+  }
+  if (!c.Get("engagement_ethnicity").empty()) {
+    auto v = CodeCell("engagement_ethnicity", c.Get("engagement_ethnicity"),
+                      &stats::ParseEthnicity);
+    if (!v.ok()) return v.status();
+    e->mutable_monitoring()->set_ethnicity(*v);
+  }
+  if (!c.Get("engagement_age_band").empty()) {
+    auto v = CodeCell("engagement_age_band", c.Get("engagement_age_band"),
+                      &stats::ParseAgeBand);
+    if (!v.ok()) return v.status();
+    e->mutable_monitoring()->set_age_band(*v);
+  }
+  if (!c.Get("engagement_disability").empty()) {
+    auto v = CodeCell("engagement_disability", c.Get("engagement_disability"),
+                      &stats::ParseDisability);
+    if (!v.ok()) return v.status();
+    e->mutable_monitoring()->set_disability(*v);
+  }
+  if (!c.Get("engagement_sex").empty()) {
+    auto v =
+        CodeCell("engagement_sex", c.Get("engagement_sex"), &stats::ParseSex);
+    if (!v.ok()) return v.status();
+    e->mutable_monitoring()->set_sex(*v);
+  }
+
+  auto instrument = accord::v1::OUTCOME_INSTRUMENT_UNSPECIFIED;
+  if (!c.Get("engagement_outcome_instrument").empty()) {
+    auto v = CodeCell("engagement_outcome_instrument",
+                      c.Get("engagement_outcome_instrument"),
+                      &stats::ParseInstrument);
+    if (!v.ok()) return v.status();
+    instrument = *v;
+  }
+  // The columns of each stage's measure, in the order they are added to the
+  // engagement (so a problem at outcomes[i] names its column).
+  struct StageColumns {
+    accord::v1::OutcomeStage stage;
+    const char* score;
+    const char* date;
+  };
+  static constexpr StageColumns kStages[] = {
+      {accord::v1::OUTCOME_STAGE_BEFORE, "engagement_outcome_before",
+       "engagement_outcome_before_date"},
+      {accord::v1::OUTCOME_STAGE_AFTER, "engagement_outcome_after",
+       "engagement_outcome_after_date"},
+  };
+  std::vector<const StageColumns*> added;
+  for (const StageColumns& stage : kStages) {
+    const absl::string_view score_text = c.Get(stage.score);
+    const absl::string_view date_text = c.Get(stage.date);
+    if (score_text.empty()) {
+      if (!date_text.empty()) {
+        return Bad(stage.date, absl::StrCat("given without ", stage.score,
+                                            " (the score it dates)"));
+      }
+      continue;
+    }
+    auto score = ScoreCell(stage.score, score_text);
+    if (!score.ok()) return score.status();
+    if (instrument == accord::v1::OUTCOME_INSTRUMENT_UNSPECIFIED) {
+      return Bad(stage.score,
+                 "a score needs engagement_outcome_instrument (the scale it "
+                 "was measured on)");
+    }
+    accord::v1::OutcomeMeasure* m = e->add_outcomes();
+    m->set_instrument(instrument);
+    m->set_stage(stage.stage);
+    m->set_score(*score);
+    if (!date_text.empty()) {
+      auto at = TimeCell(stage.date, date_text);
+      if (!at.ok()) return at.status();
+      *m->mutable_measured_at() = ToProtoTime(*at);
+    }
+    added.push_back(&stage);
+  }
+  // The rules every way in shares, with the problem named by its column.
+  if (auto problem = FindEngagementProblem(*e)) {
+    if (problem->outcome >= static_cast<int>(added.size())) {
+      return Bad("engagement_outcome_instrument", problem->what);
+    }
+    const StageColumns& stage = *added[problem->outcome];
+    const char* column = problem->field == "instrument"
+                             ? "engagement_outcome_instrument"
+                         : problem->field == "measured_at" ? stage.date
+                                                           : stage.score;
+    return Bad(column, problem->what);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status BuildEngagement(const RowCells& c, const std::string& subject_id,
                              accord::v1::Engagement* e) {
   e->set_subject_local_id(subject_id);
@@ -363,7 +514,7 @@ absl::Status BuildEngagement(const RowCells& c, const std::string& subject_id,
   }
   SetText(e->mutable_worker_name(), c.Get("engagement_worker_name"));
   SetText(e->mutable_worker_role(), c.Get("engagement_worker_role"));
-  return absl::OkStatus();
+  return BuildMonitoring(c, e);
 }
 
 // `*m` cleared (keeping its storage), or a new message.

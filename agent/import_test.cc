@@ -81,6 +81,17 @@ class ImportTest : public ::testing::Test {
 
   bool HasSubject(const std::string& id) { return f_.store->TokensOf(id).ok(); }
 
+  // The engagements stored for the subject with local id `id`.
+  std::vector<accord::v1::Engagement> EngagementsOf(const std::string& id) {
+    auto tokens = f_.store->TokensOf(id);
+    if (!tokens.ok() || tokens->empty()) return {};
+    auto ids = f_.store->FindByToken((*tokens)[0]);
+    if (!ids.ok() || ids->size() != 1) return {};
+    auto engagements = f_.store->EngagementsOf((*ids)[0]);
+    return engagements.ok() ? *engagements
+                            : std::vector<accord::v1::Engagement>{};
+  }
+
   static std::string Reasons(const accord::v1::ImportReport& r) {
     std::vector<std::string> out;
     for (const auto& x : r.rejected())
@@ -634,6 +645,122 @@ TEST_F(ImportTest, ASecondIdForAPersonAlreadyHeldIsRejectedNamingTheFirst) {
   auto again = Import(absl::StrCat(kHeader, kGoodRow));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->rows_applied(), 1u) << Reasons(*again);
+}
+
+// ---------------------------------------------------------------------------
+// The monitoring dataset (docs/STATISTICS.md)
+
+constexpr char kMonitoringHeader[] =
+    "subject_id,given_name,family_name,date_of_birth,engagement_service,"
+    "engagement_started,engagement_referral_source,engagement_ethnicity,"
+    "engagement_age_band,engagement_disability,engagement_sex,"
+    "engagement_outcome_instrument,engagement_outcome_before,"
+    "engagement_outcome_before_date,engagement_outcome_after,"
+    "engagement_outcome_after_date\n";
+
+// Everything the monitoring columns give, as stored.
+void ExpectMonitoring(const accord::v1::Engagement& e) {
+  EXPECT_EQ(e.service(), "isva");
+  EXPECT_EQ(e.referral_source(), accord::v1::REFERRAL_SOURCE_POLICE);
+  EXPECT_EQ(e.monitoring().ethnicity(), accord::v1::ETHNICITY_WHITE_BRITISH);
+  EXPECT_EQ(e.monitoring().age_band(), accord::v1::AGE_BAND_25_34);
+  EXPECT_EQ(e.monitoring().disability(), accord::v1::DISABILITY_NOT_STATED);
+  EXPECT_EQ(e.monitoring().sex(), accord::v1::SEX_FEMALE);
+  ASSERT_THAT(e.outcomes(), SizeIs(2));
+  EXPECT_EQ(e.outcomes(0).instrument(), accord::v1::OUTCOME_INSTRUMENT_WEMWBS);
+  EXPECT_EQ(e.outcomes(0).stage(), accord::v1::OUTCOME_STAGE_BEFORE);
+  EXPECT_EQ(e.outcomes(0).score(), 31.5);
+  EXPECT_EQ(e.outcomes(0).measured_at().seconds(), 1768003200);  // 2026-01-10
+  EXPECT_EQ(e.outcomes(1).instrument(), accord::v1::OUTCOME_INSTRUMENT_WEMWBS);
+  EXPECT_EQ(e.outcomes(1).stage(), accord::v1::OUTCOME_STAGE_AFTER);
+  EXPECT_EQ(e.outcomes(1).score(), 48);
+  EXPECT_EQ(e.outcomes(1).measured_at().seconds(), 1775001600);  // 2026-04-01
+}
+
+TEST_F(ImportTest, MonitoringColumnsAreStoredInTheEngagement) {
+  // The codes as people write them: labels, hyphens, any case, the prefix.
+  auto csv = Import(absl::StrCat(
+      kMonitoringHeader,
+      "M-1,Ann,Ash,1995-06-01,isva,2026-01-10,Police,White British,25-34,"
+      "not_stated,FEMALE,WEMWBS,31.5,10/01/2026,48,2026-04-01\n"));
+  ASSERT_TRUE(csv.ok()) << csv.status();
+  EXPECT_EQ(csv->rows_applied(), 1u) << Reasons(*csv);
+  EXPECT_EQ(csv->engagements_written(), 1u);
+  auto stored = EngagementsOf("M-1");
+  ASSERT_THAT(stored, SizeIs(1));
+  ExpectMonitoring(stored[0]);
+
+  auto jsonl = Import(
+      "{\"subject_id\": \"M-2\", \"given_name\": \"Bo\", "
+      "\"family_name\": \"Bell\", \"date_of_birth\": \"1996-07-02\", "
+      "\"engagement_service\": \"isva\", \"engagement_started\": "
+      "\"2026-01-10\", \"engagement_referral_source\": "
+      "\"referral_source_police\", \"engagement_ethnicity\": "
+      "\"white_british\", \"engagement_age_band\": \"25_34\", "
+      "\"engagement_disability\": \"Not Stated\", \"engagement_sex\": "
+      "\"female\", \"engagement_outcome_instrument\": \"wemwbs\", "
+      "\"engagement_outcome_before\": \"31.5\", "
+      "\"engagement_outcome_before_date\": \"2026-01-10\", "
+      "\"engagement_outcome_after\": \"48\", "
+      "\"engagement_outcome_after_date\": \"2026-04-01T00:00:00Z\"}\n",
+      accord::v1::IMPORT_FORMAT_JSONL);
+  ASSERT_TRUE(jsonl.ok()) << jsonl.status();
+  EXPECT_EQ(jsonl->rows_applied(), 1u) << Reasons(*jsonl);
+  stored = EngagementsOf("M-2");
+  ASSERT_THAT(stored, SizeIs(1));
+  ExpectMonitoring(stored[0]);
+}
+
+TEST_F(ImportTest, BadMonitoringCellsAreRejectedWithRowNumberAndColumn) {
+  auto report = Import(absl::StrCat(
+      kMonitoringHeader,
+      // 2: good, before only, no dates
+      "B-1,Ann,Ash,1990-01-01,isva,2026-01-10,,,,,,swemwbs,20,,,\n",
+      // 3: an ethnicity that is not a code of the list
+      "B-2,Bo,Bell,1990-01-02,isva,2026-01-10,,martian,,,,,,,,\n",
+      // 4: a score outside the instrument's range
+      "B-3,Cy,Cole,1990-01-03,isva,2026-01-10,,,,,,wemwbs,30,,71.25,\n",
+      // 5: a score without an instrument
+      "B-4,Di,Dunn,1990-01-04,isva,2026-01-10,,,,,,,30,,,\n",
+      // 6: the after measure dated before the before measure
+      "B-5,Ed,Eve,1990-01-05,isva,2026-01-10,,,,,,wemwbs,30,2026-03-01,40,"
+      "2026-02-01\n",
+      // 7: a score that is not a number
+      "B-6,Fi,Fox,1990-01-06,isva,2026-01-10,,,,,,wemwbs,4O,,,\n",
+      // 8: monitoring data without the engagement it belongs to
+      "B-7,Gus,Gee,1990-01-07,,,,,,,female,,,,,\n"));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->rows_read(), 7u);
+  EXPECT_EQ(report->rows_applied(), 1u) << Reasons(*report);
+  ASSERT_THAT(report->rejected(), SizeIs(6)) << Reasons(*report);
+  const std::vector<std::pair<uint64_t, std::string>> want = {
+      {3,
+       "engagement_ethnicity: not a code of the ethnicity code list; the "
+       "codes are: asian_bangladeshi,"},
+      {4, "engagement_outcome_after: a wemwbs score lies between 14 and 70"},
+      {5,
+       "engagement_outcome_before: a score needs "
+       "engagement_outcome_instrument"},
+      {6,
+       "engagement_outcome_after_date: the after measure of wemwbs is dated "
+       "before its before measure"},
+      {7, "engagement_outcome_before: not a number"},
+      {8, "engagement_service: required when a row has an engagement"}};
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(report->rejected(i).row(), want[i].first) << Reasons(*report);
+    EXPECT_THAT(report->rejected(i).reason(), StartsWith(want[i].second))
+        << Reasons(*report);
+  }
+  // Reasons never repeat a cell's value.
+  for (const auto& r : report->rejected()) {
+    EXPECT_THAT(r.reason(), ::testing::Not(HasSubstr("martian")));
+    EXPECT_THAT(r.reason(), ::testing::Not(HasSubstr("71.25")));
+    EXPECT_THAT(r.reason(), ::testing::Not(HasSubstr("4O")));
+  }
+  // Nothing of a rejected row is written, not even its subject.
+  ASSERT_THAT(EngagementsOf("B-1"), SizeIs(1));
+  for (const char* id : {"B-2", "B-3", "B-4", "B-5", "B-6", "B-7"})
+    EXPECT_FALSE(HasSubject(id)) << id;
 }
 
 // The fuzz target's checks (no crash, no row lost, chunking does not matter)

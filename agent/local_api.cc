@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/consent_terms.h"
 #include "agent/duplicates.h"
+#include "agent/engagement_check.h"
 #include "agent/input_text.h"
 #include "linkage/normalise.h"
 #include "policy/fields.h"
@@ -230,6 +231,10 @@ absl::StatusOr<accord::v1::ListConsentsResponse> LocalApi::ListConsents(
 absl::StatusOr<accord::v1::RecordEngagementResponse> LocalApi::RecordEngagement(
     const accord::v1::RecordEngagementRequest& request) {
   if (auto s = ValidateLocalRequest(request); !s.ok()) return s;
+  // The monitoring dataset's rules, as an import is held to them.
+  if (auto s = CheckEngagement(request.engagement(), "engagement."); !s.ok()) {
+    return s;
+  }
   accord::v1::RecordEngagementResponse response;
   auto s = store_->Write([&](AgentStore::Writer& w) -> absl::Status {
     auto id = w.RecordEngagement(request.engagement());

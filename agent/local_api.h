@@ -2,8 +2,9 @@
 // agent (ingest subjects, records, consent and engagements; read tokens).
 // Only the partner's own organisation identity may call it. Every request's
 // text is checked first (agent/input_text.h), consents against the terms
-// every path shares (agent/consent_terms.h), and subjects so that one person
-// has one local id (agent/duplicates.h). Every write is a single
+// every path shares (agent/consent_terms.h), engagements against the
+// monitoring dataset's rules (agent/engagement_check.h), and subjects so that
+// one person has one local id (agent/duplicates.h). Every write is a single
 // transaction: a refused request leaves nothing half-written; an import
 // applies each row all-or-nothing.
 // Thread-safe.

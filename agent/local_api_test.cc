@@ -12,6 +12,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/sqlite.h"
+#include "runtime/textproto.h"
 
 namespace accord::agent {
 namespace {
@@ -200,6 +201,200 @@ TEST_F(LocalApiTest, RecordConsentRefusesTermsThatCouldNeverApply) {
   auto held = f_.store->Consents("S-1");
   ASSERT_TRUE(held.ok());
   EXPECT_THAT(*held, SizeIs(1));
+}
+
+// ---------------------------------------------------------------------------
+// The monitoring dataset
+
+// Engagements as an AgentDataset gives them to `accordctl agent load`, which
+// records each through RecordEngagement.
+std::vector<accord::v1::RecordEngagementRequest> DatasetEngagements(
+    const std::string& text) {
+  accord::v1::AgentDataset dataset;
+  EXPECT_TRUE(ParseTextProto(text, "dataset.textproto", &dataset).ok());
+  std::vector<accord::v1::RecordEngagementRequest> out;
+  for (const auto& e : dataset.engagements()) {
+    out.emplace_back();
+    *out.back().mutable_engagement() = e;
+  }
+  return out;
+}
+
+TEST_F(LocalApiTest, RecordEngagementChecksTheMonitoringDataset) {
+  ASSERT_TRUE(f_.local->UpsertSubject(Person("S-1")).ok());
+  const auto requests = DatasetEngagements(R"pb(
+    engagements {
+      subject_local_id: "S-1"
+      service: "isva"
+      started_at { seconds: 1768003200 }
+      referral_source: REFERRAL_SOURCE_HEALTH
+      monitoring { ethnicity: ETHNICITY_BLACK_CARIBBEAN sex: SEX_FEMALE }
+      outcomes {
+        instrument: OUTCOME_INSTRUMENT_WEMWBS
+        stage: OUTCOME_STAGE_BEFORE
+        score: 30
+        measured_at { seconds: 1768003200 }
+      }
+      outcomes {
+        instrument: OUTCOME_INSTRUMENT_WEMWBS
+        stage: OUTCOME_STAGE_AFTER
+        score: 71
+      }
+    }
+    engagements {
+      subject_local_id: "S-1"
+      service: "isva"
+      started_at { seconds: 1768003200 }
+      outcomes {
+        instrument: OUTCOME_INSTRUMENT_WEMWBS
+        stage: OUTCOME_STAGE_BEFORE
+        score: 30
+        measured_at { seconds: 1768003200 }
+      }
+      outcomes {
+        instrument: OUTCOME_INSTRUMENT_WEMWBS
+        stage: OUTCOME_STAGE_AFTER
+        score: 45
+        measured_at { seconds: 1767916800 }
+      }
+    }
+    engagements {
+      subject_local_id: "S-1"
+      service: "isva"
+      started_at { seconds: 1768003200 }
+      outcomes {
+        instrument: OUTCOME_INSTRUMENT_SWEMWBS
+        stage: OUTCOME_STAGE_BEFORE
+        score: 20
+      }
+      outcomes {
+        instrument: OUTCOME_INSTRUMENT_SWEMWBS
+        stage: OUTCOME_STAGE_BEFORE
+        score: 21
+      }
+    }
+    engagements {
+      subject_local_id: "S-1"
+      service: "isva"
+      started_at { seconds: 1768003200 }
+      referral_source: REFERRAL_SOURCE_HEALTH
+      monitoring { ethnicity: ETHNICITY_BLACK_CARIBBEAN sex: SEX_FEMALE }
+      outcomes {
+        instrument: OUTCOME_INSTRUMENT_WEMWBS
+        stage: OUTCOME_STAGE_BEFORE
+        score: 30
+        measured_at { seconds: 1768003200 }
+      }
+      outcomes {
+        instrument: OUTCOME_INSTRUMENT_WEMWBS
+        stage: OUTCOME_STAGE_AFTER
+        score: 52.5
+        measured_at { seconds: 1775001600 }
+      }
+    }
+  )pb");
+  ASSERT_THAT(requests, SizeIs(4));
+
+  auto s = f_.local->RecordEngagement(requests[0]).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "field engagement.outcomes[1].score: a wemwbs score lies between "
+            "14 and 70");
+  s = f_.local->RecordEngagement(requests[1]).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "field engagement.outcomes[1].measured_at: the after measure of "
+            "wemwbs is dated before its before measure");
+  s = f_.local->RecordEngagement(requests[2]).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()),
+              StartsWith("field engagement.outcomes[1].stage: a second before "
+                         "measure of swemwbs"));
+  // Nothing refused was stored.
+  auto tokens = f_.store->TokensOf("S-1");
+  ASSERT_TRUE(tokens.ok());
+  auto ids = f_.store->FindByToken((*tokens)[0]);
+  ASSERT_TRUE(ids.ok());
+  ASSERT_THAT(*ids, SizeIs(1));
+  EXPECT_THAT(*f_.store->EngagementsOf((*ids)[0]), SizeIs(0));
+
+  auto good = f_.local->RecordEngagement(requests[3]);
+  ASSERT_TRUE(good.ok()) << good.status();
+  auto stored = f_.store->EngagementsOf((*ids)[0]);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_THAT(*stored, SizeIs(1));
+  EXPECT_EQ((*stored)[0].SerializeAsString(),
+            requests[3].engagement().SerializeAsString());
+}
+
+TEST_F(LocalApiTest, MonitoringValuesOutsideTheirEnumsAreRefusedByTheSchema) {
+  // The generic schema check (ValidateMessage) already refuses, on the new
+  // fields, numbers that are not values of their enum and measures without
+  // an instrument or a stage; the engagement check never sees them.
+  ASSERT_TRUE(f_.local->UpsertSubject(Person("S-1")).ok());
+  accord::v1::RecordEngagementRequest base;
+  base.mutable_engagement()->set_subject_local_id("S-1");
+  base.mutable_engagement()->set_service("isva");
+  *base.mutable_engagement()->mutable_started_at() =
+      ToProtoTime(f_.clock.Now());
+  auto measure = [](accord::v1::RecordEngagementRequest* r) {
+    auto* m = r->mutable_engagement()->add_outcomes();
+    m->set_instrument(accord::v1::OUTCOME_INSTRUMENT_WEMWBS);
+    m->set_stage(accord::v1::OUTCOME_STAGE_BEFORE);
+    m->set_score(40);
+    return m;
+  };
+  struct Case {
+    std::string name;
+    accord::v1::RecordEngagementRequest request;
+    std::string message;
+  };
+  std::vector<Case> cases(8, {"", base, ""});
+  cases[0].name = "referral source";
+  cases[0].request.mutable_engagement()->set_referral_source(
+      static_cast<accord::v1::ReferralSource>(99));
+  cases[0].message =
+      "field engagement.referral_source has unknown value 99 for "
+      "accord.v1.ReferralSource";
+  cases[1].name = "ethnicity";
+  cases[1].request.mutable_engagement()->mutable_monitoring()->set_ethnicity(
+      static_cast<accord::v1::Ethnicity>(21));
+  cases[1].message = "field engagement.monitoring.ethnicity has unknown value";
+  cases[2].name = "age band";
+  cases[2].request.mutable_engagement()->mutable_monitoring()->set_age_band(
+      static_cast<accord::v1::AgeBand>(10));
+  cases[2].message = "field engagement.monitoring.age_band has unknown value";
+  cases[3].name = "disability";
+  cases[3].request.mutable_engagement()->mutable_monitoring()->set_disability(
+      static_cast<accord::v1::Disability>(-1));
+  cases[3].message = "field engagement.monitoring.disability has unknown value";
+  cases[4].name = "sex";
+  cases[4].request.mutable_engagement()->mutable_monitoring()->set_sex(
+      static_cast<accord::v1::Sex>(4));
+  cases[4].message = "field engagement.monitoring.sex has unknown value";
+  cases[5].name = "instrument";
+  measure(&cases[5].request)
+      ->set_instrument(static_cast<accord::v1::OutcomeInstrument>(4));
+  cases[5].message =
+      "field engagement.outcomes[0].instrument has unknown value";
+  cases[6].name = "no instrument";
+  measure(&cases[6].request)
+      ->set_instrument(accord::v1::OUTCOME_INSTRUMENT_UNSPECIFIED);
+  cases[6].message = "field engagement.outcomes[0].instrument must be set";
+  cases[7].name = "stage";
+  measure(&cases[7].request)
+      ->set_stage(static_cast<accord::v1::OutcomeStage>(3));
+  cases[7].message = "field engagement.outcomes[0].stage has unknown value";
+  for (const auto& c : cases) {
+    auto s = f_.local->RecordEngagement(c.request).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.name;
+    EXPECT_THAT(std::string(s.message()), StartsWith(c.message)) << c.name;
+  }
+  // Unspecified demographics and referral source mean "not recorded".
+  auto unrecorded = base;
+  unrecorded.mutable_engagement()->mutable_monitoring();
+  measure(&unrecorded);
+  EXPECT_TRUE(f_.local->RecordEngagement(unrecorded).ok());
 }
 
 // ---------------------------------------------------------------------------
