@@ -342,23 +342,15 @@ absl::Status BuildConsent(const RowCells& c, const std::string& subject_id,
   return absl::OkStatus();
 }
 
-// A code of one of the monitoring dataset's code lists (stats/dataset.h).
-// stats' message quotes what the cell held; the reason keeps only what
-// follows it (the code list and its codes).
+// A code of one of the monitoring dataset's code lists (stats/dataset.h,
+// whose message names the code list and its codes, never the cell).
 template <typename Code>
 absl::StatusOr<Code> CodeCell(
     absl::string_view column, absl::string_view text,
     absl::StatusOr<Code> (*parse)(absl::string_view)) {
   auto code = parse(text);
   if (code.ok()) return code;
-  constexpr absl::string_view kNotACode = " is not a code of the ";
-  const absl::string_view why = code.status().message();
-  const size_t at = why.rfind(kNotACode);
-  if (at == absl::string_view::npos) {
-    return Bad(column, "not a code of its code list (docs/STATISTICS.md)");
-  }
-  return Bad(column, absl::StrCat("not a code of the ",
-                                  why.substr(at + kNotACode.size())));
+  return Bad(column, code.status().message());
 }
 
 // An outcome score: a decimal number ("42" or "42.5"), never a value of
