@@ -199,7 +199,8 @@ void StatisticsRuns::Start(std::shared_ptr<const Call> call,
         !first_denial.empty()
             ? first_denial
             : absl::StrCat("no agreement permits ", call->org_id(),
-                           " statistics for '", req.purpose(), "'")));
+                           " to ask for statistics for '", req.purpose(),
+                           "'")));
   }
 
   absl::Duration deadline = options_.holder_deadline;

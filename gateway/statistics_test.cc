@@ -13,9 +13,9 @@
 namespace accord::gateway {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::ExamplePartnership;
 using testing::FakeHolderClients;
+using ::testing::HasSubstr;
 using testing::Result;
 
 // 2026-04-01 and 2026-10-01, UTC.
@@ -110,6 +110,20 @@ TEST_F(StatisticsFixture, EachHolderCountsUnderItsOwnDecisionAndAFreshRunId) {
   EXPECT_NE(holders.StatisticsRequests("refuge")[1].run_id(), run_id);
 }
 
+TEST_F(StatisticsFixture, APartnersOwnFiguresArePartOfThePartnerships) {
+  holders.AnswerStatistics("womens-centre", Honest(10));
+  auto all = BySex();
+  all.clear_holders();
+  Result<accord::v1::StatisticsResponse> result;
+  runs.Statistics(p.Org("womens-centre"), all, result.Callback());
+  auto r = result.Get();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(holders.StatisticsRequests("womens-centre").size(), 1u);
+  EXPECT_THAT(r->holders_included(), ::testing::Contains("womens-centre"));
+  // Partners whose agents did not answer are named, not silently dropped.
+  EXPECT_GT(r->holders_missing_size(), 0);
+}
+
 TEST_F(StatisticsFixture, ALyingHoldersAnswerIsLeftOutWithTheReason) {
   holders.AnswerStatistics("refuge", Honest(10));
   auto lie = Honest(20);
@@ -143,8 +157,7 @@ TEST_F(StatisticsFixture, BadRequestsAreRefusedOnceAndAudited) {
 
   auto no_period = BySex();
   no_period.clear_period();
-  EXPECT_THAT(Run(no_period).status().message(),
-              HasSubstr("field period"));
+  EXPECT_THAT(Run(no_period).status().message(), HasSubstr("field period"));
 
   auto backwards = BySex();
   backwards.mutable_range()->mutable_until()->set_seconds(kFrom - 1);

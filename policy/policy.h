@@ -225,7 +225,8 @@ class PolicySet {
   std::string Explain(const Request& request) const;
 
   // Holders towards which some rule in force at `at` lets `requester` do
-  // `action` for `purpose` (sorted; excludes the requester itself).
+  // `action` for `purpose` (sorted). The requester itself is excluded, but
+  // for STATISTICS: a partner's own figures are part of the partnership's.
   std::vector<std::string> CandidateHolders(absl::string_view requester,
                                             accord::v1::Action action,
                                             absl::string_view purpose,

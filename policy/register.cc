@@ -34,7 +34,10 @@ std::vector<std::string> PolicySet::CandidateHolders(
   if (it == d.by_requester_action.end()) return out;
   std::vector<uint32_t> holders;
   for (const auto& [holder, rule] : it->second) {
-    if (holder == static_cast<uint32_t>(q)) continue;
+    if (holder == static_cast<uint32_t>(q) &&
+        action != accord::v1::ACTION_STATISTICS) {
+      continue;
+    }
     if (!rule->agreement->InForce(at) || !((rule->purposes >> p) & 1u))
       continue;
     holders.push_back(holder);
