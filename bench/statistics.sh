@@ -224,25 +224,49 @@ wait_for "$run/logs/gateway.log" "serving" "$gateway_pid"
 stats_args=(stats --purpose monitoring --from 2026-04-01 --until 2027-04-01 --period quarter
   --by ethnic_group --completeness --outcomes --as "org-${orgs[0]}" --pki "$run/pki"
   --gateway "127.0.0.1:$gateway_port")
-one_run() { # one_run OUT: prints the seconds the run took
-  local start end
+one_run() { # one_run OUT [flags]: prints the seconds the run took
+  local start end out=$1
+  shift
   start=$(date +%s.%N)
-  "$bin/accordctl" "${stats_args[@]}" --csv >"$1" 2>"$1.err" ||
-    { cat "$1.err" >&2; die "accordctl stats failed"; }
+  "$bin/accordctl" "${stats_args[@]}" "$@" --csv >"$out" 2>"$out.err" ||
+    { cat "$out.err" >&2; die "accordctl stats failed"; }
   end=$(date +%s.%N)
   awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }'
 }
 
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+# CPU seconds (user + system) the agents have used so far.
+agents_cpu() {
+  local ticks=0 pid
+  for pid in "${agent_pids[@]}"; do
+    ticks=$((ticks + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+  done
+  awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", t / hz }'
+}
+
+load_before=$(cut -d' ' -f1 /proc/loadavg)
 say "Timing accordctl stats: 1 warm-up, then $runs runs; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 warm=$(one_run "$run/logs/stats-warmup.csv")
 echo "warm-up: $warm s" >&2
 times=()
+cpu_before=$(agents_cpu)
 for ((r = 1; r <= runs; r++)); do
   t=$(one_run "$run/logs/stats-$r.csv")
   echo "run $r: $t s" >&2
   times+=("$t")
 done
-median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
+cpu_after=$(agents_cpu)
+median=$(printf '%s\n' "${times[@]}" | median)
+# One partner alone (--holder): what one agent's count of its $per_agent
+# engagements costs when it has the machine to itself, as each partner's
+# agent has its own in a partnership.
+one_times=()
+for ((r = 1; r <= runs; r++)); do
+  one_times+=("$(one_run "$run/logs/stats-one-$r.csv" --holder "${orgs[0]}")")
+done
+one_median=$(printf '%s\n' "${one_times[@]}" | median)
+echo "one partner: ${one_times[*]} s" >&2
+load_after=$(cut -d' ' -f1 /proc/loadavg)
 "$bin/accordctl" "${stats_args[@]}" >"$run/logs/stats.txt" 2>&1 || true
 
 # --- is the answer sane? -----------------------------------------------------------
@@ -285,7 +309,12 @@ bench "${name}_s" "$median" s
 bench "${name}_warmup_s" "$warm" s
 bench "${name}_min_s" "$(printf '%s\n' "${times[@]}" | sort -n | head -1)" s
 bench "${name}_max_s" "$(printf '%s\n' "${times[@]}" | sort -n | tail -1)" s
+bench "statistics_one_agent_$((per_agent / 1000))k_s" "$one_median" s
+bench statistics_agents_cpu_s_per_run \
+  "$(awk -v a="$cpu_before" -v b="$cpu_after" -v n="$runs" 'BEGIN { printf "%.2f", (b - a) / n }')" s
 bench statistics_engagements "$expected" count
+bench statistics_load_avg_before "$load_before" load
+bench statistics_load_avg_after "$load_after" load
 bench statistics_fixture_write_s "$(awk -v a="$fixture_start" -v b="$fixture_end" 'BEGIN { printf "%.1f", b - a }')" s
 bench statistics_agent_rss_mb "$(mb "$agent_hwm_kb")" MB
 bench statistics_gateway_rss_mb "$(mb "$gateway_hwm_kb")" MB
