@@ -10,14 +10,17 @@
 # organisation, resetting streams over connection after connection) while
 # another organisation queries at 5 a second with 5 s deadlines: its success
 # rate, the gateway's peak memory and what the attack cost the audit log.
-# Then the micro-benchmarks (policy_bench, audit_bench, agent_bench when
-# built). Every figure is printed as `BENCH <name> <value> <unit>`.
+# Then one statistics run over 10 agents of 100,000 engagements each
+# (bench/statistics.sh, its own partnership on ports base + 1000). Then the
+# micro-benchmarks (policy_bench, audit_bench, agent_bench when built). Every
+# figure is printed as `BENCH <name> <value> <unit>`.
 #
-#   bench/run.sh [--quick] [--no-build] [--no-micro]
+#   bench/run.sh [--quick] [--no-build] [--no-micro] [--no-stats]
 #
 # --quick     a short smoke run (few subjects, 2 s per measurement)
 # --no-build  use the programs already in build/bin
 # --no-micro  skip the micro-benchmarks
+# --no-stats  skip the statistics benchmark (writing its stores takes a minute)
 # Environment: ACCORD_BENCH_PORT_BASE (default 27000; the demo uses 17xxx),
 # ACCORD_BENCH_DIR (default build/bench-run), ACCORD_BENCH_DURATION and
 # ACCORD_BENCH_WARMUP (seconds per measurement), ACCORD_BENCH_FLOOD_SECONDS (the
@@ -29,11 +32,13 @@ root=$(pwd)
 quick=0
 build=1
 micro=1
+stats=1
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
     --no-build) build=0 ;;
     --no-micro) micro=0 ;;
+    --no-stats) stats=0 ;;
     -h | --help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
@@ -65,6 +70,7 @@ grep -q "agent_bench" agent/CMakeLists.txt 2>/dev/null && has_agent_bench=1
 if ((build)); then
   say "Building (RelWithDebInfo, -DACCORD_BENCH=ON)"
   targets="accord-gateway accord-agent accordctl loadgen h2-attack"
+  ((stats)) && targets+=" stats_fixture"
   ((micro)) && targets+=" policy_bench audit_bench"
   ((micro && has_agent_bench)) && targets+=" agent_bench"
   ACCORD_BUILD_TARGETS="$targets" scripts/build.sh -DACCORD_BENCH=ON >&2
@@ -364,6 +370,15 @@ stop_all
 trap - EXIT
 nginx_pid=""
 pids=()
+
+# --- statistics ------------------------------------------------------------------
+if ((stats)); then
+  say "Statistics: bench/statistics.sh"
+  stats_args=(--no-build)
+  ((quick)) && stats_args+=(--quick)
+  bench/statistics.sh "${stats_args[@]}" 2>"$run/logs/statistics.log" ||
+    { tail -30 "$run/logs/statistics.log" >&2; die "bench/statistics.sh failed"; }
+fi
 
 # --- micro-benchmarks --------------------------------------------------------
 if ((micro)); then
