@@ -96,8 +96,7 @@ void PrintTables(std::ostream& out, const accord::v1::StatisticsResponse& r) {
       out << "  " << std::left << std::setw(20) << OrgName(c.org())
           << std::setw(16) << Printable(c.field()) << std::right
           << (c.suppressed() ? std::string("*")
-                             : absl::StrCat(c.recorded_percent(), "% of ",
-                                            c.engagements().count()))
+                             : absl::StrCat(c.recorded_percent(), "%"))
           << "\n";
   }
   if (r.outcomes_size() > 0) {

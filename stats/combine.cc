@@ -188,6 +188,12 @@ accord::v1::StatisticsResponse Combine(const CountRequest& request,
       totals.push_back({p.answer.periods(pi).engagements()});
     }
     AddTable(label, "", {"engagements"}, orgs, totals, rule, false, &out);
+    // A count of people is no more than the engagements it comes from: it is
+    // hidden wherever that total is, so it cannot bound a hidden total.
+    std::vector<bool> total_hidden;
+    for (const auto& row : out.tables(out.tables_size() - 1).rows()) {
+      total_hidden.push_back(row.cells(0).suppressed());
+    }
     // One table per dimension.
     for (Dimension dim : request.dimensions) {
       const char* name = DimensionName(dim);
@@ -224,12 +230,15 @@ accord::v1::StatisticsResponse Combine(const CountRequest& request,
     }
     // People, each partner's and distinct across the partnership.
     PeopleUnion all;
-    for (auto& p : parts) {
+    for (size_t r = 0; r < parts.size(); ++r) {
+      HolderPart& p = parts[r];
       auto* period = p.answer.mutable_periods(pi);
       auto* pc = out.add_people();
       pc->set_period(label);
       pc->set_org(p.org);
-      *pc->mutable_people() = Cell(PublishCount(period->people(), rule));
+      *pc->mutable_people() =
+          Cell(total_hidden[r] ? Published{0, true}
+                               : PublishCount(period->people(), rule));
       // Checked by CheckAnswer; the keys are discarded after counting.
       (void)all.Add(period->person_keys(), period->people());
       std::string().swap(*period->mutable_person_keys());
@@ -237,7 +246,9 @@ accord::v1::StatisticsResponse Combine(const CountRequest& request,
     auto* pc = out.add_people();
     pc->set_period(label);
     pc->set_org(std::string(kAllPartners));
-    *pc->mutable_people() = Cell(PublishCount(all.Count(), rule));
+    *pc->mutable_people() =
+        Cell(total_hidden.back() ? Published{0, true}
+                                 : PublishCount(all.Count(), rule));
   }
 
   if (request.completeness) {
@@ -247,7 +258,6 @@ accord::v1::StatisticsResponse Combine(const CountRequest& request,
         row->set_org(p.org);
         row->set_field(c.field());
         const Published n = PublishCount(c.engagements(), rule);
-        *row->mutable_engagements() = Cell(n);
         row->set_suppressed(n.suppressed);
         if (!n.suppressed) {
           row->set_recorded_percent(Percent(c.recorded(), c.engagements()));

@@ -132,6 +132,38 @@ TEST(CombineTest, EveryPublishedCountIsSuppressed) {
   }
 }
 
+TEST(CombineTest, PeopleAreHiddenWhereTheirEngagementTotalIs) {
+  const CountRequest r = Quarters({});
+  auto keyer = RunKeyer::Create(TestKey(), std::string(16, 'r'));
+  ASSERT_TRUE(keyer.ok());
+  auto women = [&](int n, int64_t first) {
+    std::vector<std::pair<int64_t, accord::v1::Engagement>> rows;
+    for (int i = 0; i < n; ++i) {
+      rows.push_back(
+          {first + i,
+           Engagement(Day(2026, 4, 2), accord::v1::ETHNICITY_WHITE_IRISH)});
+    }
+    return Answer(r, *keyer, rows, {});
+  };
+  // a's 3 is hidden, so b's 30 is hidden too (the column of totals would
+  // give a's away); b's 30 people would then bound b's hidden total.
+  auto out = Combine(
+      r, {7, 1},
+      {{"a", women(3, 0)}, {"b", women(30, 100)}, {"c", women(40, 200)}});
+  const auto& totals = out.tables(0);
+  ASSERT_EQ(totals.rows_size(), 4);
+  EXPECT_TRUE(totals.rows(0).cells(0).suppressed());
+  EXPECT_TRUE(totals.rows(1).cells(0).suppressed());
+  EXPECT_EQ(totals.rows(2).cells(0).count(), 40u);
+  std::map<std::string, accord::v1::StatisticsCell> people;
+  for (const auto& p : out.people())
+    if (p.period() == "2026-Q2") people[p.org()] = p.people();
+  EXPECT_TRUE(people["a"].suppressed());
+  EXPECT_TRUE(people["b"].suppressed());
+  EXPECT_EQ(people["c"].count(), 40u);
+  EXPECT_EQ(people["all"].count(), 73u);
+}
+
 TEST(CombineTest, OutcomeChangeFromEarliestBeforeToLatestAfter) {
   CountRequest r = Quarters({});
   auto keyer = RunKeyer::Create(TestKey(), std::string(16, 'r'));
