@@ -78,53 +78,41 @@ absl::StatusOr<accord::v1::HolderStatisticsResponse> StatisticsCounter::Answer(
   if (!keyer.ok()) return keyer.status();
 
   stats::LocalCounts counts(count);
-  absl::flat_hash_map<int64_t, std::string> groups;
+  absl::flat_hash_map<int64_t, AgentStore::Snapshot::TokenPrefixes> tokens;
   auto read = store_->Read([&](AgentStore::Snapshot& snap) -> absl::Status {
-    // The dates of birth are needed only for engagements that record no age
-    // band: collect those people first.
-    struct Row {
-      int64_t person;
-      accord::v1::Engagement engagement;
-    };
-    std::vector<Row> rows;
-    absl::flat_hash_set<int64_t> need_age;
+    // The dates of birth first (an engagement that records no age band gets
+    // the one of its person's age when it started), then one pass over the
+    // engagements, counting as it goes.
+    auto dobs = snap.DatesOfBirth(count.from, count.until);
+    if (!dobs.ok()) return dobs.status();
     auto s = snap.EngagementsStarted(
         count.from, count.until,
         [&](int64_t person, const accord::v1::Engagement& e) {
-          if (e.monitoring().age_band() == accord::v1::AGE_BAND_UNSPECIFIED)
-            need_age.insert(person);
-          rows.push_back({person, e});
+          accord::v1::AgeBand band = e.monitoring().age_band();
+          if (band == accord::v1::AGE_BAND_UNSPECIFIED) {
+            if (auto it = dobs->find(person); it != dobs->end()) {
+              band =
+                  stats::AgeBandAt(it->second, FromProtoTime(e.started_at()));
+            }
+          }
+          counts.Add(person, e, band);
         });
     if (!s.ok()) return s;
-    auto dobs = snap.DatesOfBirth(need_age);
-    if (!dobs.ok()) return dobs.status();
-    for (const Row& r : rows) {
-      accord::v1::AgeBand band = r.engagement.monitoring().age_band();
-      if (band == accord::v1::AGE_BAND_UNSPECIFIED) {
-        if (auto it = dobs->find(r.person); it != dobs->end()) {
-          band = stats::AgeBandAt(it->second,
-                                  FromProtoTime(r.engagement.started_at()));
-        }
-      }
-      counts.Add(r.person, r.engagement, band);
-    }
     const auto people = counts.People();
-    const absl::flat_hash_set<int64_t> cohort(people.begin(), people.end());
-    auto tokens = snap.TokensOfEach(cohort);
-    if (!tokens.ok()) return tokens.status();
-    static const std::vector<std::string> kNoTokens;
-    for (int64_t person : people) {
-      auto it = tokens->find(person);
-      keyer->AppendGroup(it == tokens->end() ? kNoTokens : it->second,
-                         &groups[person]);
-    }
+    auto found = snap.TokenPrefixesOf({people.begin(), people.end()});
+    if (!found.ok()) return found.status();
+    tokens = *std::move(found);
     return absl::OkStatus();
   });
   if (!read.ok()) {
     return absl::UnavailableError(
         absl::StrCat("this agent could not read its store: ", read.message()));
   }
-  return counts.Finish(groups);
+  return counts.Finish([&](int64_t person, std::string* out) {
+    auto it = tokens.find(person);
+    keyer->AppendPrefixGroup(
+        it == tokens.end() ? absl::string_view() : it->second.view(), out);
+  });
 }
 
 }  // namespace accord::agent

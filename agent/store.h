@@ -194,18 +194,27 @@ class AgentStore {
         int64_t subject_id, std::vector<SkippedRow>* skipped = nullptr);
 
     // For statistics (agent/store_statistics.cc). Every engagement that
-    // started in [from, until), with its subject's id.
+    // started in [from, until), with its subject's id, in one scan of the
+    // table (`fn` sees each in a message it reuses).
     absl::Status EngagementsStarted(
         absl::Time from, absl::Time until,
         const std::function<void(int64_t subject_id,
                                  const accord::v1::Engagement&)>& fn,
         std::vector<SkippedRow>* skipped = nullptr);
-    // The tokens (32 raw bytes each, in kind order) of each of `subjects`.
-    absl::StatusOr<absl::flat_hash_map<int64_t, std::vector<std::string>>>
-    TokensOfEach(const absl::flat_hash_set<int64_t>& subjects);
-    // The date_of_birth field of each of `subjects` that records one.
+    // The first 16 bytes of each token (in kind order, at most three) of
+    // each of `subjects`: what a statistics run keys people by.
+    struct TokenPrefixes {
+      uint8_t count = 0;
+      int8_t kinds[3] = {0, 0, 0};
+      char bytes[48];
+      absl::string_view view() const { return {bytes, 16u * count}; }
+    };
+    absl::StatusOr<absl::flat_hash_map<int64_t, TokenPrefixes>>
+    TokenPrefixesOf(const absl::flat_hash_set<int64_t>& subjects);
+    // The date_of_birth field of each subject with an engagement that
+    // started in [from, until) and records one.
     absl::StatusOr<absl::flat_hash_map<int64_t, std::string>> DatesOfBirth(
-        const absl::flat_hash_set<int64_t>& subjects,
+        absl::Time from, absl::Time until,
         std::vector<SkippedRow>* skipped = nullptr);
 
    private:

@@ -132,10 +132,7 @@ const std::vector<std::string>& Migrations() {  // see AgentStoreMigrations
         body BLOB NOT NULL);           -- accord.v1.Referral after the change
       CREATE INDEX referral_events_box ON referral_events(box, seq);
       )sql",
-      // Version 7: statistics runs read engagements by when they started.
-      R"sql(
-      CREATE INDEX engagements_started ON engagements(started_at);
-      )sql",
+
   };
   return *kMigrations;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "runtime/clock.h"
+#include "stats/people.h"
 
 namespace accord::stats {
 
@@ -17,7 +18,13 @@ LocalCounts::LocalCounts(CountRequest request)
       periods_(PeriodsBetween(request_.period, request_.from, request_.until)),
       counts_(periods_.size()),
       recorded_(CompletenessFields().size()) {
-  for (auto& p : counts_) p.by_dimension.resize(request_.dimensions.size());
+  for (auto& p : counts_) {
+    p.by_dimension.resize(request_.dimensions.size());
+    for (size_t d = 0; d < request_.dimensions.size(); ++d) {
+      p.by_dimension[d].coded.assign(
+          CodeListColumns(request_.dimensions[d]).size(), 0);
+    }
+  }
 }
 
 void LocalCounts::Add(int64_t person, const accord::v1::Engagement& e,
@@ -33,17 +40,26 @@ void LocalCounts::Add(int64_t person, const accord::v1::Engagement& e,
   ++pc.engagements;
   pc.people.insert(person);
   for (size_t d = 0; d < request_.dimensions.size(); ++d) {
-    auto& cells = pc.by_dimension[d];
+    DimensionCounts& cells = pc.by_dimension[d];
+    auto count_open = [&cells](absl::string_view value) {
+      auto found = cells.open.find(value);
+      if (found == cells.open.end()) {
+        cells.open.emplace(std::string(value), 1);
+      } else {
+        ++found->second;
+      }
+    };
     switch (request_.dimensions[d]) {
       case Dimension::kService:
-        ++cells[e.service()];
+        count_open(e.service());
         break;
       case Dimension::kNeed:
-        if (e.needs().empty()) ++cells[std::string(kNotRecorded)];
-        for (const auto& need : e.needs()) ++cells[need];
+        if (e.needs().empty()) count_open(kNotRecorded);
+        for (const auto& need : e.needs()) count_open(need);
         break;
       default:
-        ++cells[CodeOf(request_.dimensions[d], e, age_band)];
+        ++cells.coded[static_cast<size_t>(
+            ColumnOf(request_.dimensions[d], e, age_band))];
     }
   }
   ++engagements_;
@@ -85,6 +101,13 @@ std::vector<int64_t> LocalCounts::People() const {
 
 accord::v1::HolderStatisticsResponse LocalCounts::Finish(
     const absl::flat_hash_map<int64_t, std::string>& groups) const {
+  return Finish([&groups](int64_t person, std::string* out) {
+    if (auto g = groups.find(person); g != groups.end()) out->append(g->second);
+  });
+}
+
+accord::v1::HolderStatisticsResponse LocalCounts::Finish(
+    const AppendGroup& append_group) const {
   accord::v1::HolderStatisticsResponse out;
   for (size_t i = 0; i < periods_.size(); ++i) {
     const PeriodCounts& pc = counts_[i];
@@ -92,19 +115,27 @@ accord::v1::HolderStatisticsResponse LocalCounts::Finish(
     p->set_period(periods_[i].label);
     p->set_engagements(pc.engagements);
     for (size_t d = 0; d < request_.dimensions.size(); ++d) {
-      for (const auto& [value, n] : pc.by_dimension[d]) {
+      const Dimension dim = request_.dimensions[d];
+      const DimensionCounts& cells = pc.by_dimension[d];
+      auto add = [&](absl::string_view value, uint64_t n) {
         auto* c = p->add_counts();
-        c->set_dimension(DimensionName(request_.dimensions[d]));
-        c->set_value(value);
+        c->set_dimension(DimensionName(dim));
+        c->set_value(std::string(value));
         c->set_count(n);
+      };
+      const auto& columns = CodeListColumns(dim);
+      for (size_t c = 0; c < cells.coded.size(); ++c) {
+        if (cells.coded[c] > 0) add(columns[c], cells.coded[c]);
       }
+      std::vector<std::pair<std::string, uint64_t>> open(cells.open.begin(),
+                                                         cells.open.end());
+      std::sort(open.begin(), open.end());
+      for (const auto& [value, n] : open) add(value, n);
     }
     p->set_people(pc.people.size());
     std::string* keys = p->mutable_person_keys();
-    for (int64_t person : pc.people) {
-      auto g = groups.find(person);
-      if (g != groups.end()) keys->append(g->second);
-    }
+    keys->reserve(pc.people.size() * (1 + 2 * kPersonKeyBytes));
+    for (int64_t person : pc.people) append_group(person, keys);
   }
   if (request_.completeness) {
     for (size_t i = 0; i < recorded_.size(); ++i) {

@@ -7,6 +7,7 @@
 #define ACCORD_STATS_COUNT_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -45,15 +46,25 @@ class LocalCounts {
   // Everyone counted, each once.
   std::vector<int64_t> People() const;
 
-  // The answer; `groups` holds each person's keyed group (people.h).
+  // The answer; `append_group(person, out)` appends the person's keyed group
+  // (people.h) to `out`, once for each period she is counted in.
+  using AppendGroup = std::function<void(int64_t person, std::string* out)>;
+  accord::v1::HolderStatisticsResponse Finish(
+      const AppendGroup& append_group) const;
+  // The same with the groups computed beforehand.
   accord::v1::HolderStatisticsResponse Finish(
       const absl::flat_hash_map<int64_t, std::string>& groups) const;
 
  private:
+  // One dimension's counts in one period: by column of its code list, or
+  // by value for the open dimensions (service, need).
+  struct DimensionCounts {
+    std::vector<uint64_t> coded;
+    absl::flat_hash_map<std::string, uint64_t> open;
+  };
   struct PeriodCounts {
     uint64_t engagements = 0;
-    // per dimension: value -> count
-    std::vector<std::map<std::string, uint64_t>> by_dimension;
+    std::vector<DimensionCounts> by_dimension;
     absl::flat_hash_set<int64_t> people;
   };
   struct Measures {

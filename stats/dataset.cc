@@ -1,5 +1,6 @@
 #include "stats/dataset.h"
 
+#include <algorithm>
 #include <array>
 
 #include "absl/strings/ascii.h"
@@ -298,6 +299,77 @@ std::string CodeOf(Dimension d, const accord::v1::Engagement& e,
       return "";
   }
   return code.empty() ? std::string(kNotRecorded) : code;
+}
+
+namespace {
+
+// For each code-list dimension: enum number -> column (not_recorded for
+// UNSPECIFIED and numbers the enum does not have).
+const std::array<std::vector<int>, kDimensionCount>& ColumnTables() {
+  static const auto* kTables = [] {
+    auto* t = new std::array<std::vector<int>, kDimensionCount>();
+    auto fill = [&](Dimension d, const EnumDescriptor* desc, auto code_of) {
+      const auto& columns = CodeListColumns(d);
+      int most = 0;
+      for (int i = 0; i < desc->value_count(); ++i)
+        most = std::max(most, desc->value(i)->number());
+      auto& v = (*t)[static_cast<int>(d)];
+      v.assign(static_cast<size_t>(most) + 1,
+               static_cast<int>(columns.size()) - 1);
+      for (int n = 0; n <= most; ++n) {
+        const std::string code = code_of(n);
+        for (size_t c = 0; c < columns.size(); ++c) {
+          if (!code.empty() && columns[c] == code) v[n] = static_cast<int>(c);
+        }
+      }
+    };
+    using namespace accord::v1;  // NOLINT(build/namespaces): enum casts only
+    fill(Dimension::kReferralSource, ReferralSource_descriptor(), [](int n) {
+      return ReferralSourceCode(static_cast<ReferralSource>(n));
+    });
+    fill(Dimension::kEthnicity, Ethnicity_descriptor(),
+         [](int n) { return EthnicityCode(static_cast<Ethnicity>(n)); });
+    fill(Dimension::kEthnicGroup, Ethnicity_descriptor(),
+         [](int n) { return EthnicGroupCode(static_cast<Ethnicity>(n)); });
+    fill(Dimension::kAgeBand, AgeBand_descriptor(),
+         [](int n) { return AgeBandCode(static_cast<AgeBand>(n)); });
+    fill(Dimension::kDisability, Disability_descriptor(),
+         [](int n) { return DisabilityCode(static_cast<Disability>(n)); });
+    fill(Dimension::kSex, Sex_descriptor(),
+         [](int n) { return SexCode(static_cast<Sex>(n)); });
+    return t;
+  }();
+  return *kTables;
+}
+
+}  // namespace
+
+int ColumnOf(Dimension d, const accord::v1::Engagement& e,
+             accord::v1::AgeBand age_band) {
+  int n = 0;
+  switch (d) {
+    case Dimension::kReferralSource:
+      n = e.referral_source();
+      break;
+    case Dimension::kEthnicity:
+    case Dimension::kEthnicGroup:
+      n = e.monitoring().ethnicity();
+      break;
+    case Dimension::kAgeBand:
+      n = age_band;
+      break;
+    case Dimension::kDisability:
+      n = e.monitoring().disability();
+      break;
+    case Dimension::kSex:
+      n = e.monitoring().sex();
+      break;
+    case Dimension::kService:
+    case Dimension::kNeed:
+      return -1;
+  }
+  const auto& v = ColumnTables()[static_cast<int>(d)];
+  return n >= 0 && static_cast<size_t>(n) < v.size() ? v[n] : v[0];
 }
 
 std::string PeriodLabel(accord::v1::ReportingPeriod p, absl::Time t) {

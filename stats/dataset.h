@@ -96,6 +96,11 @@ absl::Status CheckScore(accord::v1::OutcomeInstrument i, double score);
 std::string CodeOf(Dimension d, const accord::v1::Engagement& e,
                    accord::v1::AgeBand age_band);
 
+// The same as an index into CodeListColumns(d), without building a string
+// (for counting); -1 for the open dimensions.
+int ColumnOf(Dimension d, const accord::v1::Engagement& e,
+             accord::v1::AgeBand age_band);
+
 // Reporting periods. The label of the period holding `t` ("2026-04",
 // "2026-Q2", "2026-H1", "2026-27"), and the periods that meet [from, until)
 // in order.

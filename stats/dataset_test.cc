@@ -75,8 +75,8 @@ TEST(DatasetTest, ScoresLieInTheInstrumentsRange) {
   EXPECT_TRUE(CheckScore(accord::v1::OUTCOME_INSTRUMENT_WEMWBS, 70).ok());
   auto s = CheckScore(accord::v1::OUTCOME_INSTRUMENT_WEMWBS, 71);
   EXPECT_EQ(s.message(), "a wemwbs score lies between 14 and 70");
-  EXPECT_FALSE(CheckScore(accord::v1::OUTCOME_INSTRUMENT_SWEMWBS, 0.0 / 0.0)
-                   .ok());
+  EXPECT_FALSE(
+      CheckScore(accord::v1::OUTCOME_INSTRUMENT_SWEMWBS, 0.0 / 0.0).ok());
   EXPECT_FALSE(CheckScore(accord::v1::OUTCOME_INSTRUMENT_UNSPECIFIED, 20).ok());
 }
 
@@ -88,9 +88,9 @@ TEST(DatasetTest, PeriodLabels) {
   // The financial year runs from April to March.
   EXPECT_EQ(PeriodLabel(accord::v1::REPORTING_PERIOD_FINANCIAL_YEAR, t),
             "2025-26");
-  EXPECT_EQ(PeriodLabel(accord::v1::REPORTING_PERIOD_FINANCIAL_YEAR,
-                        Day(2026, 4, 1)),
-            "2026-27");
+  EXPECT_EQ(
+      PeriodLabel(accord::v1::REPORTING_PERIOD_FINANCIAL_YEAR, Day(2026, 4, 1)),
+      "2026-27");
   EXPECT_EQ(PeriodLabel(accord::v1::REPORTING_PERIOD_FINANCIAL_YEAR,
                         Day(2099, 12, 1)),
             "2099-00");

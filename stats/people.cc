@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -47,32 +48,36 @@ absl::StatusOr<RunKeyer> RunKeyer::Create(const linkage::LinkageKey& key,
 
 void RunKeyer::AppendGroup(const std::vector<std::string>& tokens,
                            std::string* out) {
-  unsigned char in[16 * kMaxTokensPerPerson];
-  unsigned char enc[16 * kMaxTokensPerPerson];
+  char prefixes[kTokenPrefixBytes * kMaxTokensPerPerson];
   size_t n = 0;
   for (const std::string& t : tokens) {
     if (n == kMaxTokensPerPerson) break;
-    if (t.size() < 16) continue;
-    std::memcpy(in + 16 * n, t.data(), 16);
+    if (t.size() < kTokenPrefixBytes) continue;
+    std::memcpy(prefixes + kTokenPrefixBytes * n, t.data(), kTokenPrefixBytes);
     ++n;
   }
-  if (n == 0) {
-    // No token: a value that matches nobody.
-    out->push_back(1);
-    out->append(RandomBytes(kPersonKeyBytes));
-    return;
-  }
+  AppendPrefixGroup(absl::string_view(prefixes, kTokenPrefixBytes * n), out);
+}
+
+void RunKeyer::AppendPrefixGroup(absl::string_view prefixes, std::string* out) {
+  const size_t n =
+      std::min(prefixes.size() / kTokenPrefixBytes, kMaxTokensPerPerson);
+  unsigned char enc[kTokenPrefixBytes * kMaxTokensPerPerson];
   int len = 0;
-  if (EVP_EncryptUpdate(cipher_->ctx, enc, &len, in,
-                        static_cast<int>(16 * n)) != 1 ||
-      len != static_cast<int>(16 * n)) {
+  if (n == 0 ||
+      EVP_EncryptUpdate(cipher_->ctx, enc, &len,
+                        reinterpret_cast<const unsigned char*>(prefixes.data()),
+                        static_cast<int>(kTokenPrefixBytes * n)) != 1 ||
+      len != static_cast<int>(kTokenPrefixBytes * n)) {
+    // No token: a value that matches nobody.
     out->push_back(1);
     out->append(RandomBytes(kPersonKeyBytes));
     return;
   }
   out->push_back(static_cast<char>(n));
   for (size_t i = 0; i < n; ++i) {
-    out->append(reinterpret_cast<const char*>(enc + 16 * i), kPersonKeyBytes);
+    out->append(reinterpret_cast<const char*>(enc + kTokenPrefixBytes * i),
+                kPersonKeyBytes);
   }
 }
 

@@ -31,6 +31,8 @@ namespace accord::stats {
 
 inline constexpr size_t kPersonKeyBytes = 8;
 inline constexpr size_t kMaxTokensPerPerson = 3;
+// How much of a token the keyed value is computed from.
+inline constexpr size_t kTokenPrefixBytes = 16;
 
 // An agent's keyer for one run. Not thread-safe.
 class RunKeyer {
@@ -44,6 +46,9 @@ class RunKeyer {
   // Appends one person's group for her tokens (each 32 raw bytes; at most
   // kMaxTokensPerPerson are used) to `out`.
   void AppendGroup(const std::vector<std::string>& tokens, std::string* out);
+  // The same from the first kTokenPrefixBytes of each token, concatenated
+  // (at most kMaxTokensPerPerson of them).
+  void AppendPrefixGroup(absl::string_view prefixes, std::string* out);
 
  private:
   struct Cipher;

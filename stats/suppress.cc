@@ -105,8 +105,7 @@ std::vector<std::vector<Published>> PublishTable(
   const auto hidden = SuppressionPattern(cells, rule);
   const size_t R = cells.size();
   const size_t C = R == 0 ? 0 : cells[0].size();
-  std::vector<std::vector<Published>> out(R + 1,
-                                          std::vector<Published>(C + 1));
+  std::vector<std::vector<Published>> out(R + 1, std::vector<Published>(C + 1));
   std::vector<uint64_t> col(C + 1, 0);
   for (size_t r = 0; r <= R; ++r) {
     uint64_t row_total = 0;

@@ -52,7 +52,8 @@ int RecoveredCells(const Table& cells,
         if (unknown != 1) continue;
         const bool total_unknown = at == e.back();
         known[at.first][at.second] =
-            total_unknown ? inner : *known[e.back().first][e.back().second] - inner;
+            total_unknown ? inner
+                          : *known[e.back().first][e.back().second] - inner;
         ++recovered;
         progress = true;
       }
@@ -87,8 +88,8 @@ TEST(SuppressTest, ALoneHiddenCellInARowIsProtected) {
   const SuppressionRule exact_counts{7, 1};
   // Primary suppression alone leaks the cell.
   std::vector<std::vector<Published>> naive(3, std::vector<Published>(4));
-  const Table with_margins = {{3, 20, 30, 53}, {15, 25, 40, 80},
-                              {18, 45, 70, 133}};
+  const Table with_margins = {
+      {3, 20, 30, 53}, {15, 25, 40, 80}, {18, 45, 70, 133}};
   for (size_t r = 0; r < 3; ++r)
     for (size_t c = 0; c < 4; ++c)
       naive[r][c] = PublishCount(with_margins[r][c], exact_counts);
@@ -114,7 +115,7 @@ TEST(SuppressTest, APartnerWithOneSmallCountIsProtectedInTheSums) {
   const auto published = PublishTable(cells, {7, 1});
   EXPECT_EQ(RecoveredCells(cells, published), 0);
   EXPECT_TRUE(published[0][1].suppressed);
-  EXPECT_TRUE(published[0][3].suppressed);  // its total, 4
+  EXPECT_TRUE(published[0][3].suppressed);   // its total, 4
   EXPECT_FALSE(published[0][0].suppressed);  // zeros are shown
 }
 
