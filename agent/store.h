@@ -209,8 +209,8 @@ class AgentStore {
       char bytes[48];
       absl::string_view view() const { return {bytes, 16u * count}; }
     };
-    absl::StatusOr<absl::flat_hash_map<int64_t, TokenPrefixes>>
-    TokenPrefixesOf(const absl::flat_hash_set<int64_t>& subjects);
+    absl::StatusOr<absl::flat_hash_map<int64_t, TokenPrefixes>> TokenPrefixesOf(
+        const absl::flat_hash_set<int64_t>& subjects);
     // The date_of_birth field of each subject with an engagement that
     // started in [from, until) and records one.
     absl::StatusOr<absl::flat_hash_map<int64_t, std::string>> DatesOfBirth(

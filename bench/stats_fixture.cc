@@ -120,7 +120,8 @@ E Pick(std::mt19937_64& rng, const std::vector<std::pair<E, int>>& weighted) {
   return weighted.back().first;
 }
 
-accord::v1::Engagement EngagementAt(std::mt19937_64& rng, absl::Time day, const std::string& local,
+accord::v1::Engagement EngagementAt(std::mt19937_64& rng, absl::Time day,
+                                    const std::string& local,
                                     const std::string& service) {
   using namespace accord::v1;  // NOLINT: the code lists
   Engagement e;
@@ -128,46 +129,63 @@ accord::v1::Engagement EngagementAt(std::mt19937_64& rng, absl::Time day, const 
   e.set_service(service);
   *e.mutable_started_at() = ToProtoTime(day);
   if (rng() % 3 != 0)
-    *e.mutable_ended_at() = ToProtoTime(day + absl::Hours(24 * (7 + rng() % 90)));
+    *e.mutable_ended_at() =
+        ToProtoTime(day + absl::Hours(24 * (7 + rng() % 90)));
   e.set_worker_role("Key worker");
   static const std::vector<std::pair<ReferralSource, int>> kSources = {
-      {REFERRAL_SOURCE_UNSPECIFIED, 5}, {REFERRAL_SOURCE_SELF, 30},
-      {REFERRAL_SOURCE_FAMILY_OR_FRIEND, 8}, {REFERRAL_SOURCE_VOLUNTARY, 12},
-      {REFERRAL_SOURCE_POLICE, 18}, {REFERRAL_SOURCE_COUNCIL, 8},
-      {REFERRAL_SOURCE_HEALTH, 10}, {REFERRAL_SOURCE_EDUCATION, 3},
-      {REFERRAL_SOURCE_PROBATION, 1}, {REFERRAL_SOURCE_HOUSING, 3},
+      {REFERRAL_SOURCE_UNSPECIFIED, 5},
+      {REFERRAL_SOURCE_SELF, 30},
+      {REFERRAL_SOURCE_FAMILY_OR_FRIEND, 8},
+      {REFERRAL_SOURCE_VOLUNTARY, 12},
+      {REFERRAL_SOURCE_POLICE, 18},
+      {REFERRAL_SOURCE_COUNCIL, 8},
+      {REFERRAL_SOURCE_HEALTH, 10},
+      {REFERRAL_SOURCE_EDUCATION, 3},
+      {REFERRAL_SOURCE_PROBATION, 1},
+      {REFERRAL_SOURCE_HOUSING, 3},
       {REFERRAL_SOURCE_OTHER, 2}};
   e.set_referral_source(Pick(rng, kSources));
-  static const char* kNeeds[] = {"housing", "isva-support", "legal-advice",
-                                 "mental-health", "finance", "safety-planning",
-                                 "employment", "immigration"};
+  static const char* kNeeds[] = {
+      "housing", "isva-support",    "legal-advice", "mental-health",
+      "finance", "safety-planning", "employment",   "immigration"};
   const int needs = static_cast<int>(rng() % 4);  // 0 to 3; none: not recorded
   for (int k = 0, first = static_cast<int>(rng() % 8); k < needs; ++k)
     e.add_needs(kNeeds[(first + k * 3) % 8]);
   auto* m = e.mutable_monitoring();
   static const std::vector<std::pair<Ethnicity, int>> kEthnicity = {
-      {ETHNICITY_UNSPECIFIED, 6}, {ETHNICITY_WHITE_BRITISH, 60},
-      {ETHNICITY_WHITE_IRISH, 2}, {ETHNICITY_WHITE_OTHER, 5},
-      {ETHNICITY_WHITE_ROMA, 1}, {ETHNICITY_ASIAN_PAKISTANI, 5},
-      {ETHNICITY_ASIAN_INDIAN, 3}, {ETHNICITY_ASIAN_BANGLADESHI, 2},
-      {ETHNICITY_ASIAN_CHINESE, 1}, {ETHNICITY_ASIAN_OTHER, 1},
-      {ETHNICITY_BLACK_AFRICAN, 3}, {ETHNICITY_BLACK_CARIBBEAN, 2},
-      {ETHNICITY_BLACK_OTHER, 1}, {ETHNICITY_MIXED_WHITE_AND_ASIAN, 1},
-      {ETHNICITY_MIXED_WHITE_AND_BLACK_CARIBBEAN, 1}, {ETHNICITY_MIXED_OTHER, 1},
-      {ETHNICITY_OTHER_ARAB, 1}, {ETHNICITY_OTHER_ANY, 1},
+      {ETHNICITY_UNSPECIFIED, 6},
+      {ETHNICITY_WHITE_BRITISH, 60},
+      {ETHNICITY_WHITE_IRISH, 2},
+      {ETHNICITY_WHITE_OTHER, 5},
+      {ETHNICITY_WHITE_ROMA, 1},
+      {ETHNICITY_ASIAN_PAKISTANI, 5},
+      {ETHNICITY_ASIAN_INDIAN, 3},
+      {ETHNICITY_ASIAN_BANGLADESHI, 2},
+      {ETHNICITY_ASIAN_CHINESE, 1},
+      {ETHNICITY_ASIAN_OTHER, 1},
+      {ETHNICITY_BLACK_AFRICAN, 3},
+      {ETHNICITY_BLACK_CARIBBEAN, 2},
+      {ETHNICITY_BLACK_OTHER, 1},
+      {ETHNICITY_MIXED_WHITE_AND_ASIAN, 1},
+      {ETHNICITY_MIXED_WHITE_AND_BLACK_CARIBBEAN, 1},
+      {ETHNICITY_MIXED_OTHER, 1},
+      {ETHNICITY_OTHER_ARAB, 1},
+      {ETHNICITY_OTHER_ANY, 1},
       {ETHNICITY_NOT_STATED, 3}};
   m->set_ethnicity(Pick(rng, kEthnicity));
-  static const std::vector<std::pair<Sex, int>> kSex = {
-      {SEX_UNSPECIFIED, 3}, {SEX_FEMALE, 85}, {SEX_MALE, 10},
-      {SEX_NOT_STATED, 2}};
+  static const std::vector<std::pair<Sex, int>> kSex = {{SEX_UNSPECIFIED, 3},
+                                                        {SEX_FEMALE, 85},
+                                                        {SEX_MALE, 10},
+                                                        {SEX_NOT_STATED, 2}};
   m->set_sex(Pick(rng, kSex));
   static const std::vector<std::pair<Disability, int>> kDisability = {
-      {DISABILITY_UNSPECIFIED, 15}, {DISABILITY_YES, 20}, {DISABILITY_NO, 55},
+      {DISABILITY_UNSPECIFIED, 15},
+      {DISABILITY_YES, 20},
+      {DISABILITY_NO, 55},
       {DISABILITY_NOT_STATED, 10}};
   m->set_disability(Pick(rng, kDisability));
   // 60% record an age band; the rest are derived from the date of birth.
-  if (rng() % 10 < 6)
-    m->set_age_band(static_cast<AgeBand>(1 + rng() % 9));
+  if (rng() % 10 < 6) m->set_age_band(static_cast<AgeBand>(1 + rng() % 9));
   if (rng() % 3 == 0) {
     const int before = 20 + static_cast<int>(rng() % 35);
     auto* b = e.add_outcomes();
@@ -221,8 +239,8 @@ int Main(int argc, char** argv) {
     }
   }
   if (o.store.empty() || o.linkage_key.empty() || o.services.empty() ||
-      o.agents < 1 || o.agent < 0 || o.agent >= o.agents || o.agents < 2 || o.subjects < 10 ||
-      o.days < 1) {
+      o.agents < 1 || o.agent < 0 || o.agent >= o.agents || o.agents < 2 ||
+      o.subjects < 10 || o.days < 1) {
     Die("usage: stats_fixture --store FILE --linkage-key FILE --agent A "
         "--agents N --services s1,s2 [--subjects N] [--engagements N] "
         "[--from YYYY-MM-DD] [--days N] [--seed N]");
@@ -266,14 +284,15 @@ int Main(int argc, char** argv) {
         int64_t subject, day;
         size_t service;
         do {
-          subject = static_cast<int64_t>(rng() % static_cast<uint64_t>(o.subjects));
+          subject =
+              static_cast<int64_t>(rng() % static_cast<uint64_t>(o.subjects));
           service = rng() % o.services.size();
           day = static_cast<int64_t>(rng() % static_cast<uint64_t>(o.days));
         } while (!taken.insert({subject, service, day}).second);
         people.insert(subject);
         const accord::v1::Engagement e =
-            EngagementAt(rng, from + absl::Hours(24 * day),
-                         local_id(subject), o.services[service]);
+            EngagementAt(rng, from + absl::Hours(24 * day), local_id(subject),
+                         o.services[service]);
         if (auto c = agent::CheckEngagement(e); !c.ok()) return c;
         if (auto r = w.RecordEngagement(e); !r.ok()) return r.status();
       }
@@ -284,10 +303,11 @@ int Main(int argc, char** argv) {
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
-  std::printf("subjects=%lld engagements=%lld people_with_engagements=%zu "
-              "seconds=%.1f\n",
-              static_cast<long long>(o.subjects),
-              static_cast<long long>(o.engagements), people.size(), secs);
+  std::printf(
+      "subjects=%lld engagements=%lld people_with_engagements=%zu "
+      "seconds=%.1f\n",
+      static_cast<long long>(o.subjects), static_cast<long long>(o.engagements),
+      people.size(), secs);
   return 0;
 }
 
