@@ -200,14 +200,8 @@ void Gateway::RunQuery(std::shared_ptr<const Call> call,
   // Holders answer within the configured deadline, and never after the
   // caller has stopped waiting: a tenth of the caller's remaining time (at
   // least 50 ms) is kept to audit the decisions and reply.
-  absl::Duration holder_deadline = options_.holder_deadline;
-  const absl::Time caller_deadline = call->caller().deadline;
-  if (caller_deadline != absl::InfiniteFuture()) {
-    const absl::Duration left = caller_deadline - now;
-    holder_deadline = std::min(
-        holder_deadline, left - std::max(left / 10, absl::Milliseconds(50)));
-    holder_deadline = std::max(holder_deadline, absl::Milliseconds(1));
-  }
+  const absl::Duration holder_deadline =
+      call->HolderDeadline(options_.holder_deadline, now);
 
   // The part of the holder request every holder shares, built once.
   accord::v1::DiscloseRequest common;
@@ -227,19 +221,17 @@ void Gateway::RunQuery(std::shared_ptr<const Call> call,
     accord::v1::DiscloseRequest dr =
         i + 1 == asked.size() ? std::move(common) : common;
     *dr.mutable_decision() = q->decisions[index].ToProto();
-    holders_->Disclose(q->response.answers(index).holder(), std::move(dr),
-                       holder_deadline,
-                       [this, q, index](absl::Status status,
-                                        accord::v1::DiscloseResponse answer) {
-                         OnAnswer(q, index, std::move(status),
-                                  std::move(answer));
-                       });
+    holders_->Disclose(
+        q->response.answers(index).holder(), std::move(dr), holder_deadline,
+        [this, q, index](absl::Status status,
+                         accord::v1::DiscloseResponse answer) {
+          OnAnswer(q, index, std::move(status), std::move(answer));
+        });
   }
 }
 
 void Gateway::OnAnswer(const std::shared_ptr<QueryCall>& q, int index,
-                       absl::Status status,
-                       accord::v1::DiscloseResponse resp) {
+                       absl::Status status, accord::v1::DiscloseResponse resp) {
   HolderAnswer* a = q->response.mutable_answers(index);
   AuditEntry& e = q->entries[index];
   if (!status.ok()) {
@@ -295,20 +287,19 @@ void Gateway::OnAnswer(const std::shared_ptr<QueryCall>& q, int index,
     std::sort(e.mutable_fields_released()->begin(),
               e.mutable_fields_released()->end());
     for (const auto& r : a->records()) {
-      e.add_fields_released(absl::StrCat(
-          "record:", accord::v1::DataCategory_Name(r.category())));
+      e.add_fields_released(
+          absl::StrCat("record:", accord::v1::DataCategory_Name(r.category())));
     }
     e.set_record_count(a->records_size());
     if (a->status() == accord::v1::HOLDER_STATUS_REFUSED) {
       e.set_decision(accord::v1::AUDIT_DECISION_DENY);
       e.set_deny_reason(absl::StrCat("holder refused: ", a->detail()));
     }
-    e.set_detail(
-        over.empty()
-            ? accord::v1::HolderStatus_Name(a->status())
-            : absl::StrCat(accord::v1::HolderStatus_Name(a->status()),
-                           "; the holder over-shared, dropped: ",
-                           absl::StrJoin(over, ", ")));
+    e.set_detail(over.empty()
+                     ? accord::v1::HolderStatus_Name(a->status())
+                     : absl::StrCat(accord::v1::HolderStatus_Name(a->status()),
+                                    "; the holder over-shared, dropped: ",
+                                    absl::StrJoin(over, ", ")));
   }
   if (q->outstanding.fetch_sub(1) == 1) FinishQuery(q);
 }

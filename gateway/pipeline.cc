@@ -1,5 +1,6 @@
 #include "gateway/pipeline.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -49,15 +50,19 @@ std::string AuditText(absl::string_view text, size_t max_bytes) {
   while (i < text.size()) {
     const unsigned char c = text[i];
     // The length of the UTF-8 sequence starting here (1 for a stray byte).
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3
-                                                  : (c >> 3) == 30 ? 4 : 1;
+    size_t n = c < 0x80         ? 1
+               : (c >> 5) == 6  ? 2
+               : (c >> 4) == 14 ? 3
+               : (c >> 3) == 30 ? 4
+                                : 1;
     bool valid = n == 1 ? c < 0x80 : i + n <= text.size();
     for (size_t k = 1; valid && k < n; ++k) {
       valid = (static_cast<unsigned char>(text[i + k]) >> 6) == 2;
     }
     const bool control = n == 1 && (c < 0x20 || c == 0x7f);
-    absl::string_view piece = valid && !control ? text.substr(i, n)
-                                                : absl::string_view("\xEF\xBF\xBD");
+    absl::string_view piece = valid && !control
+                                  ? text.substr(i, n)
+                                  : absl::string_view("\xEF\xBF\xBD");
     if (out.size() + piece.size() > max_bytes) break;
     out.append(piece.data(), piece.size());
     i += valid ? n : 1;
@@ -98,17 +103,16 @@ absl::StatusOr<std::shared_ptr<Call>> Pipeline::Admit(const Method& method,
   if (!caller.principal.ok()) return refuse(caller.principal.status());
   const Principal& p = *caller.principal;
   if (!(method.callers & CallerBit(p.kind))) {
-    return refuse(absl::PermissionDeniedError(absl::StrCat(
-        p.uri, " is ", KindName(p.kind), "; ", method.name,
-        " is open to ", AllowedCallers(method.callers), " only")));
+    return refuse(absl::PermissionDeniedError(
+        absl::StrCat(p.uri, " is ", KindName(p.kind), "; ", method.name,
+                     " is open to ", AllowedCallers(method.callers), " only")));
   }
   const accord::v1::Organisation* org = nullptr;
   if (p.kind == PrincipalKind::kOrg || p.kind == PrincipalKind::kAgent) {
     org = partnership_->FindOrg(p.name);
     if (org == nullptr) {
-      return refuse(absl::PermissionDeniedError(
-          absl::StrCat("organisation '", p.name,
-                       "' is not a member of this partnership")));
+      return refuse(absl::PermissionDeniedError(absl::StrCat(
+          "organisation '", p.name, "' is not a member of this partnership")));
     }
     if (method.needs_actor &&
         (caller.actor.user_id().empty() || caller.actor.role().empty())) {
@@ -125,8 +129,7 @@ absl::StatusOr<std::shared_ptr<Call>> Pipeline::Admit(const Method& method,
         absl::StrCat(p.uri, " is not an auditor of this partnership")));
   }
   if (auto s = disk_floor_.Check(); !s.ok()) return refuse(s);
-  auto permit = limits_.Admit(
-      p.kind == PrincipalKind::kOrg ? p.name : p.uri);
+  auto permit = limits_.Admit(p.kind == PrincipalKind::kOrg ? p.name : p.uri);
   if (!permit.ok()) return refuse(permit.status());
 
   auto call = std::make_shared<Call>();
@@ -164,7 +167,8 @@ void Pipeline::RefuseUnparsed(const std::string& method, const Caller& caller,
   const Method unparsed{method.c_str(), accord::v1::ACTION_UNSPECIFIED, 0,
                         false};
   RecordRefusal(RefusalEntry(unparsed, caller), status,
-                audit::RefusalLog::Stage::kBeforeAdmission, [](absl::Status) {});
+                audit::RefusalLog::Stage::kBeforeAdmission,
+                [](absl::Status) {});
 }
 
 void Pipeline::RefuseRequest(const Method& method, const Caller& caller,
@@ -251,6 +255,15 @@ absl::Status Pipeline::AuditFailure(const absl::Status& cause) {
   return absl::UnavailableError(absl::StrCat(
       "the audit log could not record this decision; nothing was released (",
       cause.message(), ")"));
+}
+
+absl::Duration Call::HolderDeadline(absl::Duration configured,
+                                    absl::Time now) const {
+  if (caller_.deadline == absl::InfiniteFuture()) return configured;
+  const absl::Duration left = caller_.deadline - now;
+  return std::max(
+      std::min(configured, left - std::max(left / 10, absl::Milliseconds(50))),
+      absl::Milliseconds(1));
 }
 
 }  // namespace accord::gateway

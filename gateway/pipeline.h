@@ -90,29 +90,30 @@ inline constexpr Method kUpdateReferral{
 // public key is open to the parties' systems too.
 inline constexpr Method kGetReferral{"GetReferral", accord::v1::ACTION_REFERRAL,
                                      kOrgCallers | kAgentCallers, false};
-inline constexpr Method kGetReferralKey{
-    "GetReferralKey", accord::v1::ACTION_REFERRAL, kOrgCallers | kAgentCallers,
-    false};
-inline constexpr Method kStatistics{
-    "Statistics", accord::v1::ACTION_STATISTICS, kOrgCallers, true};
-inline constexpr Method kAuditSearch{"AuditSearch", accord::v1::ACTION_UNSPECIFIED,
-                                     kAuditorCallers, false};
-inline constexpr Method kSubjectAccessReport{
-    "SubjectAccessReport", accord::v1::ACTION_UNSPECIFIED, kAuditorCallers,
-    false};
-inline constexpr Method kReviewQueue{"ReviewQueue", accord::v1::ACTION_UNSPECIFIED,
-                                     kAuditorCallers, false};
+inline constexpr Method kGetReferralKey{"GetReferralKey",
+                                        accord::v1::ACTION_REFERRAL,
+                                        kOrgCallers | kAgentCallers, false};
+inline constexpr Method kStatistics{"Statistics", accord::v1::ACTION_STATISTICS,
+                                    kOrgCallers, true};
+inline constexpr Method kAuditSearch{
+    "AuditSearch", accord::v1::ACTION_UNSPECIFIED, kAuditorCallers, false};
+inline constexpr Method kSubjectAccessReport{"SubjectAccessReport",
+                                             accord::v1::ACTION_UNSPECIFIED,
+                                             kAuditorCallers, false};
+inline constexpr Method kReviewQueue{
+    "ReviewQueue", accord::v1::ACTION_UNSPECIFIED, kAuditorCallers, false};
 inline constexpr Method kMarkReviewed{
     "MarkReviewed", accord::v1::ACTION_UNSPECIFIED, kAuditorCallers, false};
-inline constexpr Method kGetTreeHead{"GetTreeHead", accord::v1::ACTION_UNSPECIFIED,
-                                     kAuditorCallers, false};
-inline constexpr Method kGetInclusionProof{
-    "GetInclusionProof", accord::v1::ACTION_UNSPECIFIED, kAuditorCallers, false};
-inline constexpr Method kGetConsistencyProof{
-    "GetConsistencyProof", accord::v1::ACTION_UNSPECIFIED, kAuditorCallers,
-    false};
-inline constexpr Method kAuditExport{"AuditExport", accord::v1::ACTION_UNSPECIFIED,
-                                     kAuditorCallers, false};
+inline constexpr Method kGetTreeHead{
+    "GetTreeHead", accord::v1::ACTION_UNSPECIFIED, kAuditorCallers, false};
+inline constexpr Method kGetInclusionProof{"GetInclusionProof",
+                                           accord::v1::ACTION_UNSPECIFIED,
+                                           kAuditorCallers, false};
+inline constexpr Method kGetConsistencyProof{"GetConsistencyProof",
+                                             accord::v1::ACTION_UNSPECIFIED,
+                                             kAuditorCallers, false};
+inline constexpr Method kAuditExport{
+    "AuditExport", accord::v1::ACTION_UNSPECIFIED, kAuditorCallers, false};
 }  // namespace methods
 
 // An admitted call. Holds the caller's in-flight permit until the last
@@ -130,6 +131,11 @@ class Call {
   // The entry every audit record of this call starts from: caller identity
   // and organisation, actor, method and action.
   accord::v1::AuditEntry Entry() const;
+  // How long holders may take for this call at `now`: `configured`, and
+  // never after the caller has stopped waiting (a tenth of the caller's
+  // remaining time, at least 50 ms, is kept to audit and reply).
+  absl::Duration HolderDeadline(absl::Duration configured,
+                                absl::Time now) const;
 
  private:
   friend class Pipeline;
@@ -168,11 +174,10 @@ class Pipeline {
   // subjects) to a refusal's entry; it sees the request before validation,
   // so it must bound what it copies (AuditText).
   template <typename Resp>
-  void Run(const Method& method, Caller caller, Done<Resp> done,
-           absl::AnyInvocable<void(std::shared_ptr<const Call>, Done<Resp>) &&>
-               body,
-           const std::function<void(accord::v1::AuditEntry&)>& describe =
-               nullptr);
+  void Run(
+      const Method& method, Caller caller, Done<Resp> done,
+      absl::AnyInvocable<void(std::shared_ptr<const Call>, Done<Resp>) &&> body,
+      const std::function<void(accord::v1::AuditEntry&)>& describe = nullptr);
 
   // Refuses an admitted call: `entry` (from call.Entry(), with the request's
   // details) is recorded as a denial with `status`, then `done(status)`.
@@ -258,10 +263,10 @@ void Pipeline::Run(
   }
   std::shared_ptr<const Call> admitted = std::move(*call);
   // The permit is returned when the call answers.
-  Done<Resp> answer = [admitted, done = std::move(done)](
-                          absl::StatusOr<Resp> result) mutable {
-    done(std::move(result));
-  };
+  Done<Resp> answer =
+      [admitted, done = std::move(done)](absl::StatusOr<Resp> result) mutable {
+        done(std::move(result));
+      };
   std::move(body)(std::move(admitted), std::move(answer));
 }
 
@@ -281,8 +286,7 @@ void Pipeline::Release(std::vector<accord::v1::AuditEntry> entries,
                        std::function<void(Resp&, uint64_t)> stamp) {
   AppendAll(std::move(entries),
             [this, response = std::move(response), done = std::move(done),
-             stamp = std::move(stamp)](
-                absl::StatusOr<uint64_t> first) mutable {
+             stamp = std::move(stamp)](absl::StatusOr<uint64_t> first) mutable {
               if (!first.ok()) return done(AuditFailure(first.status()));
               if (stamp) stamp(response, *first);
               done(std::move(response));

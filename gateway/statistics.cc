@@ -203,14 +203,8 @@ void StatisticsRuns::Start(std::shared_ptr<const Call> call,
                            "'")));
   }
 
-  absl::Duration deadline = options_.holder_deadline;
-  const absl::Time caller_deadline = call->caller().deadline;
-  if (caller_deadline != absl::InfiniteFuture()) {
-    const absl::Duration left = caller_deadline - now;
-    deadline =
-        std::min(deadline, left - std::max(left / 10, absl::Milliseconds(50)));
-    deadline = std::max(deadline, absl::Milliseconds(1));
-  }
+  const absl::Duration deadline =
+      call->HolderDeadline(options_.holder_deadline, now);
 
   accord::v1::HolderStatisticsRequest common;
   common.set_purpose(req.purpose());
